@@ -1,0 +1,340 @@
+//! Delivers alerts from the outbox with bounded concurrency, one at a time per job, and
+//! retries with exponential backoff. An alert leaves the outbox only after a 2xx or
+//! when it gives up, so a restart never loses one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Signer;
+use crate::backend::{Backend, Delivery, PendingAlert, Signals};
+use crate::config::AlertUri;
+use crate::domain::{now_ms, UnixTime};
+
+/// Deliveries in flight at once; one per job at most.
+const CONCURRENCY: usize = 64;
+/// One attempt may take this long before it counts as a failure.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// An alert that could not be delivered for this long is given up.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// How long shutdown waits for deliveries in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Where alerts go.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    Webhook {
+        uri: AlertUri,
+        signer: Option<Signer>,
+    },
+    /// No webhook configured: alerts are written to the log.
+    Log,
+}
+
+/// Counters of delivery attempts, read by health and metrics.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    pub attempts: AtomicU64,
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub gave_up: AtomicU64,
+}
+
+pub struct Dispatcher {
+    backend: Arc<dyn Backend>,
+    signals: Signals,
+    sink: Sink,
+    client: reqwest::Client,
+    monitor: Arc<str>,
+    stats: Arc<DeliveryStats>,
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Success(StatusCode),
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    Permanent(String),
+}
+
+impl Dispatcher {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        signals: Signals,
+        sink: Sink,
+        monitor: &str,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("overdue/", env!("CARGO_PKG_VERSION")))
+            .timeout(ATTEMPT_TIMEOUT)
+            .connect_timeout(ATTEMPT_TIMEOUT)
+            // A redirect of a webhook POST is a misconfiguration, not something to
+            // follow silently with a changed method.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            backend,
+            signals,
+            sink,
+            client,
+            monitor: Arc::from(monitor),
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn stats(&self) -> Arc<DeliveryStats> {
+        self.stats.clone()
+    }
+
+    /// Delivers until `shutdown`, then gives deliveries in flight up to 5 s; what is not
+    /// delivered by then stays in the outbox for the next start.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let now = now_ms();
+            let free = permits.available_permits();
+            if free > 0 {
+                for pending in this.backend.lease_alerts(now, free) {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                    let this = this.clone();
+                    tasks.spawn(async move {
+                        this.deliver(pending).await;
+                        drop(permit);
+                    });
+                }
+            }
+            let wait = this
+                .backend
+                .next_alert_at()
+                .map(|at| Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)))
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(60));
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = this.signals.dispatcher.notified() => {}
+                () = tokio::time::sleep(wait), if permits.available_permits() > 0 => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "alert deliveries still running at shutdown stay queued for the next start"
+            );
+            tasks.abort_all();
+        }
+    }
+
+    async fn deliver(&self, pending: PendingAlert) {
+        let alert = &pending.alert;
+        let attempt_no = pending.attempts + 1;
+        let started = Instant::now();
+        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let result = match &self.sink {
+            Sink::Log => {
+                tracing::warn!(
+                    job = %alert.name,
+                    event = alert.event.as_str(),
+                    alert_id = %alert.id,
+                    alert_count = alert.alert_count,
+                    overdue_seconds = alert.overdue_seconds,
+                    expected_by = %alert.expected_by,
+                    "job alert (no PING_ALERT_URI set, logged only)"
+                );
+                Attempt::Success(StatusCode::OK)
+            }
+            Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
+        };
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let outcome = match result {
+            Attempt::Success(status) => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
+                    attempt = attempt_no, status = status.as_u16(), elapsed_ms, "alert delivered"
+                );
+                Delivery::Delivered
+            }
+            Attempt::Permanent(reason) => {
+                self.stats.gave_up.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
+                    elapsed_ms, "alert refused by the webhook; not retried"
+                );
+                Delivery::GaveUp
+            }
+            Attempt::Retryable {
+                reason,
+                retry_after,
+            } => {
+                let backoff = backoff(pending.attempts);
+                let delay = retry_after.unwrap_or(backoff);
+                let next = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                let deadline = alert
+                    .raised_at_unix
+                    .saturating_add(GIVE_UP_AFTER.as_secs() as i64)
+                    .saturating_mul(1000);
+                if next > deadline {
+                    self.stats.gave_up.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
+                        "alert undeliverable for 24 h; giving up"
+                    );
+                    Delivery::GaveUp
+                } else {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
+                        elapsed_ms, retry_in_ms = delay.as_millis() as u64, "alert delivery failed; will retry"
+                    );
+                    Delivery::RetryAt(next)
+                }
+            }
+        };
+        if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
+            tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
+        }
+        self.signals.dispatcher.notify_one();
+    }
+
+    async fn post(&self, uri: &AlertUri, signer: Option<&Signer>, pending: &PendingAlert) -> Attempt {
+        let alert = &pending.alert;
+        let now = UnixTime::now();
+        let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
+            Ok(body) => body,
+            Err(e) => return Attempt::Permanent(format!("cannot encode the alert: {e}")),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(id) = HeaderValue::from_str(&alert.id) {
+            headers.insert("idempotency-key", id.clone());
+            if let Some(signer) = signer {
+                headers.insert("webhook-id", id);
+                headers.insert("webhook-timestamp", HeaderValue::from(now.secs()));
+                if let Ok(sig) = HeaderValue::from_str(&signer.sign(&alert.id, now.secs(), &body)) {
+                    headers.insert("webhook-signature", sig);
+                }
+            }
+        }
+        let response = self
+            .client
+            .post(uri.url().clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Err(e) => Attempt::Retryable {
+                reason: if e.is_timeout() {
+                    "timed out after 10s".to_owned()
+                } else {
+                    format!("connection failed: {}", error_chain(&e))
+                },
+                retry_after: None,
+            },
+            Ok(response) => {
+                let status = response.status();
+                if status.is_success() {
+                    return Attempt::Success(status);
+                }
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let reason = format!("webhook answered {status}");
+                if status == StatusCode::REQUEST_TIMEOUT
+                    || status == StatusCode::TOO_MANY_REQUESTS
+                    || status.is_server_error()
+                {
+                    Attempt::Retryable {
+                        reason,
+                        retry_after: retry_after.filter(|_| {
+                            status == StatusCode::TOO_MANY_REQUESTS
+                                || status == StatusCode::SERVICE_UNAVAILABLE
+                        }),
+                    }
+                } else {
+                    Attempt::Permanent(reason)
+                }
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
+/// the one that just failed).
+pub fn backoff(previous_attempts: u32) -> Duration {
+    let factor = 1u64.checked_shl(previous_attempts.min(20)).unwrap_or(u64::MAX);
+    FIRST_BACKOFF
+        .checked_mul(u32::try_from(factor).unwrap_or(u32::MAX))
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date, capped at the give-up horizon.
+fn parse_retry_after(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(GIVE_UP_AFTER));
+    }
+    let at = httpdate_to_unix(raw)?;
+    let now = UnixTime::now().secs();
+    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)).min(GIVE_UP_AFTER))
+}
+
+fn httpdate_to_unix(raw: &str) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(raw, &format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_five_minutes() {
+        let secs: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Alert delivery: the dispatcher takes durable alerts from the backend's outbox and
+//! delivers them to the webhook (signed when a secret is set) or to the log.
+
+mod dispatcher;
+mod signing;
+
+pub use dispatcher::{Dispatcher, Sink};
+pub use signing::{Signer, SignerError};

@@ -1,0 +1,670 @@
+//! The single-process backend: jobs in a sharded map, a wake-up heap for the sweeper,
+//! and an optional SQLite journal that makes every change durable before it is
+//! acknowledged.
+//!
+//! Lock order, to stay free of deadlocks: a job's shard, then `names`, then `heap`,
+//! then `outbox`. Nobody takes a shard while holding one of the others.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dashmap::mapref::entry::Entry as MapEntry;
+use dashmap::DashMap;
+use tokio::sync::oneshot;
+
+use super::outbox::{Outbox, PendingAlert};
+use super::sqlite::{self, Journal, Op};
+use super::{
+    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
+};
+use crate::domain::{Alert, AlertEvent, Job, JobName, Status, UnixTime};
+
+/// Names fetched per step of a listing, so `names` is never held for long.
+const LIST_CHUNK: usize = 512;
+
+/// A job and its place in the sweeper's schedule.
+struct Entry {
+    job: Job,
+    /// The wake-up this job has in the heap (unix seconds). The heap may also hold
+    /// stale, later entries for it; only the one equal to this counts.
+    scheduled: Option<i64>,
+    /// After a restart, the job is not alerted before this (SPEC §8 startup grace).
+    not_before: Option<UnixTime>,
+}
+
+impl Entry {
+    /// When the job next needs the sweeper: its deadline while up, its next reminder
+    /// while down.
+    fn wake_target(&self) -> Option<i64> {
+        match self.job.status {
+            Status::Up => {
+                let deadline = self.job.deadline();
+                Some(self.not_before.map_or(deadline, |nb| nb.max(deadline)).secs())
+            }
+            Status::Down => self.job.next_reminder.map(UnixTime::secs),
+        }
+    }
+}
+
+/// A write that is queued in the journal (or needs none).
+enum Durable {
+    Done,
+    Waiting(oneshot::Receiver<Result<(), String>>),
+}
+
+impl Durable {
+    async fn wait(self) -> Result<(), BackendError> {
+        match self {
+            Durable::Done => Ok(()),
+            Durable::Waiting(rx) => sqlite::wait(rx).await,
+        }
+    }
+}
+
+pub struct LocalBackend {
+    jobs: DashMap<JobName, Entry>,
+    /// Every job name in order, for paginated listings. Written under the job's shard.
+    names: RwLock<BTreeSet<JobName>>,
+    len: AtomicUsize,
+    down: AtomicUsize,
+    /// The sweeper's wake-ups: (unix seconds, job). Pings only touch it when they move
+    /// a wake-up earlier, which keeps the usual ping free of any global lock.
+    heap: Mutex<BinaryHeap<Reverse<(i64, JobName)>>>,
+    /// Alerts that are durable and not yet delivered. Shared with the journal's writer,
+    /// which adds alerts once their commit is done.
+    outbox: Arc<Mutex<Outbox>>,
+    journal: Option<Journal>,
+    seq: AtomicU64,
+    options: BackendOptions,
+    signals: Signals,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the monitor down with it: the data behind these
+    // locks stays consistent between statements, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LocalBackend {
+    fn new(
+        options: BackendOptions,
+        signals: Signals,
+        outbox: Arc<Mutex<Outbox>>,
+        journal: Option<Journal>,
+    ) -> Self {
+        Self {
+            jobs: DashMap::new(),
+            names: RwLock::new(BTreeSet::new()),
+            len: AtomicUsize::new(0),
+            down: AtomicUsize::new(0),
+            heap: Mutex::new(BinaryHeap::new()),
+            outbox,
+            journal,
+            seq: AtomicU64::new(0),
+            options,
+            signals,
+        }
+    }
+
+    /// A backend whose state lives only in memory (`memory://`).
+    pub fn in_memory(options: BackendOptions, signals: Signals) -> Self {
+        Self::new(options, signals, Arc::default(), None)
+    }
+
+    /// Opens the SQLite journal at `path` and loads every job and pending alert.
+    pub fn open_sqlite(
+        path: &Path,
+        options: BackendOptions,
+        signals: Signals,
+    ) -> Result<Self, BackendError> {
+        let outbox: Arc<Mutex<Outbox>> = Arc::default();
+        let (journal, loaded) = Journal::open(
+            path,
+            options.sync,
+            outbox.clone(),
+            signals.dispatcher.clone(),
+        )?;
+        let backend = Self::new(options, signals, outbox, Some(journal));
+        let jobs = loaded.jobs.len();
+        let alerts = loaded.alerts.len();
+        backend.restore(loaded.jobs, loaded.alerts, loaded.max_seq, UnixTime::now());
+        tracing::info!(jobs, alerts, path = %path.display(), "state loaded");
+        Ok(backend)
+    }
+
+    /// Fills the registry from stored state. Down jobs stay down; up jobs whose
+    /// deadline passed while overdue was stopped get the startup grace.
+    fn restore(&self, jobs: Vec<Job>, alerts: Vec<PendingAlert>, max_seq: u64, start: UnixTime) {
+        let mut wakeups = Vec::with_capacity(jobs.len());
+        let mut names = BTreeSet::new();
+        let mut down = 0;
+        for mut job in jobs {
+            let mut not_before = None;
+            match job.status {
+                Status::Up => {
+                    if job.deadline() < start {
+                        let extra = (job.frequency.seconds() + job.grace.seconds())
+                            .min(self.options.startup_grace.as_secs());
+                        not_before = Some(start.plus(extra));
+                    }
+                }
+                Status::Down => {
+                    down += 1;
+                    job.next_reminder = match self.options.realert_every {
+                        None => None,
+                        Some(every) => Some(job.next_reminder.unwrap_or(start.plus(every.as_secs()))),
+                    };
+                }
+            }
+            let mut entry = Entry {
+                job,
+                scheduled: None,
+                not_before,
+            };
+            entry.scheduled = entry.wake_target();
+            if let Some(at) = entry.scheduled {
+                wakeups.push(Reverse((at, entry.job.name.clone())));
+            }
+            names.insert(entry.job.name.clone());
+            self.jobs.insert(entry.job.name.clone(), entry);
+        }
+        self.len.store(names.len(), Ordering::SeqCst);
+        self.down.store(down, Ordering::SeqCst);
+        *self.names.write().unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        *lock(&self.heap) = BinaryHeap::from(wakeups);
+        let mut outbox = lock(&self.outbox);
+        for alert in alerts {
+            outbox.push(alert);
+        }
+        self.seq.store(max_seq, Ordering::SeqCst);
+    }
+
+    /// Puts the entry's wake-up into the heap unless an earlier one is already there
+    /// (that one fires, finds the job not due and re-arms it). Wakes the sweeper only
+    /// when the new wake-up is the earliest of all.
+    fn schedule(&self, entry: &mut Entry) {
+        let Some(target) = entry.wake_target() else { return };
+        if entry.scheduled.is_some_and(|s| s <= target) {
+            return;
+        }
+        entry.scheduled = Some(target);
+        let mut heap = lock(&self.heap);
+        let earliest = heap.peek().is_none_or(|Reverse((at, _))| target < *at);
+        heap.push(Reverse((target, entry.job.name.clone())));
+        drop(heap);
+        if earliest {
+            self.signals.sweeper.notify_one();
+        }
+    }
+
+    fn pending(&self, alert: Alert, now_ms: i64) -> PendingAlert {
+        PendingAlert {
+            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            alert,
+            attempts: 0,
+            next_attempt_ms: now_ms,
+        }
+    }
+
+    /// Makes `ops` durable. Called under the job's shard lock, so that the journal and
+    /// the in-memory outbox see one job's changes in the order they happened.
+    fn persist(&self, ops: Vec<Op>) -> Durable {
+        if let Some(journal) = &self.journal {
+            return Durable::Waiting(journal.submit(ops));
+        }
+        let mut outbox = lock(&self.outbox);
+        let mut queued = false;
+        for op in ops {
+            match op {
+                Op::OutboxPut(p) => {
+                    outbox.push(p);
+                    queued = true;
+                }
+                Op::Delete(name) => outbox.drop_job(&name),
+                _ => {}
+            }
+        }
+        drop(outbox);
+        if queued {
+            self.signals.dispatcher.notify_one();
+        }
+        Durable::Done
+    }
+
+    fn new_entry(&self, ping: &Ping, frequency: crate::domain::Frequency, at: UnixTime) -> Entry {
+        Entry {
+            job: Job {
+                name: ping.name.clone(),
+                frequency,
+                grace: ping.grace.unwrap_or_default(),
+                last_ping: at,
+                status: Status::Up,
+                down_since: None,
+                episode_alerts: 0,
+                alerts_sent: 0,
+                pings_total: 1,
+                next_reminder: None,
+            },
+            scheduled: None,
+            not_before: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError> {
+        let at = ping.at.unwrap_or(now);
+        let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
+            MapEntry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if at < entry.job.last_ping {
+                    return Ok(PingOutcome::Stale(entry.job.clone()));
+                }
+                if let Some(frequency) = ping.frequency {
+                    entry.job.frequency = frequency;
+                }
+                if let Some(grace) = ping.grace {
+                    entry.job.grace = grace;
+                }
+                entry.job.last_ping = at;
+                entry.job.pings_total += 1;
+                entry.not_before = None;
+                let mut ops = Vec::with_capacity(2);
+                let recovered = entry.job.status == Status::Down;
+                let up_alert = recovered.then(|| {
+                    let alert = Alert::new(&entry.job, AlertEvent::Up, now);
+                    entry.job.status = Status::Up;
+                    entry.job.down_since = None;
+                    entry.job.next_reminder = None;
+                    entry.job.alerts_sent += 1;
+                    self.down.fetch_sub(1, Ordering::SeqCst);
+                    alert
+                });
+                self.schedule(entry);
+                ops.push(Op::Upsert(entry.job.clone()));
+                if let Some(alert) = up_alert {
+                    ops.push(Op::OutboxPut(self.pending(alert, now.secs() * 1000)));
+                }
+                let job = entry.job.clone();
+                let durable = self.persist(ops);
+                let outcome = if recovered {
+                    PingOutcome::Recovered(job)
+                } else {
+                    PingOutcome::Recorded(job)
+                };
+                (outcome, durable)
+            }
+            MapEntry::Vacant(vacant) => {
+                let Some(frequency) = ping.frequency.clone() else {
+                    return Ok(PingOutcome::FrequencyRequired);
+                };
+                let max = self.options.max_services;
+                let reserved = self
+                    .len
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
+                if reserved.is_err() {
+                    return Ok(PingOutcome::Full { max });
+                }
+                let mut entry = self.new_entry(&ping, frequency, at);
+                self.schedule(&mut entry);
+                let job = entry.job.clone();
+                let inserted = vacant.insert(entry);
+                self.names
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(job.name.clone());
+                let durable = self.persist(vec![Op::Upsert(job.clone())]);
+                drop(inserted);
+                (PingOutcome::Recorded(job), durable)
+            }
+        };
+        durable.wait().await?;
+        Ok(outcome)
+    }
+
+    async fn delete(&self, name: &JobName) -> Result<bool, BackendError> {
+        let durable = match self.jobs.entry(name.clone()) {
+            MapEntry::Vacant(_) => return Ok(false),
+            MapEntry::Occupied(occupied) => {
+                let durable = self.persist(vec![Op::Delete(name.clone())]);
+                self.names
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(name);
+                let removed = occupied.remove();
+                self.len.fetch_sub(1, Ordering::SeqCst);
+                if removed.job.status == Status::Down {
+                    self.down.fetch_sub(1, Ordering::SeqCst);
+                }
+                durable
+            }
+        };
+        durable.wait().await?;
+        Ok(true)
+    }
+
+    async fn get(&self, name: &JobName) -> Result<Option<Job>, BackendError> {
+        Ok(self.jobs.get(name).map(|e| e.job.clone()))
+    }
+
+    async fn list(
+        &self,
+        status: Option<Status>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, BackendError> {
+        let mut jobs: Vec<Job> = Vec::with_capacity(limit.min(LIST_CHUNK) + 1);
+        let mut cursor: Option<JobName> = None;
+        'outer: loop {
+            let chunk: Vec<JobName> = {
+                let names = self.names.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let lower = match (&cursor, after) {
+                    (Some(c), _) => Bound::Excluded(c.as_str()),
+                    (None, Some(a)) => Bound::Excluded(a),
+                    (None, None) => Bound::Unbounded,
+                };
+                names
+                    .range::<str, _>((lower, Bound::Unbounded))
+                    .take(LIST_CHUNK)
+                    .cloned()
+                    .collect()
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            for name in chunk {
+                if let Some(entry) = self.jobs.get(&name) {
+                    if status.is_none_or(|s| s == entry.job.status) {
+                        jobs.push(entry.job.clone());
+                        if jobs.len() > limit {
+                            break 'outer;
+                        }
+                    }
+                }
+                cursor = Some(name);
+            }
+        }
+        let next = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(|j| j.name.clone())
+        } else {
+            None
+        };
+        let counts = self.counts();
+        let total = match status {
+            None => counts.total,
+            Some(Status::Down) => counts.down,
+            Some(Status::Up) => counts.total.saturating_sub(counts.down),
+        };
+        Ok(Page { jobs, total, next })
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            total: self.len.load(Ordering::SeqCst),
+            down: self.down.load(Ordering::SeqCst),
+        }
+    }
+
+    async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError> {
+        let now = UnixTime::from_secs(now_ms.div_euclid(1000)).unwrap_or_else(UnixTime::now);
+        let mut raised = Vec::new();
+        let mut waiting = Vec::new();
+        while raised.len() < limit {
+            let popped = {
+                let mut heap = lock(&self.heap);
+                match heap.peek() {
+                    Some(Reverse((at, _))) if at.saturating_mul(1000) < now_ms => heap.pop(),
+                    _ => None,
+                }
+            };
+            let Some(Reverse((wake, name))) = popped else { break };
+            let Some(mut entry) = self.jobs.get_mut(&name) else { continue };
+            if entry.scheduled != Some(wake) {
+                continue;
+            }
+            entry.scheduled = None;
+            match entry.wake_target() {
+                None => continue,
+                Some(target) if target.saturating_mul(1000) >= now_ms => {
+                    self.schedule(&mut entry);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let job = &mut entry.job;
+            match job.status {
+                Status::Up => {
+                    job.status = Status::Down;
+                    job.down_since = Some(job.deadline());
+                    job.episode_alerts = 1;
+                    self.down.fetch_add(1, Ordering::SeqCst);
+                }
+                Status::Down => job.episode_alerts = job.episode_alerts.saturating_add(1),
+            }
+            job.alerts_sent += 1;
+            job.next_reminder = self
+                .options
+                .realert_every
+                .map(|every| now.plus(every.as_secs().max(1)));
+            let alert = Alert::new(job, AlertEvent::Down, now);
+            entry.not_before = None;
+            self.schedule(&mut entry);
+            let ops = vec![
+                Op::Upsert(entry.job.clone()),
+                Op::OutboxPut(self.pending(alert.clone(), now_ms)),
+            ];
+            waiting.push(self.persist(ops));
+            drop(entry);
+            raised.push(alert);
+        }
+        for durable in waiting {
+            durable.wait().await?;
+        }
+        Ok(raised)
+    }
+
+    fn next_wake(&self) -> Option<UnixTime> {
+        lock(&self.heap)
+            .peek()
+            .and_then(|Reverse((at, _))| UnixTime::from_secs(*at))
+    }
+
+    fn lease_alerts(&self, now_ms: i64, limit: usize) -> Vec<PendingAlert> {
+        lock(&self.outbox).lease(now_ms, limit)
+    }
+
+    fn next_alert_at(&self) -> Option<i64> {
+        lock(&self.outbox).next_ready_ms()
+    }
+
+    async fn finish_alert(
+        &self,
+        alert: &PendingAlert,
+        outcome: Delivery,
+    ) -> Result<(), BackendError> {
+        let queued = lock(&self.outbox).finish(alert, outcome);
+        let Some(journal) = &self.journal else { return Ok(()) };
+        if !queued {
+            return Ok(());
+        }
+        match outcome {
+            Delivery::Delivered | Delivery::GaveUp => {
+                sqlite::wait(journal.submit(vec![Op::OutboxAck(alert.alert.id.clone())])).await
+            }
+            Delivery::RetryAt(next_attempt_ms) => {
+                journal.submit_detached(vec![Op::OutboxRetry {
+                    id: alert.alert.id.clone(),
+                    attempts: alert.attempts.saturating_add(1),
+                    next_attempt_ms,
+                }]);
+                Ok(())
+            }
+        }
+    }
+
+    fn backlog(&self) -> usize {
+        lock(&self.outbox).len()
+    }
+
+    async fn check(&self) -> Result<Duration, BackendError> {
+        let started = Instant::now();
+        if let Some(journal) = &self.journal {
+            journal.check().await?;
+        }
+        Ok(started.elapsed())
+    }
+
+    async fn close(&self) -> Result<(), BackendError> {
+        match &self.journal {
+            Some(journal) => journal.close().await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Frequency, Grace};
+
+    fn backend(realert: Option<u64>) -> LocalBackend {
+        LocalBackend::in_memory(
+            BackendOptions {
+                max_services: 3,
+                realert_every: realert.map(Duration::from_secs),
+                startup_grace: Duration::from_secs(900),
+                sync: super::super::SyncMode::Normal,
+            },
+            Signals::default(),
+        )
+    }
+
+    fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
+        Ping {
+            name: JobName::parse(name).unwrap(),
+            frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
+            grace: None,
+            at: at.and_then(UnixTime::from_secs),
+        }
+    }
+
+    fn t(secs: i64) -> UnixTime {
+        UnixTime::from_secs(secs).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_is_due_just_after_its_deadline_and_reminded() {
+        let b = backend(Some(60));
+        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
+        assert!(b.take_due(1_060_000, 10).await.unwrap().is_empty(), "not due at the deadline");
+        let due = b.take_due(1_060_001, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].event, due[0].alert_count, due[0].expected_by_unix), (AlertEvent::Down, 1, 1_060));
+        assert!(b.take_due(1_100_000, 10).await.unwrap().is_empty(), "no reminder yet");
+        let reminder = b.take_due(1_120_001, 10).await.unwrap();
+        assert_eq!(reminder[0].alert_count, 2);
+        assert_eq!(reminder[0].overdue_seconds, 60);
+        assert_eq!(b.counts().down, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_ping_defers_the_alert_without_touching_the_heap() {
+        let b = backend(None);
+        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
+        b.record_ping(ping("j", None, None), t(1_050)).await.unwrap();
+        assert_eq!(lock(&b.heap).len(), 1);
+        assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
+        assert_eq!(b.next_wake(), Some(t(1_110)), "re-armed at the real deadline");
+        assert_eq!(b.take_due(1_110_001, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_frequency_moves_the_deadline_earlier_at_once() {
+        let b = backend(None);
+        b.record_ping(ping("j", Some("10m"), None), t(1_000)).await.unwrap();
+        b.record_ping(ping("j", Some("1m"), None), t(1_030)).await.unwrap();
+        assert_eq!(b.next_wake(), Some(t(1_090)));
+        assert_eq!(b.take_due(1_090_001, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recovery_raises_up_with_the_time_down() {
+        let b = backend(Some(60));
+        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
+        b.take_due(1_061_000, 10).await.unwrap();
+        let outcome = b.record_ping(ping("j", None, None), t(1_200)).await.unwrap();
+        assert!(matches!(outcome, PingOutcome::Recovered(_)));
+        let leased = b.lease_alerts(1_200_000, 10);
+        assert_eq!(leased.len(), 1, "one per job: the down alert first");
+        assert_eq!(leased[0].alert.event, AlertEvent::Down);
+        b.finish_alert(&leased[0], Delivery::Delivered).await.unwrap();
+        let up = b.lease_alerts(1_200_000, 10);
+        assert_eq!(up[0].alert.event, AlertEvent::Up);
+        assert_eq!(up[0].alert.overdue_seconds, 140);
+        assert_eq!(b.counts().down, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_timestamps_change_nothing_and_equal_ones_are_retries() {
+        let b = backend(None);
+        b.record_ping(ping("j", Some("1m"), Some(1_000)), t(1_000)).await.unwrap();
+        let stale = b.record_ping(ping("j", Some("5m"), Some(999)), t(1_001)).await.unwrap();
+        assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
+        let equal = b.record_ping(ping("j", None, Some(1_000)), t(1_001)).await.unwrap();
+        assert!(matches!(equal, PingOutcome::Recorded(ref j) if j.pings_total == 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_service_cap_refuses_new_names_until_one_is_deleted() {
+        let b = backend(None);
+        for n in ["a", "b", "c"] {
+            b.record_ping(ping(n, Some("1m"), None), t(1_000)).await.unwrap();
+        }
+        let full = b.record_ping(ping("d", Some("1m"), None), t(1_000)).await.unwrap();
+        assert!(matches!(full, PingOutcome::Full { max: 3 }));
+        assert!(b.delete(&JobName::parse("a").unwrap()).await.unwrap());
+        let ok = b.record_ping(ping("d", Some("1m"), None), t(1_000)).await.unwrap();
+        assert!(matches!(ok, PingOutcome::Recorded(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
+        let b = backend(Some(3_600));
+        let up = Job {
+            name: JobName::parse("late").unwrap(),
+            frequency: Frequency::parse("1h").unwrap(),
+            grace: Grace::default(),
+            last_ping: t(0),
+            status: Status::Up,
+            down_since: None,
+            episode_alerts: 0,
+            alerts_sent: 0,
+            pings_total: 1,
+            next_reminder: None,
+        };
+        let down = Job {
+            name: JobName::parse("down").unwrap(),
+            status: Status::Down,
+            down_since: Some(t(3_600)),
+            episode_alerts: 1,
+            next_reminder: Some(t(100_030)),
+            ..up.clone()
+        };
+        b.restore(vec![up, down], Vec::new(), 0, t(100_000));
+        // The late job waits min(1h, 15m) from the start; the down job only reminds.
+        let first = b.take_due(100_031_000, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].name.as_str(), first[0].alert_count), ("down", 2));
+        assert!(b.take_due(100_900_000, 10).await.unwrap().is_empty());
+        let late = b.take_due(100_900_001, 10).await.unwrap();
+        assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
+    }
+}

@@ -1,0 +1,202 @@
+//! The boundary that holds all state: jobs, their deadlines and the alert outbox.
+//!
+//! Handlers, the sweeper and the dispatcher only know the [`Backend`] trait; the
+//! implementation is chosen by the store URL's scheme in [`open`].
+
+mod local;
+mod outbox;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
+
+pub use local::LocalBackend;
+pub use outbox::PendingAlert;
+
+/// A ping as the handler parsed it.
+#[derive(Debug, Clone)]
+pub struct Ping {
+    pub name: JobName,
+    pub frequency: Option<Frequency>,
+    pub grace: Option<Grace>,
+    /// When the job ran; `None` means at arrival.
+    pub at: Option<UnixTime>,
+}
+
+/// What recording a ping did.
+#[derive(Debug)]
+pub enum PingOutcome {
+    /// The ping is stored; the job was up or new.
+    Recorded(Job),
+    /// The job was down: the ping is stored, the job is up and an `up` alert is queued.
+    Recovered(Job),
+    /// The ping's timestamp is older than the job's last ping: nothing changed.
+    Stale(Job),
+    /// A new name without a frequency: nothing changed.
+    FrequencyRequired,
+    /// A new name while `--max-services` jobs exist: nothing changed.
+    Full { max: usize },
+}
+
+/// One page of `GET /pings`.
+#[derive(Debug)]
+pub struct Page {
+    pub jobs: Vec<Job>,
+    pub total: usize,
+    pub next: Option<JobName>,
+}
+
+/// How many jobs there are, for listings and health.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub total: usize,
+    pub down: usize,
+}
+
+/// How one delivery attempt of a leased alert ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    /// Try again at this unix time in milliseconds.
+    RetryAt(i64),
+    GaveUp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Everything stateful, shaped so that one process (memory + SQLite) and a set of
+/// replicas sharing Redis can both implement it.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Records a ping; answers only once the change is durable.
+    async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError>;
+
+    /// Removes a job and drops its undelivered alerts; `false` when it was unknown.
+    async fn delete(&self, name: &JobName) -> Result<bool, BackendError>;
+
+    async fn get(&self, name: &JobName) -> Result<Option<Job>, BackendError>;
+
+    /// Jobs sorted by name, strictly after `after`, at most `limit`.
+    async fn list(
+        &self,
+        status: Option<Status>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, BackendError>;
+
+    fn counts(&self) -> Counts;
+
+    /// Marks jobs whose wake-up passed before `now_ms` down (or schedules their next
+    /// reminder) and puts their alerts into the outbox in the same durable step.
+    /// Returns the alerts raised, at most about `limit`.
+    async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError>;
+
+    /// The earliest scheduled wake-up, in unix seconds; the job is due just after it.
+    fn next_wake(&self) -> Option<UnixTime>;
+
+    /// Leases alerts ready for an attempt at `now_ms`: at most one per job, the oldest
+    /// first, so that per job alerts go out in the order they were raised.
+    fn lease_alerts(&self, now_ms: i64, limit: usize) -> Vec<PendingAlert>;
+
+    /// When the next leasable alert becomes ready, in unix milliseconds.
+    fn next_alert_at(&self) -> Option<i64>;
+
+    /// Records the end of an attempt on a leased alert.
+    async fn finish_alert(&self, alert: &PendingAlert, outcome: Delivery)
+        -> Result<(), BackendError>;
+
+    /// Alerts waiting for delivery.
+    fn backlog(&self) -> usize;
+
+    /// A real round trip through the store; its latency.
+    async fn check(&self) -> Result<Duration, BackendError>;
+
+    /// Makes everything durable and releases the store; called once at shutdown.
+    async fn close(&self) -> Result<(), BackendError>;
+}
+
+/// How often pings must be made durable: see `--sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Every acknowledged write survives a process crash.
+    Normal,
+    /// Every acknowledged write also survives a power loss.
+    Full,
+}
+
+/// Where state lives, parsed from `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Memory,
+    Sqlite(PathBuf),
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        if raw == "memory://" || raw == "memory:" {
+            return Ok(StoreUrl::Memory);
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a path, e.g. sqlite://./overdue-data/overdue.db".into());
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+            return Err("the redis:// store is not available in this version; use sqlite://PATH or memory://".into());
+        }
+        Err(format!(
+            "unknown store {raw:?}; valid schemes are sqlite://PATH and memory://"
+        ))
+    }
+}
+
+/// The behaviour the backend needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    pub max_services: usize,
+    /// Reminder interval while a job stays down; `None` alerts once.
+    pub realert_every: Option<Duration>,
+    /// Cap on the extra time given to jobs that fell due while overdue was stopped.
+    pub startup_grace: Duration,
+    pub sync: SyncMode,
+}
+
+/// Wakes the background tasks when the backend's schedule changes.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// A wake-up earlier than the sweeper's current sleep was scheduled.
+    pub sweeper: Arc<Notify>,
+    /// An alert became ready for delivery.
+    pub dispatcher: Arc<Notify>,
+}
+
+/// Opens the backend a store URL names, loading its state.
+pub async fn open(
+    url: &StoreUrl,
+    options: BackendOptions,
+    signals: Signals,
+) -> Result<Arc<dyn Backend>, BackendError> {
+    let backend = match url {
+        StoreUrl::Memory => LocalBackend::in_memory(options, signals),
+        StoreUrl::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || LocalBackend::open_sqlite(&path, options, signals))
+                .await
+                .map_err(|e| BackendError::Unavailable(e.to_string()))??
+        }
+    };
+    Ok(Arc::new(backend))
+}

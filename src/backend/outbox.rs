@@ -1,0 +1,177 @@
+//! The in-memory view of the alert outbox: per-job queues in the order alerts were
+//! raised, and a schedule of the queue heads that are ready for an attempt.
+//!
+//! Only alerts that are already durable enter it (the SQLite writer adds them after its
+//! commit), so a delivery can never precede the write that a restart would need.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::domain::{Alert, JobName};
+
+use super::Delivery;
+
+/// An alert waiting in the outbox, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAlert {
+    /// Order of raising across all jobs; per job, lower goes first.
+    pub seq: u64,
+    pub alert: Alert,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Unix milliseconds before which no attempt is made.
+    pub next_attempt_ms: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Outbox {
+    queues: HashMap<JobName, VecDeque<PendingAlert>>,
+    /// Heads of queues that are not leased, by (ready time, seq).
+    ready: BTreeSet<(i64, u64, JobName)>,
+    len: usize,
+}
+
+impl Outbox {
+    pub fn push(&mut self, alert: PendingAlert) {
+        let job = alert.alert.name.clone();
+        let queue = self.queues.entry(job.clone()).or_default();
+        if queue.is_empty() {
+            self.ready.insert((alert.next_attempt_ms, alert.seq, job));
+        }
+        queue.push_back(alert);
+        self.len += 1;
+    }
+
+    /// Takes up to `limit` ready heads out of the schedule; they stay at the head of
+    /// their queue until [`Outbox::finish`].
+    pub fn lease(&mut self, now_ms: i64, limit: usize) -> Vec<PendingAlert> {
+        let mut leased = Vec::new();
+        while leased.len() < limit {
+            let Some(first) = self.ready.first() else { break };
+            if first.0 > now_ms {
+                break;
+            }
+            let Some((_, _, job)) = self.ready.pop_first() else { break };
+            if let Some(head) = self.queues.get(&job).and_then(|q| q.front()) {
+                leased.push(head.clone());
+            }
+        }
+        leased
+    }
+
+    /// Ends the lease of `alert`. Returns `false` when the alert is no longer queued
+    /// (its job was deleted meanwhile), in which case nothing changes.
+    pub fn finish(&mut self, alert: &PendingAlert, outcome: Delivery) -> bool {
+        let job = &alert.alert.name;
+        let Some(queue) = self.queues.get_mut(job) else { return false };
+        let is_head = queue.front().is_some_and(|h| h.alert.id == alert.alert.id);
+        if !is_head {
+            return false;
+        }
+        match outcome {
+            Delivery::Delivered | Delivery::GaveUp => {
+                queue.pop_front();
+                self.len -= 1;
+                match queue.front() {
+                    Some(next) => {
+                        self.ready.insert((next.next_attempt_ms, next.seq, job.clone()));
+                    }
+                    None => {
+                        self.queues.remove(job);
+                    }
+                }
+            }
+            Delivery::RetryAt(at_ms) => {
+                if let Some(head) = queue.front_mut() {
+                    head.attempts = head.attempts.saturating_add(1);
+                    head.next_attempt_ms = at_ms;
+                    self.ready.insert((at_ms, head.seq, job.clone()));
+                }
+            }
+        }
+        true
+    }
+
+    /// Drops every undelivered alert of a deleted job.
+    pub fn drop_job(&mut self, job: &JobName) {
+        if let Some(queue) = self.queues.remove(job) {
+            if let Some(head) = queue.front() {
+                self.ready
+                    .remove(&(head.next_attempt_ms, head.seq, job.clone()));
+            }
+            self.len -= queue.len();
+        }
+    }
+
+    pub fn next_ready_ms(&self) -> Option<i64> {
+        self.ready.first().map(|(at, _, _)| *at)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AlertEvent, Frequency, Grace, Job, Status, UnixTime};
+
+    fn pending(job: &str, seq: u64, at: i64) -> PendingAlert {
+        let job = Job {
+            name: JobName::parse(job).unwrap(),
+            frequency: Frequency::parse("1m").unwrap(),
+            grace: Grace::default(),
+            last_ping: UnixTime::from_secs(0).unwrap(),
+            status: Status::Down,
+            down_since: None,
+            episode_alerts: 1,
+            alerts_sent: 1,
+            pings_total: 1,
+            next_reminder: None,
+        };
+        PendingAlert {
+            seq,
+            alert: Alert::new(&job, AlertEvent::Down, UnixTime::from_secs(100).unwrap()),
+            attempts: 0,
+            next_attempt_ms: at,
+        }
+    }
+
+    #[test]
+    fn one_lease_per_job_in_raising_order() {
+        let mut outbox = Outbox::default();
+        outbox.push(pending("a", 1, 0));
+        outbox.push(pending("a", 2, 0));
+        outbox.push(pending("b", 3, 0));
+        let leased = outbox.lease(10, 10);
+        assert_eq!(leased.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(outbox.lease(10, 10).is_empty());
+        assert!(outbox.finish(&leased[0], Delivery::Delivered));
+        assert_eq!(outbox.lease(10, 10).iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(outbox.len(), 2);
+    }
+
+    #[test]
+    fn retry_waits_until_its_time() {
+        let mut outbox = Outbox::default();
+        outbox.push(pending("a", 1, 0));
+        let leased = outbox.lease(0, 1);
+        outbox.finish(&leased[0], Delivery::RetryAt(1_000));
+        assert!(outbox.lease(999, 1).is_empty());
+        assert_eq!(outbox.next_ready_ms(), Some(1_000));
+        let again = outbox.lease(1_000, 1);
+        assert_eq!(again[0].attempts, 1);
+    }
+
+    #[test]
+    fn dropping_a_job_forgets_its_alerts_and_late_finishes() {
+        let mut outbox = Outbox::default();
+        outbox.push(pending("a", 1, 0));
+        outbox.push(pending("a", 2, 0));
+        let leased = outbox.lease(0, 1);
+        outbox.drop_job(&JobName::parse("a").unwrap());
+        assert_eq!(outbox.len(), 0);
+        assert!(!outbox.finish(&leased[0], Delivery::Delivered));
+        assert!(outbox.lease(0, 10).is_empty());
+    }
+}

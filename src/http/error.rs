@@ -1,0 +1,154 @@
+//! The one place that turns failures into status codes, and the middleware that
+//! speaks JSON to clients that ask for it.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::backend::BackendError;
+use crate::domain::ParseError;
+
+/// Longest accepted query string.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// A request that cannot be served, with its one-line message for the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        // The cause is logged here, once; the client gets a generic line.
+        tracing::error!(error = %e, "store operation failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is unavailable; nothing was recorded, try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        text(self.status, self.message)
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether the client asked for JSON.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json"))
+}
+
+/// Refuses over-long queries and declared over-size bodies, and gives every error a one-line message: JSON
+/// `{"error": …}` for clients that accept JSON, plain text otherwise. This covers the
+/// framework's own rejections (unknown route, wrong method, body too large, timeout).
+pub async fn boundary(request: Request, next: Next) -> Response {
+    if request.uri().query().is_some_and(|q| q.len() > MAX_QUERY_BYTES) {
+        let message = format!("query string is longer than {MAX_QUERY_BYTES} bytes");
+        return finish(StatusCode::URI_TOO_LONG, message, wants_json(request.headers()));
+    }
+    let json = wants_json(request.headers());
+    let declared_length = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
+        return finish(StatusCode::PAYLOAD_TOO_LARGE, default_message(StatusCode::PAYLOAD_TOO_LARGE), json);
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_text = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if is_text && !json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let message = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) if is_text && !bytes.is_empty() => {
+            String::from_utf8_lossy(&bytes).trim().replace('\n', " ")
+        }
+        _ => default_message(status),
+    };
+    let mut response = finish(status, message, json);
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
+
+fn finish(status: StatusCode, message: String, json: bool) -> Response {
+    if json {
+        let body = serde_json::json!({ "error": message }).to_string();
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    } else {
+        text(status, message)
+    }
+}
+
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => "not found".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "request body is larger than 16 KiB".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "request took longer than 10 s".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+    }
+}

@@ -1,0 +1,75 @@
+//! The admin job routes (SPEC §4): one job, its deletion, and the paginated list.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::{text, wants_json, ApiError};
+use super::query::Query;
+use super::AppState;
+use crate::domain::{JobName, Status};
+
+const DEFAULT_LIMIT: usize = 1_000;
+const MAX_LIMIT: usize = 10_000;
+
+pub async fn get_job(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = JobName::parse(&name)?;
+    match app.backend.get(&name).await? {
+        Some(job) => Ok(Json(job.to_json()).into_response()),
+        None => Err(ApiError::not_found(format!("no job named {name}"))),
+    }
+}
+
+pub async fn delete_job(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = JobName::parse(&name)?;
+    if !app.backend.delete(&name).await? {
+        return Err(ApiError::not_found(format!("no job named {name}")));
+    }
+    tracing::info!(job = %name, "job deleted");
+    let message = format!("Successfully deleted ping: {name}");
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({ "message": message })).into_response());
+    }
+    Ok(text(StatusCode::OK, message))
+}
+
+pub async fn list_jobs(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(query.as_deref())?;
+    let status = match query.get("status") {
+        None | Some("") => None,
+        Some(raw) => Some(Status::parse(raw).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid status {raw:?}: expected up or down"))
+        })?),
+    };
+    let limit = match query.get("limit") {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid limit {raw:?}: expected an integer from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let after = query.get("after").filter(|a| !a.is_empty());
+    let page = app.backend.list(status, after, limit).await?;
+    let services: Vec<_> = page.jobs.iter().map(|j| j.to_json()).collect();
+    Ok(Json(serde_json::json!({
+        "services": services,
+        "total": page.total,
+        "next": page.next,
+    }))
+    .into_response())
+}

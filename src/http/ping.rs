@@ -1,0 +1,94 @@
+//! `GET`, `HEAD` and `POST /ping` (SPEC §3).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::auth::check_ping_token;
+use super::error::{text, wants_json, ApiError};
+use super::query::Query;
+use super::AppState;
+use crate::backend::{Ping, PingOutcome};
+use crate::domain::{Frequency, Grace, JobName, UnixTime};
+
+pub async fn get_ping(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    record(&app, &headers, query.as_deref()).await
+}
+
+/// The body is read (so that an oversized one is refused with 413) and ignored.
+pub async fn post_ping(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    _body: Bytes,
+) -> Result<Response, ApiError> {
+    record(&app, &headers, query.as_deref()).await
+}
+
+async fn record(app: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Response, ApiError> {
+    let query = Query::parse(query)?;
+    check_ping_token(app.ping_token.as_ref(), query.get("token"), headers)?;
+    let name = query.get("name").ok_or_else(|| {
+        ApiError::bad_request("missing parameter name, e.g. /ping?name=backup&frequency=1D")
+    })?;
+    let name = JobName::parse(name)?;
+    let frequency = query.get("frequency").map(Frequency::parse).transpose()?;
+    let grace = query.get("grace").map(Grace::parse).transpose()?;
+    let at = query.get("timestamp").map(UnixTime::parse).transpose()?;
+    let now = UnixTime::now();
+    if let Some(at) = at {
+        let ahead = at.since(now);
+        if ahead > app.max_clock_skew_secs {
+            return Err(ApiError::bad_request(format!(
+                "timestamp is {ahead} s in the future; at most {} s is accepted (--max-clock-skew)",
+                app.max_clock_skew_secs
+            )));
+        }
+    }
+    let ping = Ping {
+        name: name.clone(),
+        frequency,
+        grace,
+        at,
+    };
+    let job = match app.backend.record_ping(ping, now).await? {
+        PingOutcome::Recorded(job) => job,
+        PingOutcome::Recovered(job) => {
+            tracing::info!(job = %job.name, "job recovered");
+            job
+        }
+        PingOutcome::Stale(job) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "timestamp is older than the last recorded ping for {name} ({}); nothing changed",
+                    job.last_ping
+                ),
+            ))
+        }
+        PingOutcome::FrequencyRequired => {
+            return Err(ApiError::bad_request(format!(
+                "{name} is a new job: frequency is required, e.g. frequency=1D \
+                 (<integer><unit> with unit s, m, h, D or W)"
+            )))
+        }
+        PingOutcome::Full { max } => {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "cannot monitor more than {max} jobs (--max-services); delete a job to free a slot"
+                ),
+            ))
+        }
+    };
+    if wants_json(headers) {
+        return Ok(Json(job.to_json()).into_response());
+    }
+    Ok(text(StatusCode::OK, format!("Successfully recorded ping for {name}")))
+}

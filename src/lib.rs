@@ -1,0 +1,124 @@
+//! overdue: a heartbeat monitor. Jobs call `GET /ping?name=…&frequency=…`; when the
+//! next ping does not arrive in time, overdue POSTs an alert to a webhook.
+//!
+//! How the modules fit:
+//! - [`config`] parses flags and environment variables into a validated [`Config`].
+//! - [`domain`] holds the types parsed at the boundary: `JobName`, `Frequency`,
+//!   `Grace`, `UnixTime`, and the `Job` and `Alert` records.
+//! - [`http`] serves the routes. Handlers parse requests into domain types and call
+//!   the [`backend::Backend`] trait, the one owner of state.
+//! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
+//!   SQLite journal (group-committed by one writer thread) behind it by default.
+//! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
+//!   down, writing their alerts into the outbox in the same durable step.
+//! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
+//!   backoff, one at a time per job.
+//!
+//! [`run`] wires them together; `main` and the tests both call it.
+
+pub mod alerts;
+pub mod backend;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod sweeper;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::alerts::{Dispatcher, Signer, Sink};
+use crate::backend::{BackendError, BackendOptions, Signals};
+pub use crate::config::Config;
+
+/// Why the monitor could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("invalid value for {option}: {message}")]
+    Config {
+        option: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] BackendError),
+    #[error("cannot read the listening address: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot build the webhook client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Runs the monitor on `listener` until `shutdown` is cancelled: loads state, starts the
+/// sweeper and the dispatcher, serves HTTP; then drains requests, gives deliveries in
+/// flight up to 5 s, and closes the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let signer = config
+        .alert_secret
+        .as_ref()
+        .map(|s| Signer::new(s.expose()))
+        .transpose()
+        .map_err(|e| RunError::Config {
+            option: "--alert-secret",
+            message: e.to_string(),
+        })?;
+    let signals = Signals::default();
+    let options = BackendOptions {
+        max_services: usize::try_from(config.max_services).unwrap_or(usize::MAX),
+        realert_every: Some(config.realert_every).filter(|d| !d.is_zero()),
+        startup_grace: config.startup_grace,
+        sync: config.sync,
+    };
+    let backend = backend::open(&config.store, options, signals.clone()).await?;
+
+    let sink = match &config.alert_uri {
+        Some(uri) => {
+            tracing::info!(webhook = %uri, signed = signer.is_some(), "alerts go to the webhook");
+            Sink::Webhook {
+                uri: uri.clone(),
+                signer,
+            }
+        }
+        None => {
+            tracing::warn!("PING_ALERT_URI is not set: alerts are only written to the log");
+            Sink::Log
+        }
+    };
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && config.admin_token.is_none() {
+        tracing::warn!(
+            %addr,
+            "listening beyond loopback without --admin-token: the job routes are open to anyone who can reach this address"
+        );
+    }
+
+    let dispatcher = Dispatcher::new(backend.clone(), signals.clone(), sink, &config.service_name)?;
+    let background = CancellationToken::new();
+    let sweeper = tokio::spawn(sweeper::run(
+        backend.clone(),
+        signals.clone(),
+        config.sweep_interval,
+        background.clone(),
+    ));
+    let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
+
+    let state = http::AppState::new(
+        Arc::clone(&backend),
+        config.admin_token.as_ref(),
+        config.ping_token.as_ref(),
+        config.max_clock_skew,
+    );
+    tracing::info!(%addr, "listening on http://{addr}");
+    http::serve(listener, http::router(state), shutdown).await;
+
+    tracing::info!("shutting down");
+    background.cancel();
+    let _ = sweeper.await;
+    let _ = dispatcher.await;
+    backend.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Finds jobs whose deadline (or reminder) passed and has the backend raise their
+//! alerts. It sleeps until the earliest wake-up in the backend's heap, or until a ping
+//! schedules an earlier one, and never scans every job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, Signals};
+use crate::domain::now_ms;
+
+/// Alerts raised per call to the backend, so one huge burst is made durable in steps.
+const BATCH: usize = 10_000;
+/// Floor on a sleep, so a store that keeps failing cannot turn the loop into a spin.
+const MIN_SLEEP: Duration = Duration::from_millis(5);
+
+/// Raises every alert due at `now_ms`; returns how many.
+pub async fn sweep_once(backend: &dyn Backend, now_ms: i64) -> usize {
+    let mut total = 0;
+    loop {
+        match backend.take_due(now_ms, BATCH).await {
+            Ok(alerts) => {
+                for alert in &alerts {
+                    tracing::info!(
+                        job = %alert.name,
+                        alert_count = alert.alert_count,
+                        overdue_s = alert.overdue_seconds,
+                        "job missed its deadline"
+                    );
+                }
+                total += alerts.len();
+                if alerts.len() < BATCH {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sweep could not store its alerts; retrying next tick");
+                return total;
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown`. `interval` caps every sleep, so a clock jump or a lost
+/// wake-up costs at most one interval.
+pub async fn run(
+    backend: Arc<dyn Backend>,
+    signals: Signals,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let now = now_ms();
+        sweep_once(backend.as_ref(), now).await;
+        // A job is due just after its wake-up second has fully passed.
+        let until_next = backend
+            .next_wake()
+            .map(|at| at.secs().saturating_mul(1000).saturating_add(1) - now_ms())
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+            .unwrap_or(interval);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = signals.sweeper.notified() => {}
+            () = tokio::time::sleep(until_next.clamp(MIN_SLEEP, interval)) => {}
+        }
+    }
+}
