@@ -72,7 +72,12 @@ pub async fn run(
         startup_grace: config.startup_grace,
         sync: config.sync,
     };
-    let backend = backend::open(&config.store, options, signals.clone()).await?;
+    let backend = backend::open(&config.store, options, signals.clone())
+        .await
+        .map_err(|e| RunError::Config {
+            option: "--store",
+            message: e.to_string(),
+        })?;
 
     let sink = match &config.alert_uri {
         Some(uri) => {

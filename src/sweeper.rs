@@ -56,6 +56,7 @@ pub async fn run(
         // A job is due just after its wake-up second has fully passed.
         let until_next = backend
             .next_wake()
+            .await
             .map(|at| at.secs().saturating_mul(1000).saturating_add(1) - now_ms())
             .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
             .unwrap_or(interval);

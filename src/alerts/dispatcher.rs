@@ -107,7 +107,14 @@ impl Dispatcher {
             let now = now_ms();
             let free = permits.available_permits();
             if free > 0 {
-                for pending in this.backend.lease_alerts(now, free) {
+                let leased = match this.backend.lease_alerts(now, free).await {
+                    Ok(leased) => leased,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot lease alerts; retrying shortly");
+                        Vec::new()
+                    }
+                };
+                for pending in leased {
                     let Ok(permit) = permits.clone().try_acquire_owned() else { break };
                     let this = this.clone();
                     tasks.spawn(async move {
@@ -119,9 +126,11 @@ impl Dispatcher {
             let wait = this
                 .backend
                 .next_alert_at()
+                .await
                 .map(|at| Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)))
                 .unwrap_or(Duration::from_secs(60))
-                .min(Duration::from_secs(60));
+                // The floor keeps a store that fails to lease from turning this into a spin.
+                .clamp(Duration::from_millis(5), Duration::from_secs(60));
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = this.signals.dispatcher.notified() => {}

@@ -237,6 +237,13 @@ impl LocalBackend {
         Durable::Done
     }
 
+    fn counts_now(&self) -> Counts {
+        Counts {
+            total: self.len.load(Ordering::SeqCst),
+            down: self.down.load(Ordering::SeqCst),
+        }
+    }
+
     fn new_entry(&self, ping: &Ping, frequency: crate::domain::Frequency, at: UnixTime) -> Entry {
         Entry {
             job: Job {
@@ -397,7 +404,7 @@ impl Backend for LocalBackend {
         } else {
             None
         };
-        let counts = self.counts();
+        let counts = self.counts_now();
         let total = match status {
             None => counts.total,
             Some(Status::Down) => counts.down,
@@ -406,11 +413,8 @@ impl Backend for LocalBackend {
         Ok(Page { jobs, total, next })
     }
 
-    fn counts(&self) -> Counts {
-        Counts {
-            total: self.len.load(Ordering::SeqCst),
-            down: self.down.load(Ordering::SeqCst),
-        }
+    async fn counts(&self) -> Result<Counts, BackendError> {
+        Ok(self.counts_now())
     }
 
     async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError> {
@@ -471,17 +475,21 @@ impl Backend for LocalBackend {
         Ok(raised)
     }
 
-    fn next_wake(&self) -> Option<UnixTime> {
+    async fn next_wake(&self) -> Option<UnixTime> {
         lock(&self.heap)
             .peek()
             .and_then(|Reverse((at, _))| UnixTime::from_secs(*at))
     }
 
-    fn lease_alerts(&self, now_ms: i64, limit: usize) -> Vec<PendingAlert> {
-        lock(&self.outbox).lease(now_ms, limit)
+    async fn lease_alerts(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingAlert>, BackendError> {
+        Ok(lock(&self.outbox).lease(now_ms, limit))
     }
 
-    fn next_alert_at(&self) -> Option<i64> {
+    async fn next_alert_at(&self) -> Option<i64> {
         lock(&self.outbox).next_ready_ms()
     }
 
@@ -510,8 +518,8 @@ impl Backend for LocalBackend {
         }
     }
 
-    fn backlog(&self) -> usize {
-        lock(&self.outbox).len()
+    async fn backlog(&self) -> Result<usize, BackendError> {
+        Ok(lock(&self.outbox).len())
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {
@@ -572,7 +580,7 @@ mod tests {
         let reminder = b.take_due(1_120_001, 10).await.unwrap();
         assert_eq!(reminder[0].alert_count, 2);
         assert_eq!(reminder[0].overdue_seconds, 60);
-        assert_eq!(b.counts().down, 1);
+        assert_eq!(b.counts_now().down, 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -582,7 +590,7 @@ mod tests {
         b.record_ping(ping("j", None, None), t(1_050)).await.unwrap();
         assert_eq!(lock(&b.heap).len(), 1);
         assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
-        assert_eq!(b.next_wake(), Some(t(1_110)), "re-armed at the real deadline");
+        assert_eq!(b.next_wake().await, Some(t(1_110)), "re-armed at the real deadline");
         assert_eq!(b.take_due(1_110_001, 10).await.unwrap().len(), 1);
     }
 
@@ -591,7 +599,7 @@ mod tests {
         let b = backend(None);
         b.record_ping(ping("j", Some("10m"), None), t(1_000)).await.unwrap();
         b.record_ping(ping("j", Some("1m"), None), t(1_030)).await.unwrap();
-        assert_eq!(b.next_wake(), Some(t(1_090)));
+        assert_eq!(b.next_wake().await, Some(t(1_090)));
         assert_eq!(b.take_due(1_090_001, 10).await.unwrap().len(), 1);
     }
 
@@ -602,14 +610,14 @@ mod tests {
         b.take_due(1_061_000, 10).await.unwrap();
         let outcome = b.record_ping(ping("j", None, None), t(1_200)).await.unwrap();
         assert!(matches!(outcome, PingOutcome::Recovered(_)));
-        let leased = b.lease_alerts(1_200_000, 10);
+        let leased = b.lease_alerts(1_200_000, 10).await.unwrap();
         assert_eq!(leased.len(), 1, "one per job: the down alert first");
         assert_eq!(leased[0].alert.event, AlertEvent::Down);
         b.finish_alert(&leased[0], Delivery::Delivered).await.unwrap();
-        let up = b.lease_alerts(1_200_000, 10);
+        let up = b.lease_alerts(1_200_000, 10).await.unwrap();
         assert_eq!(up[0].alert.event, AlertEvent::Up);
         assert_eq!(up[0].alert.overdue_seconds, 140);
-        assert_eq!(b.counts().down, 0);
+        assert_eq!(b.counts_now().down, 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -94,7 +94,7 @@ pub trait Backend: Send + Sync {
         limit: usize,
     ) -> Result<Page, BackendError>;
 
-    fn counts(&self) -> Counts;
+    async fn counts(&self) -> Result<Counts, BackendError>;
 
     /// Marks jobs whose wake-up passed before `now_ms` down (or schedules their next
     /// reminder) and puts their alerts into the outbox in the same durable step.
@@ -102,21 +102,22 @@ pub trait Backend: Send + Sync {
     async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError>;
 
     /// The earliest scheduled wake-up, in unix seconds; the job is due just after it.
-    fn next_wake(&self) -> Option<UnixTime>;
+    async fn next_wake(&self) -> Option<UnixTime>;
 
     /// Leases alerts ready for an attempt at `now_ms`: at most one per job, the oldest
     /// first, so that per job alerts go out in the order they were raised.
-    fn lease_alerts(&self, now_ms: i64, limit: usize) -> Vec<PendingAlert>;
+    async fn lease_alerts(&self, now_ms: i64, limit: usize)
+        -> Result<Vec<PendingAlert>, BackendError>;
 
     /// When the next leasable alert becomes ready, in unix milliseconds.
-    fn next_alert_at(&self) -> Option<i64>;
+    async fn next_alert_at(&self) -> Option<i64>;
 
     /// Records the end of an attempt on a leased alert.
     async fn finish_alert(&self, alert: &PendingAlert, outcome: Delivery)
         -> Result<(), BackendError>;
 
     /// Alerts waiting for delivery.
-    fn backlog(&self) -> usize;
+    async fn backlog(&self) -> Result<usize, BackendError>;
 
     /// A real round trip through the store; its latency.
     async fn check(&self) -> Result<Duration, BackendError>;

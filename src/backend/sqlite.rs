@@ -193,8 +193,9 @@ fn writer(
         let elapsed = started.elapsed();
         match &result {
             Ok(()) => {
-                publish(&batch, &outbox);
-                wake_dispatcher.notify_one();
+                if publish(&batch, &outbox) {
+                    wake_dispatcher.notify_one();
+                }
                 tracing::trace!(requests = batch.len(), ?elapsed, "committed batch");
             }
             Err(e) => tracing::error!(error = %e, requests = batch.len(), "sqlite commit failed"),
@@ -325,19 +326,31 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
 }
 
 /// Makes the alerts of a committed batch visible to the dispatcher, in commit order.
-fn publish(batch: &[Request], outbox: &Mutex<Outbox>) {
-    let Ok(mut outbox) = outbox.lock() else { return };
+/// Returns whether any alert was added.
+fn publish(batch: &[Request], outbox: &Mutex<Outbox>) -> bool {
+    let has_outbox_ops = batch.iter().any(|r| {
+        matches!(r, Request::Write { ops, .. } if ops.iter().any(|op| matches!(op, Op::OutboxPut(_) | Op::Delete(_))))
+    });
+    if !has_outbox_ops {
+        return false;
+    }
+    let mut outbox = outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut added = false;
     for request in batch {
         if let Request::Write { ops, .. } = request {
             for op in ops {
                 match op {
-                    Op::OutboxPut(p) => outbox.push(p.clone()),
+                    Op::OutboxPut(p) => {
+                        outbox.push(p.clone());
+                        added = true;
+                    }
                     Op::Delete(name) => outbox.drop_job(name),
                     _ => {}
                 }
             }
         }
     }
+    added
 }
 
 fn load(conn: &Connection) -> Result<Loaded, String> {
