@@ -36,7 +36,7 @@ pub struct Config {
     pub alert_uri: Option<AlertUri>,
 
     /// Signs alerts with Standard Webhooks headers (a whsec_ secret is base64-decoded)
-    #[arg(long, env = "PING_ALERT_SECRET", value_name = "SECRET", value_parser = parse_secret, hide_env_values = true)]
+    #[arg(long, env = "PING_ALERT_SECRET", value_name = "SECRET", value_parser = parse_alert_secret, hide_env_values = true)]
     pub alert_secret: Option<Secret>,
 
     /// Reminder interval while a job stays down; 0 alerts once
@@ -170,6 +170,14 @@ fn parse_secret(raw: &str) -> Result<Secret, String> {
         return Err("must not be empty".into());
     }
     Ok(Secret(raw.to_owned()))
+}
+
+/// The alert secret is checked here, so that a bad `whsec_` value stops the start
+/// before anything is bound or opened.
+fn parse_alert_secret(raw: &str) -> Result<Secret, String> {
+    let secret = parse_secret(raw)?;
+    crate::alerts::Signer::new(secret.expose()).map_err(|e| e.to_string())?;
+    Ok(secret)
 }
 
 fn parse_service_name(raw: &str) -> Result<String, String> {

@@ -115,7 +115,9 @@ impl Dispatcher {
                     }
                 };
                 for pending in leased {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        break;
+                    };
                     let this = this.clone();
                     tasks.spawn(async move {
                         this.deliver(pending).await;
@@ -195,7 +197,8 @@ impl Dispatcher {
             } => {
                 let backoff = backoff(pending.attempts);
                 let delay = retry_after.unwrap_or(backoff);
-                let next = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                let next =
+                    now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let deadline = alert
                     .raised_at_unix
                     .saturating_add(GIVE_UP_AFTER.as_secs() as i64)
@@ -223,7 +226,12 @@ impl Dispatcher {
         self.signals.dispatcher.notify_one();
     }
 
-    async fn post(&self, uri: &AlertUri, signer: Option<&Signer>, pending: &PendingAlert) -> Attempt {
+    async fn post(
+        &self,
+        uri: &AlertUri,
+        signer: Option<&Signer>,
+        pending: &PendingAlert,
+    ) -> Attempt {
         let alert = &pending.alert;
         let now = UnixTime::now();
         let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
@@ -291,7 +299,9 @@ impl Dispatcher {
 /// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
 /// the one that just failed).
 pub fn backoff(previous_attempts: u32) -> Duration {
-    let factor = 1u64.checked_shl(previous_attempts.min(20)).unwrap_or(u64::MAX);
+    let factor = 1u64
+        .checked_shl(previous_attempts.min(20))
+        .unwrap_or(u64::MAX);
     FIRST_BACKOFF
         .checked_mul(u32::try_from(factor).unwrap_or(u32::MAX))
         .unwrap_or(MAX_BACKOFF)
@@ -343,7 +353,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

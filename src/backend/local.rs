@@ -45,7 +45,11 @@ impl Entry {
         match self.job.status {
             Status::Up => {
                 let deadline = self.job.deadline();
-                Some(self.not_before.map_or(deadline, |nb| nb.max(deadline)).secs())
+                Some(
+                    self.not_before
+                        .map_or(deadline, |nb| nb.max(deadline))
+                        .secs(),
+                )
             }
             Status::Down => self.job.next_reminder.map(UnixTime::secs),
         }
@@ -83,6 +87,13 @@ pub struct LocalBackend {
     seq: AtomicU64,
     options: BackendOptions,
     signals: Signals,
+}
+
+/// Whether a wake-up at unix second `at` has passed at `now_ms`. Pings are kept in whole
+/// seconds (truncated), so a deadline of second `at` really lies somewhere within that
+/// second: it is due only once the whole second has passed, never early.
+pub fn due(at: i64, now_ms: i64) -> bool {
+    at.saturating_add(1).saturating_mul(1000) <= now_ms
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,10 +167,12 @@ impl LocalBackend {
                 }
                 Status::Down => {
                     down += 1;
-                    job.next_reminder = match self.options.realert_every {
-                        None => None,
-                        Some(every) => Some(job.next_reminder.unwrap_or(start.plus(every.as_secs()))),
-                    };
+                    // The interval may have changed since the reminder was scheduled:
+                    // never wait longer than the current one.
+                    job.next_reminder = self.options.realert_every.map(|every| {
+                        let next = start.plus(every.as_secs().max(1));
+                        job.next_reminder.map_or(next, |stored| stored.min(next))
+                    });
                 }
             }
             let mut entry = Entry {
@@ -176,7 +189,10 @@ impl LocalBackend {
         }
         self.len.store(names.len(), Ordering::SeqCst);
         self.down.store(down, Ordering::SeqCst);
-        *self.names.write().unwrap_or_else(std::sync::PoisonError::into_inner) = names;
+        *self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
         *lock(&self.heap) = BinaryHeap::from(wakeups);
         let mut outbox = lock(&self.outbox);
         for alert in alerts {
@@ -189,7 +205,9 @@ impl LocalBackend {
     /// (that one fires, finds the job not due and re-arms it). Wakes the sweeper only
     /// when the new wake-up is the earliest of all.
     fn schedule(&self, entry: &mut Entry) {
-        let Some(target) = entry.wake_target() else { return };
+        let Some(target) = entry.wake_target() else {
+            return;
+        };
         if entry.scheduled.is_some_and(|s| s <= target) {
             return;
         }
@@ -274,6 +292,11 @@ impl Backend for LocalBackend {
                 if at < entry.job.last_ping {
                     return Ok(PingOutcome::Stale(entry.job.clone()));
                 }
+                if ping.at == Some(entry.job.last_ping) {
+                    // A retry of a ping already recorded: it must not count twice, nor
+                    // recover a job that went down after the original.
+                    return Ok(PingOutcome::Recorded(entry.job.clone()));
+                }
                 if let Some(frequency) = ping.frequency {
                     entry.job.frequency = frequency;
                 }
@@ -315,7 +338,9 @@ impl Backend for LocalBackend {
                 let max = self.options.max_services;
                 let reserved = self
                     .len
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1));
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        (n < max).then_some(n + 1)
+                    });
                 if reserved.is_err() {
                     return Ok(PingOutcome::Full { max });
                 }
@@ -371,7 +396,10 @@ impl Backend for LocalBackend {
         let mut cursor: Option<JobName> = None;
         'outer: loop {
             let chunk: Vec<JobName> = {
-                let names = self.names.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let names = self
+                    .names
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let lower = match (&cursor, after) {
                     (Some(c), _) => Bound::Excluded(c.as_str()),
                     (None, Some(a)) => Bound::Excluded(a),
@@ -425,19 +453,23 @@ impl Backend for LocalBackend {
             let popped = {
                 let mut heap = lock(&self.heap);
                 match heap.peek() {
-                    Some(Reverse((at, _))) if at.saturating_mul(1000) < now_ms => heap.pop(),
+                    Some(Reverse((at, _))) if due(*at, now_ms) => heap.pop(),
                     _ => None,
                 }
             };
-            let Some(Reverse((wake, name))) = popped else { break };
-            let Some(mut entry) = self.jobs.get_mut(&name) else { continue };
+            let Some(Reverse((wake, name))) = popped else {
+                break;
+            };
+            let Some(mut entry) = self.jobs.get_mut(&name) else {
+                continue;
+            };
             if entry.scheduled != Some(wake) {
                 continue;
             }
             entry.scheduled = None;
             match entry.wake_target() {
                 None => continue,
-                Some(target) if target.saturating_mul(1000) >= now_ms => {
+                Some(target) if !due(target, now_ms) => {
                     self.schedule(&mut entry);
                     continue;
                 }
@@ -499,7 +531,9 @@ impl Backend for LocalBackend {
         outcome: Delivery,
     ) -> Result<(), BackendError> {
         let queued = lock(&self.outbox).finish(alert, outcome);
-        let Some(journal) = &self.journal else { return Ok(()) };
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
         if !queued {
             return Ok(());
         }
@@ -571,49 +605,79 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_job_is_due_just_after_its_deadline_and_reminded() {
         let b = backend(Some(60));
-        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
-        assert!(b.take_due(1_060_000, 10).await.unwrap().is_empty(), "not due at the deadline");
-        let due = b.take_due(1_060_001, 10).await.unwrap();
+        b.record_ping(ping("j", Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
+        assert!(
+            b.take_due(1_060_999, 10).await.unwrap().is_empty(),
+            "not due within the deadline's second"
+        );
+        let due = b.take_due(1_061_000, 10).await.unwrap();
         assert_eq!(due.len(), 1);
-        assert_eq!((due[0].event, due[0].alert_count, due[0].expected_by_unix), (AlertEvent::Down, 1, 1_060));
-        assert!(b.take_due(1_100_000, 10).await.unwrap().is_empty(), "no reminder yet");
-        let reminder = b.take_due(1_120_001, 10).await.unwrap();
+        assert_eq!(
+            (due[0].event, due[0].alert_count, due[0].expected_by_unix),
+            (AlertEvent::Down, 1, 1_060)
+        );
+        assert!(
+            b.take_due(1_100_000, 10).await.unwrap().is_empty(),
+            "no reminder yet"
+        );
+        let reminder = b.take_due(1_122_000, 10).await.unwrap();
         assert_eq!(reminder[0].alert_count, 2);
-        assert_eq!(reminder[0].overdue_seconds, 60);
+        assert_eq!(reminder[0].overdue_seconds, 62);
         assert_eq!(b.counts_now().down, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_later_ping_defers_the_alert_without_touching_the_heap() {
         let b = backend(None);
-        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
-        b.record_ping(ping("j", None, None), t(1_050)).await.unwrap();
+        b.record_ping(ping("j", Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
+        b.record_ping(ping("j", None, None), t(1_050))
+            .await
+            .unwrap();
         assert_eq!(lock(&b.heap).len(), 1);
         assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
-        assert_eq!(b.next_wake().await, Some(t(1_110)), "re-armed at the real deadline");
-        assert_eq!(b.take_due(1_110_001, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            b.next_wake().await,
+            Some(t(1_110)),
+            "re-armed at the real deadline"
+        );
+        assert_eq!(b.take_due(1_111_000, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_shorter_frequency_moves_the_deadline_earlier_at_once() {
         let b = backend(None);
-        b.record_ping(ping("j", Some("10m"), None), t(1_000)).await.unwrap();
-        b.record_ping(ping("j", Some("1m"), None), t(1_030)).await.unwrap();
+        b.record_ping(ping("j", Some("10m"), None), t(1_000))
+            .await
+            .unwrap();
+        b.record_ping(ping("j", Some("1m"), None), t(1_030))
+            .await
+            .unwrap();
         assert_eq!(b.next_wake().await, Some(t(1_090)));
-        assert_eq!(b.take_due(1_090_001, 10).await.unwrap().len(), 1);
+        assert_eq!(b.take_due(1_091_000, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn recovery_raises_up_with_the_time_down() {
         let b = backend(Some(60));
-        b.record_ping(ping("j", Some("1m"), None), t(1_000)).await.unwrap();
+        b.record_ping(ping("j", Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
         b.take_due(1_061_000, 10).await.unwrap();
-        let outcome = b.record_ping(ping("j", None, None), t(1_200)).await.unwrap();
+        let outcome = b
+            .record_ping(ping("j", None, None), t(1_200))
+            .await
+            .unwrap();
         assert!(matches!(outcome, PingOutcome::Recovered(_)));
         let leased = b.lease_alerts(1_200_000, 10).await.unwrap();
         assert_eq!(leased.len(), 1, "one per job: the down alert first");
         assert_eq!(leased[0].alert.event, AlertEvent::Down);
-        b.finish_alert(&leased[0], Delivery::Delivered).await.unwrap();
+        b.finish_alert(&leased[0], Delivery::Delivered)
+            .await
+            .unwrap();
         let up = b.lease_alerts(1_200_000, 10).await.unwrap();
         assert_eq!(up[0].alert.event, AlertEvent::Up);
         assert_eq!(up[0].alert.overdue_seconds, 140);
@@ -623,23 +687,39 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stale_timestamps_change_nothing_and_equal_ones_are_retries() {
         let b = backend(None);
-        b.record_ping(ping("j", Some("1m"), Some(1_000)), t(1_000)).await.unwrap();
-        let stale = b.record_ping(ping("j", Some("5m"), Some(999)), t(1_001)).await.unwrap();
+        b.record_ping(ping("j", Some("1m"), Some(1_000)), t(1_000))
+            .await
+            .unwrap();
+        let stale = b
+            .record_ping(ping("j", Some("5m"), Some(999)), t(1_001))
+            .await
+            .unwrap();
         assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
-        let equal = b.record_ping(ping("j", None, Some(1_000)), t(1_001)).await.unwrap();
-        assert!(matches!(equal, PingOutcome::Recorded(ref j) if j.pings_total == 2));
+        let equal = b
+            .record_ping(ping("j", None, Some(1_000)), t(1_001))
+            .await
+            .unwrap();
+        assert!(matches!(equal, PingOutcome::Recorded(ref j) if j.pings_total == 1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_service_cap_refuses_new_names_until_one_is_deleted() {
         let b = backend(None);
         for n in ["a", "b", "c"] {
-            b.record_ping(ping(n, Some("1m"), None), t(1_000)).await.unwrap();
+            b.record_ping(ping(n, Some("1m"), None), t(1_000))
+                .await
+                .unwrap();
         }
-        let full = b.record_ping(ping("d", Some("1m"), None), t(1_000)).await.unwrap();
+        let full = b
+            .record_ping(ping("d", Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
         assert!(matches!(full, PingOutcome::Full { max: 3 }));
         assert!(b.delete(&JobName::parse("a").unwrap()).await.unwrap());
-        let ok = b.record_ping(ping("d", Some("1m"), None), t(1_000)).await.unwrap();
+        let ok = b
+            .record_ping(ping("d", Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
         assert!(matches!(ok, PingOutcome::Recorded(_)));
     }
 
@@ -671,8 +751,8 @@ mod tests {
         let first = b.take_due(100_031_000, 10).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].name.as_str(), first[0].alert_count), ("down", 2));
-        assert!(b.take_due(100_900_000, 10).await.unwrap().is_empty());
-        let late = b.take_due(100_900_001, 10).await.unwrap();
+        assert!(b.take_due(100_900_999, 10).await.unwrap().is_empty());
+        let late = b.take_due(100_901_000, 10).await.unwrap();
         assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
     }
 }

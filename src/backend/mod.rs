@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
 
-pub use local::LocalBackend;
+pub use local::{due, LocalBackend};
 pub use outbox::PendingAlert;
 
 /// A ping as the handler parsed it.
@@ -101,20 +101,27 @@ pub trait Backend: Send + Sync {
     /// Returns the alerts raised, at most about `limit`.
     async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError>;
 
-    /// The earliest scheduled wake-up, in unix seconds; the job is due just after it.
+    /// The earliest scheduled wake-up, in unix seconds; the job is due once that second
+    /// has passed ([`due`]).
     async fn next_wake(&self) -> Option<UnixTime>;
 
     /// Leases alerts ready for an attempt at `now_ms`: at most one per job, the oldest
     /// first, so that per job alerts go out in the order they were raised.
-    async fn lease_alerts(&self, now_ms: i64, limit: usize)
-        -> Result<Vec<PendingAlert>, BackendError>;
+    async fn lease_alerts(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingAlert>, BackendError>;
 
     /// When the next leasable alert becomes ready, in unix milliseconds.
     async fn next_alert_at(&self) -> Option<i64>;
 
     /// Records the end of an attempt on a leased alert.
-    async fn finish_alert(&self, alert: &PendingAlert, outcome: Delivery)
-        -> Result<(), BackendError>;
+    async fn finish_alert(
+        &self,
+        alert: &PendingAlert,
+        outcome: Delivery,
+    ) -> Result<(), BackendError>;
 
     /// Alerts waiting for delivery.
     async fn backlog(&self) -> Result<usize, BackendError>;
@@ -151,7 +158,9 @@ impl std::str::FromStr for StoreUrl {
         }
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("sqlite:// needs a path, e.g. sqlite://./overdue-data/overdue.db".into());
+                return Err(
+                    "sqlite:// needs a path, e.g. sqlite://./overdue-data/overdue.db".into(),
+                );
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }

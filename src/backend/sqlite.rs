@@ -334,7 +334,9 @@ fn publish(batch: &[Request], outbox: &Mutex<Outbox>) -> bool {
     if !has_outbox_ops {
         return false;
     }
-    let mut outbox = outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut outbox = outbox
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut added = false;
     for request in batch {
         if let Request::Write { ops, .. } = request {

@@ -70,7 +70,7 @@ pub fn check_ping_token(
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     let Some(expected) = expected else { return Ok(()) };
-    match param.or_else(|| bearer(headers)) {
+    match param.filter(|t| !t.is_empty()).or_else(|| bearer(headers)) {
         Some(token) if expected.matches(token) => Ok(()),
         Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "the ping token is wrong")),
         None => Err(ApiError::new(

@@ -31,7 +31,11 @@ pub async fn post_ping(
     record(&app, &headers, query.as_deref()).await
 }
 
-async fn record(app: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<Response, ApiError> {
+async fn record(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     let query = Query::parse(query)?;
     check_ping_token(app.ping_token.as_ref(), query.get("token"), headers)?;
     let name = query.get("name").ok_or_else(|| {
@@ -67,9 +71,9 @@ async fn record(app: &AppState, headers: &HeaderMap, query: Option<&str>) -> Res
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
-                    "timestamp is older than the last recorded ping for {name} ({}); nothing changed",
-                    job.last_ping
-                ),
+                "timestamp is older than the last recorded ping for {name} ({}); nothing changed",
+                job.last_ping
+            ),
             ))
         }
         PingOutcome::FrequencyRequired => {
@@ -82,13 +86,16 @@ async fn record(app: &AppState, headers: &HeaderMap, query: Option<&str>) -> Res
             return Err(ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 format!(
-                    "cannot monitor more than {max} jobs (--max-services); delete a job to free a slot"
-                ),
+                "cannot monitor more than {max} jobs (--max-services); delete a job to free a slot"
+            ),
             ))
         }
     };
     if wants_json(headers) {
         return Ok(Json(job.to_json()).into_response());
     }
-    Ok(text(StatusCode::OK, format!("Successfully recorded ping for {name}")))
+    Ok(text(
+        StatusCode::OK,
+        format!("Successfully recorded ping for {name}"),
+    ))
 }
