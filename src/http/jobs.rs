@@ -54,14 +54,15 @@ pub async fn list_jobs(
     };
     let limit = match query.get("limit") {
         None | Some("") => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid limit {raw:?}: expected an integer from 1 to {MAX_LIMIT}"
-                )))
-            }
-        },
+        // Any positive integer is accepted and capped, however many digits it has.
+        Some(raw) if raw.bytes().all(|b| b.is_ascii_digit()) && raw.bytes().any(|b| b != b'0') => {
+            raw.parse::<usize>().unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
+        }
+        Some(raw) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid limit {raw:?}: expected an integer from 1 to {MAX_LIMIT}"
+            )))
+        }
     };
     let after = query.get("after").filter(|a| !a.is_empty());
     let page = app.backend.list(status, after, limit).await?;
