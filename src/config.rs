@@ -83,10 +83,8 @@ pub enum LogFormat {
 }
 
 /// The default listening address when neither `--listen` nor `PORT` says otherwise.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-    4000,
-);
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 4000);
 
 impl Config {
     /// The address to bind: `--listen`, else `127.0.0.1:$PORT`, else the default.
@@ -228,7 +226,10 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() {
         let c = Config::parse_from(["overdue"]);
-        assert_eq!(c.store, StoreUrl::Sqlite("./overdue-data/overdue.db".into()));
+        assert_eq!(
+            c.store,
+            StoreUrl::Sqlite("./overdue-data/overdue.db".into())
+        );
         assert_eq!(c.realert_every, Duration::from_secs(60));
         assert_eq!(c.sweep_interval, Duration::from_secs(1));
         assert_eq!(c.startup_grace, Duration::from_secs(900));

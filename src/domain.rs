@@ -116,7 +116,9 @@ impl Frequency {
             return Err(invalid(&format!("must be at least 1s; {FREQUENCY_FORMAT}")));
         }
         if seconds > MAX_FREQUENCY_SECS {
-            return Err(invalid(&format!("must be at most 366D; {FREQUENCY_FORMAT}")));
+            return Err(invalid(&format!(
+                "must be at most 366D; {FREQUENCY_FORMAT}"
+            )));
         }
         Ok(Self {
             seconds,
@@ -540,9 +542,25 @@ mod tests {
     #[test]
     fn frequency_grammar_refuses_bad_forms_with_the_accepted_format() {
         for raw in [
-            "", "0s", "0", "-5m", "1.5h", "1M", "2months", "1y", "1year", "500ms", "10",
-            "abc", "367D", "1D!", "99999999999999999999s", "18446744073709551615W", "m",
-            "1x", "+5m",
+            "",
+            "0s",
+            "0",
+            "-5m",
+            "1.5h",
+            "1M",
+            "2months",
+            "1y",
+            "1year",
+            "500ms",
+            "10",
+            "abc",
+            "367D",
+            "1D!",
+            "99999999999999999999s",
+            "18446744073709551615W",
+            "m",
+            "1x",
+            "+5m",
         ] {
             let err = Frequency::parse(raw).expect_err(raw).to_string();
             assert!(err.contains("<integer><unit>"), "{raw}: {err}");
@@ -578,7 +596,10 @@ mod tests {
 
     #[test]
     fn timestamps_parse_as_unix_seconds_or_rfc3339() {
-        assert_eq!(UnixTime::parse("1795230000").map(UnixTime::secs), Ok(1_795_230_000));
+        assert_eq!(
+            UnixTime::parse("1795230000").map(UnixTime::secs),
+            Ok(1_795_230_000)
+        );
         assert_eq!(
             UnixTime::parse("2026-11-21T03:00:00Z").map(UnixTime::secs),
             Ok(1_795_230_000)
@@ -591,7 +612,14 @@ mod tests {
             UnixTime::parse("2026-11-21T03:00:00.750Z").map(UnixTime::secs),
             Ok(1_795_230_000)
         );
-        for bad in ["", "-1", "1.5", "yesterday", "2026-13-01T00:00:00Z", "99999999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "99999999999999",
+        ] {
             assert!(UnixTime::parse(bad).is_err(), "{bad}");
         }
     }

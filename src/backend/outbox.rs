@@ -46,11 +46,15 @@ impl Outbox {
     pub fn lease(&mut self, now_ms: i64, limit: usize) -> Vec<PendingAlert> {
         let mut leased = Vec::new();
         while leased.len() < limit {
-            let Some(first) = self.ready.first() else { break };
+            let Some(first) = self.ready.first() else {
+                break;
+            };
             if first.0 > now_ms {
                 break;
             }
-            let Some((_, _, job)) = self.ready.pop_first() else { break };
+            let Some((_, _, job)) = self.ready.pop_first() else {
+                break;
+            };
             if let Some(head) = self.queues.get(&job).and_then(|q| q.front()) {
                 leased.push(head.clone());
             }
@@ -62,7 +66,9 @@ impl Outbox {
     /// (its job was deleted meanwhile), in which case nothing changes.
     pub fn finish(&mut self, alert: &PendingAlert, outcome: Delivery) -> bool {
         let job = &alert.alert.name;
-        let Some(queue) = self.queues.get_mut(job) else { return false };
+        let Some(queue) = self.queues.get_mut(job) else {
+            return false;
+        };
         let is_head = queue.front().is_some_and(|h| h.alert.id == alert.alert.id);
         if !is_head {
             return false;
@@ -73,7 +79,8 @@ impl Outbox {
                 self.len -= 1;
                 match queue.front() {
                     Some(next) => {
-                        self.ready.insert((next.next_attempt_ms, next.seq, job.clone()));
+                        self.ready
+                            .insert((next.next_attempt_ms, next.seq, job.clone()));
                     }
                     None => {
                         self.queues.remove(job);
@@ -147,7 +154,14 @@ mod tests {
         assert_eq!(leased.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1, 3]);
         assert!(outbox.lease(10, 10).is_empty());
         assert!(outbox.finish(&leased[0], Delivery::Delivered));
-        assert_eq!(outbox.lease(10, 10).iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            outbox
+                .lease(10, 10)
+                .iter()
+                .map(|p| p.seq)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
         assert_eq!(outbox.len(), 2);
     }
 

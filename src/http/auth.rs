@@ -36,9 +36,7 @@ impl Token {
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Admin routes: 401 without a token, 403 with a wrong one.
@@ -69,10 +67,15 @@ pub fn check_ping_token(
     param: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    let Some(expected) = expected else { return Ok(()) };
+    let Some(expected) = expected else {
+        return Ok(());
+    };
     match param.filter(|t| !t.is_empty()).or_else(|| bearer(headers)) {
         Some(token) if expected.matches(token) => Ok(()),
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "the ping token is wrong")),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "the ping token is wrong",
+        )),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "pings need the ping token: add token=<token> or send Authorization: Bearer <token>",

@@ -65,7 +65,10 @@ impl IntoResponse for ApiError {
 pub fn text(status: StatusCode, body: String) -> Response {
     (
         status,
-        [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
         body,
     )
         .into_response()
@@ -84,9 +87,17 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
 /// `{"error": …}` for clients that accept JSON, plain text otherwise. This covers the
 /// framework's own rejections (unknown route, wrong method, body too large, timeout).
 pub async fn boundary(request: Request, next: Next) -> Response {
-    if request.uri().query().is_some_and(|q| q.len() > MAX_QUERY_BYTES) {
+    if request
+        .uri()
+        .query()
+        .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
+    {
         let message = format!("query string is longer than {MAX_QUERY_BYTES} bytes");
-        return finish(StatusCode::URI_TOO_LONG, message, wants_json(request.headers()));
+        return finish(
+            StatusCode::URI_TOO_LONG,
+            message,
+            wants_json(request.headers()),
+        );
     }
     let json = wants_json(request.headers());
     let declared_length = request
@@ -95,7 +106,11 @@ pub async fn boundary(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
-        return finish(StatusCode::PAYLOAD_TOO_LARGE, default_message(StatusCode::PAYLOAD_TOO_LARGE), json);
+        return finish(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            default_message(StatusCode::PAYLOAD_TOO_LARGE),
+            json,
+        );
     }
     let response = next.run(request).await;
     let status = response.status();

@@ -186,7 +186,9 @@ impl Webhook {
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(hook.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind webhook");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook");
         let addr = listener.local_addr().expect("webhook addr");
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
