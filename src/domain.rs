@@ -277,29 +277,31 @@ fn unit_seconds(unit: &str) -> Result<u64, String> {
     })
 }
 
-/// A moment, in whole unix seconds. Pings, deadlines and alert times use it; sub-second
-/// precision is dropped on purpose so a retry with the unix timestamp a job was
-/// given back is an exact match.
+/// A moment, in unix milliseconds. Arrival times keep their milliseconds so deadlines
+/// are exact; a `timestamp` a job sends is whole seconds, and the API shows whole
+/// seconds (truncated), so a retry with the `last_ping_unix` a job was given back
+/// matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixTime(i64);
 
-/// Unix seconds of 9999-12-31T23:59:59Z: the last moment RFC 3339 can write.
-const MAX_UNIX: i64 = 253_402_300_799;
+/// Unix milliseconds of 9999-12-31T23:59:59.999Z: the last moment RFC 3339 can write.
+const MAX_UNIX_MS: i64 = 253_402_300_799_999;
 
 impl UnixTime {
     pub fn from_secs(secs: i64) -> Option<Self> {
-        (0..=MAX_UNIX).contains(&secs).then_some(Self(secs))
+        Self::from_millis(secs.checked_mul(1000)?)
+    }
+
+    pub fn from_millis(ms: i64) -> Option<Self> {
+        (0..=MAX_UNIX_MS).contains(&ms).then_some(Self(ms))
     }
 
     pub fn now() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Self(secs.clamp(0, MAX_UNIX))
+        Self(now_ms().clamp(0, MAX_UNIX_MS))
     }
 
-    /// Parses a ping's `timestamp`: unix seconds or RFC 3339 (any offset).
+    /// Parses a ping's `timestamp`: unix seconds or RFC 3339 (any offset; a fraction of
+    /// a second is dropped).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let bad = || ParseError::Timestamp(raw.to_owned());
         let s = raw.trim();
@@ -311,24 +313,29 @@ impl UnixTime {
         Self::from_secs(parsed.unix_timestamp()).ok_or_else(bad)
     }
 
+    /// Whole unix seconds, truncated.
     pub fn secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    pub fn millis(self) -> i64 {
         self.0
     }
 
     /// This moment plus `secs`, saturating at the representable maximum.
     pub fn plus(self, secs: u64) -> Self {
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-        Self(self.0.saturating_add(secs).min(MAX_UNIX))
+        let ms = i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000);
+        Self(self.0.saturating_add(ms).min(MAX_UNIX_MS))
     }
 
     /// Whole seconds from `earlier` to `self`, zero when `earlier` is later.
     pub fn since(self, earlier: UnixTime) -> u64 {
-        u64::try_from(self.0 - earlier.0).unwrap_or(0)
+        u64::try_from((self.0 - earlier.0).div_euclid(1000)).unwrap_or(0)
     }
 
     /// RFC 3339 in UTC with a `Z`, seconds precision.
     pub fn rfc3339(self) -> String {
-        match OffsetDateTime::from_unix_timestamp(self.0) {
+        match OffsetDateTime::from_unix_timestamp(self.secs()) {
             Ok(t) => t
                 .format(&time::macros::format_description!(
                     "[year]-[month]-[day]T[hour]:[minute]:[second]Z"

@@ -53,11 +53,11 @@ pub async fn run(
     loop {
         let now = now_ms();
         sweep_once(backend.as_ref(), now).await;
-        // A job is due once its wake-up second has fully passed (see `backend::due`).
+        // A job is due just after its wake-up (see `backend::due`).
         let until_next = backend
             .next_wake()
             .await
-            .map(|at| at.secs().saturating_add(1).saturating_mul(1000) - now_ms())
+            .map(|at| at.millis().saturating_add(1) - now_ms())
             .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
             .unwrap_or(interval);
         tokio::select! {

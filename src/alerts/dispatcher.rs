@@ -196,7 +196,9 @@ impl Dispatcher {
                 retry_after,
             } => {
                 let backoff = backoff(pending.attempts);
-                let delay = retry_after.unwrap_or(backoff);
+                // Retry-After is honoured, but never below the first backoff step: a
+                // "0" or a past date must not turn retries into a flood.
+                let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
                 let next =
                     now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                 let deadline = alert

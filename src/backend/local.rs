@@ -31,7 +31,7 @@ const LIST_CHUNK: usize = 512;
 /// A job and its place in the sweeper's schedule.
 struct Entry {
     job: Job,
-    /// The wake-up this job has in the heap (unix seconds). The heap may also hold
+    /// The wake-up this job has in the heap (unix ms). The heap may also hold
     /// stale, later entries for it; only the one equal to this counts.
     scheduled: Option<i64>,
     /// After a restart, the job is not alerted before this (SPEC §8 startup grace).
@@ -48,10 +48,10 @@ impl Entry {
                 Some(
                     self.not_before
                         .map_or(deadline, |nb| nb.max(deadline))
-                        .secs(),
+                        .millis(),
                 )
             }
-            Status::Down => self.job.next_reminder.map(UnixTime::secs),
+            Status::Down => self.job.next_reminder.map(UnixTime::millis),
         }
     }
 }
@@ -77,7 +77,7 @@ pub struct LocalBackend {
     names: RwLock<BTreeSet<JobName>>,
     len: AtomicUsize,
     down: AtomicUsize,
-    /// The sweeper's wake-ups: (unix seconds, job). Pings only touch it when they move
+    /// The sweeper's wake-ups: (unix ms, job). Pings only touch it when they move
     /// a wake-up earlier, which keeps the usual ping free of any global lock.
     heap: Mutex<BinaryHeap<Reverse<(i64, JobName)>>>,
     /// Alerts that are durable and not yet delivered. Shared with the journal's writer,
@@ -89,11 +89,9 @@ pub struct LocalBackend {
     signals: Signals,
 }
 
-/// Whether a wake-up at unix second `at` has passed at `now_ms`. Pings are kept in whole
-/// seconds (truncated), so a deadline of second `at` really lies somewhere within that
-/// second: it is due only once the whole second has passed, never early.
+/// Whether a wake-up at `at` (unix ms) has passed at `now_ms`.
 pub fn due(at: i64, now_ms: i64) -> bool {
-    at.saturating_add(1).saturating_mul(1000) <= now_ms
+    at < now_ms
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -289,14 +287,21 @@ impl Backend for LocalBackend {
         let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
             MapEntry::Occupied(mut occupied) => {
                 let entry = occupied.get_mut();
-                if at < entry.job.last_ping {
-                    return Ok(PingOutcome::Stale(entry.job.clone()));
-                }
-                if ping.at == Some(entry.job.last_ping) {
-                    // A retry of a ping already recorded: it must not count twice, nor
-                    // recover a job that went down after the original.
-                    return Ok(PingOutcome::Recorded(entry.job.clone()));
-                }
+                // Timestamps a job sends are whole seconds and are compared as such.
+                let at = match ping.at {
+                    Some(at) if at.secs() < entry.job.last_ping.secs() => {
+                        return Ok(PingOutcome::Stale(entry.job.clone()));
+                    }
+                    Some(at) if at.secs() == entry.job.last_ping.secs() => {
+                        // A retry of a ping already recorded: it must not count twice,
+                        // nor recover a job that went down after the original.
+                        return Ok(PingOutcome::Recorded(entry.job.clone()));
+                    }
+                    Some(at) => at,
+                    // An arrival-time ping never moves the last ping back (after a
+                    // timestamp a little in the future, or a clock step).
+                    None => at.max(entry.job.last_ping),
+                };
                 if let Some(frequency) = ping.frequency {
                     entry.job.frequency = frequency;
                 }
@@ -446,7 +451,7 @@ impl Backend for LocalBackend {
     }
 
     async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError> {
-        let now = UnixTime::from_secs(now_ms.div_euclid(1000)).unwrap_or_else(UnixTime::now);
+        let now = UnixTime::from_millis(now_ms).unwrap_or_else(UnixTime::now);
         let mut raised = Vec::new();
         let mut waiting = Vec::new();
         while raised.len() < limit {
@@ -510,7 +515,7 @@ impl Backend for LocalBackend {
     async fn next_wake(&self) -> Option<UnixTime> {
         lock(&self.heap)
             .peek()
-            .and_then(|Reverse((at, _))| UnixTime::from_secs(*at))
+            .and_then(|Reverse((at, _))| UnixTime::from_millis(*at))
     }
 
     async fn lease_alerts(
@@ -609,10 +614,10 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            b.take_due(1_060_999, 10).await.unwrap().is_empty(),
-            "not due within the deadline's second"
+            b.take_due(1_060_000, 10).await.unwrap().is_empty(),
+            "not due at the deadline itself"
         );
-        let due = b.take_due(1_061_000, 10).await.unwrap();
+        let due = b.take_due(1_060_001, 10).await.unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(
             (due[0].event, due[0].alert_count, due[0].expected_by_unix),
@@ -622,9 +627,9 @@ mod tests {
             b.take_due(1_100_000, 10).await.unwrap().is_empty(),
             "no reminder yet"
         );
-        let reminder = b.take_due(1_122_000, 10).await.unwrap();
+        let reminder = b.take_due(1_120_002, 10).await.unwrap();
         assert_eq!(reminder[0].alert_count, 2);
-        assert_eq!(reminder[0].overdue_seconds, 62);
+        assert_eq!(reminder[0].overdue_seconds, 60);
         assert_eq!(b.counts_now().down, 1);
     }
 
@@ -751,8 +756,8 @@ mod tests {
         let first = b.take_due(100_031_000, 10).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].name.as_str(), first[0].alert_count), ("down", 2));
-        assert!(b.take_due(100_900_999, 10).await.unwrap().is_empty());
-        let late = b.take_due(100_901_000, 10).await.unwrap();
+        assert!(b.take_due(100_900_000, 10).await.unwrap().is_empty());
+        let late = b.take_due(100_900_001, 10).await.unwrap();
         assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
     }
 }

@@ -101,8 +101,7 @@ pub trait Backend: Send + Sync {
     /// Returns the alerts raised, at most about `limit`.
     async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError>;
 
-    /// The earliest scheduled wake-up, in unix seconds; the job is due once that second
-    /// has passed ([`due`]).
+    /// The earliest scheduled wake-up; the job is due just after it ([`due`]).
     async fn next_wake(&self) -> Option<UnixTime>;
 
     /// Leases alerts ready for an attempt at `now_ms`: at most one per job, the oldest

@@ -86,13 +86,13 @@ impl Journal {
                  frequency TEXT NOT NULL,
                  frequency_s INTEGER NOT NULL,
                  grace_s INTEGER NOT NULL,
-                 last_ping INTEGER NOT NULL,
+                 last_ping_ms INTEGER NOT NULL,
                  status TEXT NOT NULL,
-                 down_since INTEGER,
+                 down_since_ms INTEGER,
                  episode_alerts INTEGER NOT NULL,
                  alerts_sent INTEGER NOT NULL,
                  pings_total INTEGER NOT NULL,
-                 next_reminder INTEGER
+                 next_reminder_ms INTEGER
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS outbox (
                  seq INTEGER PRIMARY KEY,
@@ -306,8 +306,8 @@ fn commit(conn: &mut Connection, batch: &[Request]) -> Result<(), String> {
 
 fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO jobs (name, frequency, frequency_s, grace_s, last_ping, status,
-             down_since, episode_alerts, alerts_sent, pings_total, next_reminder)
+        "INSERT OR REPLACE INTO jobs (name, frequency, frequency_s, grace_s, last_ping_ms, status,
+             down_since_ms, episode_alerts, alerts_sent, pings_total, next_reminder_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
@@ -315,13 +315,13 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
         job.frequency.as_str(),
         job.frequency.seconds() as i64,
         job.grace.seconds() as i64,
-        job.last_ping.secs(),
+        job.last_ping.millis(),
         job.status.as_str(),
-        job.down_since.map(UnixTime::secs),
+        job.down_since.map(UnixTime::millis),
         job.episode_alerts,
         job.alerts_sent as i64,
         job.pings_total as i64,
-        job.next_reminder.map(UnixTime::secs),
+        job.next_reminder.map(UnixTime::millis),
     ])
 }
 
@@ -359,8 +359,8 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
     let mut jobs = Vec::new();
     let mut stmt = conn
         .prepare(
-            "SELECT name, frequency, frequency_s, grace_s, last_ping, status, down_since,
-                    episode_alerts, alerts_sent, pings_total, next_reminder FROM jobs",
+            "SELECT name, frequency, frequency_s, grace_s, last_ping_ms, status, down_since_ms,
+                    episode_alerts, alerts_sent, pings_total, next_reminder_ms FROM jobs",
         )
         .map_err(|e| e.to_string())?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
@@ -416,7 +416,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
         .ok()
         .and_then(Grace::from_secs)
         .ok_or("grace out of range")?;
-    let time = |secs: i64| UnixTime::from_secs(secs).ok_or_else(|| format!("bad time {secs}"));
+    let time = |ms: i64| UnixTime::from_millis(ms).ok_or_else(|| format!("bad time {ms}"));
     let status: String = row.get(5).map_err(|e| e.to_string())?;
     let status = Status::parse(&status).ok_or_else(|| format!("bad status {status:?}"))?;
     Ok(Job {
