@@ -1,1 +1,179 @@
-fn main() {}
+//! Micro-benchmarks of the paths every ping and every sweep go through:
+//! parsing a frequency, recording a ping in the local backend, and raising the alerts
+//! of due jobs. Run with `cargo bench --bench hot_paths`; the load test of the whole
+//! server is `scripts/bench.sh`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, Signals, SyncMode};
+use overdue::domain::{Frequency, JobName, UnixTime};
+use overdue::sweeper::sweep_once;
+use tokio::runtime::Runtime;
+
+/// Jobs in the registry for the ping benchmarks, as in `scripts/bench.sh`.
+const JOBS: usize = 10_000;
+/// Every ping of the benchmarks arrives at this moment (2027-01-15T08:00:00Z).
+const NOW: i64 = 1_800_000_000;
+
+fn options() -> BackendOptions {
+    BackendOptions {
+        max_services: 1_000_000,
+        realert_every: Some(Duration::from_secs(60)),
+        startup_grace: Duration::from_secs(900),
+        sync: SyncMode::Normal,
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn names(n: usize) -> Vec<JobName> {
+    (0..n)
+        .map(|i| JobName::parse(&format!("job-{i}")).expect("a valid name"))
+        .collect()
+}
+
+fn at(secs: i64) -> UnixTime {
+    UnixTime::from_secs(secs).expect("a representable time")
+}
+
+/// Registers `names` with `frequency`, all last pinged at `last_ping`.
+async fn register(backend: &LocalBackend, names: &[JobName], frequency: &str, last_ping: i64) {
+    let frequency = Frequency::parse(frequency).expect("a valid frequency");
+    for name in names {
+        let ping = Ping {
+            name: name.clone(),
+            frequency: Some(frequency.clone()),
+            grace: None,
+            at: None,
+        };
+        backend
+            .record_ping(ping, at(last_ping))
+            .await
+            .expect("in-memory pings never fail");
+    }
+}
+
+fn frequency_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frequency_parse");
+    for form in ["30s", "5m", "1D", "1h30m", "1h 30m", "90sec", "2days", "1M"] {
+        group.bench_with_input(BenchmarkId::from_parameter(form), form, |b, form| {
+            b.iter(|| Frequency::parse(black_box(form)));
+        });
+    }
+    group.finish();
+}
+
+fn record_ping(c: &mut Criterion) {
+    let rt = runtime();
+    let names = names(JOBS);
+    let mut group = c.benchmark_group("record_ping");
+    group.throughput(Throughput::Elements(1));
+
+    // The steady state: a known job pings again, the frequency unchanged.
+    let backend = LocalBackend::in_memory(options(), Signals::default());
+    rt.block_on(register(&backend, &names, "1h", NOW));
+    group.bench_function("memory/known_job", |b| {
+        let (backend, names) = (&backend, &names);
+        let mut i = 0;
+        b.to_async(&rt).iter(move || {
+            i = (i + 1) % names.len();
+            let ping = Ping {
+                name: names[i].clone(),
+                frequency: None,
+                grace: None,
+                at: None,
+            };
+            async move { backend.record_ping(ping, at(NOW)).await }
+        });
+    });
+
+    // What the handler does: parse the name and the frequency, then record.
+    let raw: Vec<String> = (0..JOBS).map(|i| format!("job-{i}")).collect();
+    group.bench_function("memory/parse_and_record", |b| {
+        let (backend, raw) = (&backend, &raw);
+        let mut i = 0;
+        b.to_async(&rt).iter(move || {
+            i = (i + 1) % raw.len();
+            let ping = Ping {
+                name: JobName::parse(&raw[i]).expect("a valid name"),
+                frequency: Some(Frequency::parse("1h").expect("a valid frequency")),
+                grace: None,
+                at: None,
+            };
+            async move { backend.record_ping(ping, at(NOW)).await }
+        });
+    });
+
+    // One ping at a time through the SQLite journal: each waits for its own commit,
+    // so nothing is batched (the load test shows group commit under concurrency).
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite =
+        LocalBackend::open_sqlite(&dir.path().join("bench.db"), options(), Signals::default())
+            .expect("the SQLite journal opens");
+    rt.block_on(register(&sqlite, &names, "1h", NOW));
+    group.bench_function("sqlite/known_job_sequential", |b| {
+        let (backend, names) = (&sqlite, &names);
+        let mut i = 0;
+        b.to_async(&rt).iter(move || {
+            i = (i + 1) % names.len();
+            let ping = Ping {
+                name: names[i].clone(),
+                frequency: None,
+                grace: None,
+                at: None,
+            };
+            async move { backend.record_ping(ping, at(NOW)).await }
+        });
+    });
+    group.finish();
+    rt.block_on(sqlite.close()).expect("the journal closes");
+}
+
+fn sweep(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("sweep_once");
+    group.sample_size(10);
+
+    // Every job missed its deadline: each is marked down and its alert queued.
+    for due in [1_000, 10_000] {
+        let names = names(due);
+        group.throughput(Throughput::Elements(due as u64));
+        group.bench_with_input(BenchmarkId::new("all_due", due), &due, |b, _| {
+            b.iter_batched(
+                || {
+                    let backend = LocalBackend::in_memory(options(), Signals::default());
+                    rt.block_on(register(&backend, &names, "1m", NOW - 3_600));
+                    backend
+                },
+                |backend| {
+                    let raised = rt.block_on(sweep_once(&backend, NOW * 1_000));
+                    assert_eq!(raised, names.len());
+                    // Returned so that dropping 10,000 jobs is not part of the timing.
+                    backend
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+
+    // Nothing is due: a sweep looks at the earliest wake-up only, never at every job.
+    let names = names(JOBS);
+    let backend = LocalBackend::in_memory(options(), Signals::default());
+    rt.block_on(register(&backend, &names, "1h", NOW));
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(50);
+    group.bench_function(BenchmarkId::new("none_due_of", JOBS), |b| {
+        b.iter(|| rt.block_on(sweep_once(&backend, NOW * 1_000)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, frequency_parse, record_ping, sweep);
+criterion_main!(benches);

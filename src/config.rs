@@ -193,8 +193,13 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b == b'0') {
         return Ok(Duration::ZERO);
     }
-    if let Ok(secs) = parse_duration_secs(trimmed) {
-        return Ok(Duration::from_secs(secs));
+    match parse_duration_secs(trimmed) {
+        Ok(secs) => return Ok(Duration::from_secs(secs)),
+        // humantime would read these as months and years; the grammar refuses them.
+        Err(e) if e.contains("months and years") => {
+            return Err(format!("invalid duration {raw:?}: months and years are not accepted"))
+        }
+        Err(_) => {}
     }
     humantime::parse_duration(trimmed).map_err(|_| {
         format!("invalid duration {raw:?}: expected e.g. 0, 250ms, 30s, 5m, 1h30m, 1D or 2W")
@@ -220,6 +225,8 @@ mod tests {
         assert_eq!(parse_duration("1D"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("1M").is_err());
+        assert!(parse_duration("1y").is_err());
         assert!(parse_positive_duration("0").is_err());
     }
 

@@ -173,7 +173,10 @@ impl Grace {
         }
         let seconds = parse_duration_secs(raw).map_err(invalid)?;
         if seconds > MAX_FREQUENCY_SECS {
-            return Err(invalid(format!("must be at most 366D; {FREQUENCY_FORMAT}")));
+            return Err(invalid(format!(
+                "must be at most 366D; expected 0 or <integer><unit> with unit s, m, h, D or W, \
+                 e.g. 30s, 5m, 1h30m"
+            )));
         }
         Ok(Self(seconds))
     }

@@ -21,8 +21,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let addr = match config.listen_addr() {
+        Ok(addr) => addr,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     init_tracing(&config);
-    match serve(config) {
+    match serve(config, addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "overdue stopped with an error");
@@ -32,10 +39,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let addr = config.listen_addr().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (--listen)"))?;
