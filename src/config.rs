@@ -197,7 +197,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         Ok(secs) => return Ok(Duration::from_secs(secs)),
         // humantime would read these as months and years; the grammar refuses them.
         Err(e) if e.contains("months and years") => {
-            return Err(format!("invalid duration {raw:?}: months and years are not accepted"))
+            return Err(format!(
+                "invalid duration {raw:?}: months and years are not accepted"
+            ))
         }
         Err(_) => {}
     }

@@ -173,10 +173,11 @@ impl Grace {
         }
         let seconds = parse_duration_secs(raw).map_err(invalid)?;
         if seconds > MAX_FREQUENCY_SECS {
-            return Err(invalid(format!(
+            return Err(invalid(
                 "must be at most 366D; expected 0 or <integer><unit> with unit s, m, h, D or W, \
                  e.g. 30s, 5m, 1h30m"
-            )));
+                    .to_owned(),
+            ));
         }
         Ok(Self(seconds))
     }
