@@ -74,6 +74,9 @@ pub struct Config {
     /// Log output format [default: pretty on a terminal, else json]; RUST_LOG sets levels
     #[arg(long, env = "OVERDUE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    // ---- self-health options (SPEC §6) below this line ----
+
+    // ---- performance options (SPEC §7) below this line ----
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

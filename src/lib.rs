@@ -28,7 +28,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{Dispatcher, Signer, Sink};
+use crate::alerts::{DeliveryObserver, Dispatcher, Signer, Sink};
 use crate::backend::{BackendError, BackendOptions, Signals};
 pub use crate::config::Config;
 
@@ -100,7 +100,19 @@ pub async fn run(
         );
     }
 
-    let dispatcher = Dispatcher::new(backend.clone(), signals.clone(), sink, &config.service_name)?;
+    #[allow(unused_mut)]
+    let mut observers: Vec<Arc<dyn DeliveryObserver>> = Vec::new();
+    // ---- self-health (SPEC §6) wiring below this line ----
+
+    // ---- performance (SPEC §7) wiring below this line ----
+
+    let dispatcher = Dispatcher::new(
+        backend.clone(),
+        signals.clone(),
+        sink,
+        &config.service_name,
+        observers,
+    )?;
     let background = CancellationToken::new();
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),

@@ -2,7 +2,6 @@
 //! retries with exponential backoff. An alert leaves the outbox only after a 2xx or
 //! when it gives up, so a restart never loses one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Signer;
 use crate::backend::{Backend, Delivery, PendingAlert, Signals};
 use crate::config::AlertUri;
-use crate::domain::{now_ms, UnixTime};
+use crate::domain::{now_ms, Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
 const CONCURRENCY: usize = 64;
@@ -39,13 +38,49 @@ pub enum Sink {
     Log,
 }
 
-/// Counters of delivery attempts, read by health and metrics.
-#[derive(Debug, Default)]
-pub struct DeliveryStats {
-    pub attempts: AtomicU64,
-    pub delivered: AtomicU64,
-    pub retried: AtomicU64,
-    pub gave_up: AtomicU64,
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A 2xx (or written to the log when no webhook is set).
+    Delivered,
+    /// Failed; the alert will be tried again.
+    Retrying,
+    /// The webhook refused it (a 4xx other than 408 and 429, or a 3xx): not retried.
+    Refused,
+    /// Still failing 24 h after it was raised: dropped.
+    GaveUp,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retrying => "retrying",
+            AttemptOutcome::Refused => "refused",
+            AttemptOutcome::GaveUp => "gave_up",
+        }
+    }
+}
+
+/// One delivery attempt, as the observers see it.
+#[derive(Debug, Clone)]
+pub struct AttemptReport<'a> {
+    pub alert: &'a Alert,
+    /// 1 for the first attempt of this alert.
+    pub attempt: u32,
+    pub outcome: AttemptOutcome,
+    /// How long the attempt took (the HTTP round trip).
+    pub elapsed: Duration,
+    /// The webhook's status, when it answered.
+    pub status: Option<u16>,
+    /// `false` when no webhook is configured and the alert went to the log.
+    pub to_webhook: bool,
+}
+
+/// Watches delivery attempts: health indicators, metrics and publishers implement it.
+/// Called on the delivery task after each attempt; it must not block.
+pub trait DeliveryObserver: Send + Sync {
+    fn attempt(&self, report: &AttemptReport<'_>);
 }
 
 pub struct Dispatcher {
@@ -54,17 +89,18 @@ pub struct Dispatcher {
     sink: Sink,
     client: reqwest::Client,
     monitor: Arc<str>,
-    stats: Arc<DeliveryStats>,
+    observers: Vec<Arc<dyn DeliveryObserver>>,
 }
 
 /// What one attempt produced.
 enum Attempt {
-    Success(StatusCode),
+    Success(Option<StatusCode>),
     Retryable {
         reason: String,
+        status: Option<StatusCode>,
         retry_after: Option<Duration>,
     },
-    Permanent(String),
+    Permanent(String, Option<StatusCode>),
 }
 
 impl Dispatcher {
@@ -73,6 +109,7 @@ impl Dispatcher {
         signals: Signals,
         sink: Sink,
         monitor: &str,
+        observers: Vec<Arc<dyn DeliveryObserver>>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("overdue/", env!("CARGO_PKG_VERSION")))
@@ -88,12 +125,8 @@ impl Dispatcher {
             sink,
             client,
             monitor: Arc::from(monitor),
-            stats: Arc::default(),
+            observers,
         })
-    }
-
-    pub fn stats(&self) -> Arc<DeliveryStats> {
-        self.stats.clone()
     }
 
     /// Delivers until `shutdown`, then gives deliveries in flight up to 5 s; what is not
@@ -157,7 +190,6 @@ impl Dispatcher {
         let alert = &pending.alert;
         let attempt_no = pending.attempts + 1;
         let started = Instant::now();
-        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
         let result = match &self.sink {
             Sink::Log => {
                 tracing::warn!(
@@ -169,30 +201,31 @@ impl Dispatcher {
                     expected_by = %alert.expected_by,
                     "job alert (no PING_ALERT_URI set, logged only)"
                 );
-                Attempt::Success(StatusCode::OK)
+                Attempt::Success(None)
             }
             Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
         };
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let outcome = match result {
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+        let (outcome, observed, status) = match result {
             Attempt::Success(status) => {
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
-                    attempt = attempt_no, status = status.as_u16(), elapsed_ms, "alert delivered"
+                    attempt = attempt_no, status = status.map(|s| s.as_u16()), elapsed_ms,
+                    "alert delivered"
                 );
-                Delivery::Delivered
+                (Delivery::Delivered, AttemptOutcome::Delivered, status)
             }
-            Attempt::Permanent(reason) => {
-                self.stats.gave_up.fetch_add(1, Ordering::Relaxed);
+            Attempt::Permanent(reason, status) => {
                 tracing::error!(
                     job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                     elapsed_ms, "alert refused by the webhook; not retried"
                 );
-                Delivery::GaveUp
+                (Delivery::GaveUp, AttemptOutcome::Refused, status)
             }
             Attempt::Retryable {
                 reason,
+                status,
                 retry_after,
             } => {
                 let backoff = backoff(pending.attempts);
@@ -206,22 +239,31 @@ impl Dispatcher {
                     .saturating_add(GIVE_UP_AFTER.as_secs() as i64)
                     .saturating_mul(1000);
                 if next > deadline {
-                    self.stats.gave_up.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                         "alert undeliverable for 24 h; giving up"
                     );
-                    Delivery::GaveUp
+                    (Delivery::GaveUp, AttemptOutcome::GaveUp, status)
                 } else {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                         elapsed_ms, retry_in_ms = delay.as_millis() as u64, "alert delivery failed; will retry"
                     );
-                    Delivery::RetryAt(next)
+                    (Delivery::RetryAt(next), AttemptOutcome::Retrying, status)
                 }
             }
         };
+        let report = AttemptReport {
+            alert,
+            attempt: attempt_no,
+            outcome: observed,
+            elapsed,
+            status: status.map(|s| s.as_u16()),
+            to_webhook: matches!(self.sink, Sink::Webhook { .. }),
+        };
+        for observer in &self.observers {
+            observer.attempt(&report);
+        }
         if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
             tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
         }
@@ -238,7 +280,7 @@ impl Dispatcher {
         let now = UnixTime::now();
         let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
             Ok(body) => body,
-            Err(e) => return Attempt::Permanent(format!("cannot encode the alert: {e}")),
+            Err(e) => return Attempt::Permanent(format!("cannot encode the alert: {e}"), None),
         };
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -266,12 +308,13 @@ impl Dispatcher {
                 } else {
                     format!("connection failed: {}", error_chain(&e))
                 },
+                status: None,
                 retry_after: None,
             },
             Ok(response) => {
                 let status = response.status();
                 if status.is_success() {
-                    return Attempt::Success(status);
+                    return Attempt::Success(Some(status));
                 }
                 let retry_after = response
                     .headers()
@@ -285,13 +328,14 @@ impl Dispatcher {
                 {
                     Attempt::Retryable {
                         reason,
+                        status: Some(status),
                         retry_after: retry_after.filter(|_| {
                             status == StatusCode::TOO_MANY_REQUESTS
                                 || status == StatusCode::SERVICE_UNAVAILABLE
                         }),
                     }
                 } else {
-                    Attempt::Permanent(reason)
+                    Attempt::Permanent(reason, Some(status))
                 }
             }
         }

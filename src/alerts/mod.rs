@@ -4,5 +4,5 @@
 mod dispatcher;
 mod signing;
 
-pub use dispatcher::{Dispatcher, Sink};
+pub use dispatcher::{AttemptOutcome, AttemptReport, DeliveryObserver, Dispatcher, Sink};
 pub use signing::{Signer, SignerError};

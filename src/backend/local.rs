@@ -568,6 +568,10 @@ impl Backend for LocalBackend {
         Ok(lock(&self.outbox).len())
     }
 
+    async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError> {
+        Ok(lock(&self.outbox).oldest_raised_at())
+    }
+
     async fn check(&self) -> Result<Duration, BackendError> {
         let started = Instant::now();
         if let Some(journal) = &self.journal {

@@ -125,6 +125,9 @@ pub trait Backend: Send + Sync {
     /// Alerts waiting for delivery.
     async fn backlog(&self) -> Result<usize, BackendError>;
 
+    /// When the oldest undelivered alert was raised (unix seconds); `None` when none is.
+    async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError>;
+
     /// A real round trip through the store; its latency.
     async fn check(&self) -> Result<Duration, BackendError>;
 

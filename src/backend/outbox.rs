@@ -4,7 +4,7 @@
 //! Only alerts that are already durable enter it (the SQLite writer adds them after its
 //! commit), so a delivery can never precede the write that a restart would need.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::domain::{Alert, JobName};
 
@@ -27,6 +27,9 @@ pub struct Outbox {
     queues: HashMap<JobName, VecDeque<PendingAlert>>,
     /// Heads of queues that are not leased, by (ready time, seq).
     ready: BTreeSet<(i64, u64, JobName)>,
+    /// When each queued alert was raised (unix seconds), by seq: the first entry is the
+    /// oldest pending alert, without a scan.
+    raised: BTreeMap<u64, i64>,
     len: usize,
 }
 
@@ -37,6 +40,7 @@ impl Outbox {
         if queue.is_empty() {
             self.ready.insert((alert.next_attempt_ms, alert.seq, job));
         }
+        self.raised.insert(alert.seq, alert.alert.raised_at_unix);
         queue.push_back(alert);
         self.len += 1;
     }
@@ -75,7 +79,9 @@ impl Outbox {
         }
         match outcome {
             Delivery::Delivered | Delivery::GaveUp => {
-                queue.pop_front();
+                if let Some(done) = queue.pop_front() {
+                    self.raised.remove(&done.seq);
+                }
                 self.len -= 1;
                 match queue.front() {
                     Some(next) => {
@@ -105,6 +111,9 @@ impl Outbox {
                 self.ready
                     .remove(&(head.next_attempt_ms, head.seq, job.clone()));
             }
+            for alert in &queue {
+                self.raised.remove(&alert.seq);
+            }
             self.len -= queue.len();
         }
     }
@@ -115,6 +124,11 @@ impl Outbox {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// When the oldest undelivered alert was raised, in unix seconds.
+    pub fn oldest_raised_at(&self) -> Option<i64> {
+        self.raised.first_key_value().map(|(_, at)| *at)
     }
 }
 
@@ -163,6 +177,7 @@ mod tests {
             vec![2]
         );
         assert_eq!(outbox.len(), 2);
+        assert_eq!(outbox.oldest_raised_at(), Some(100));
     }
 
     #[test]
@@ -185,6 +200,7 @@ mod tests {
         let leased = outbox.lease(0, 1);
         outbox.drop_job(&JobName::parse("a").unwrap());
         assert_eq!(outbox.len(), 0);
+        assert_eq!(outbox.oldest_raised_at(), None);
         assert!(!outbox.finish(&leased[0], Delivery::Delivered));
         assert!(outbox.lease(0, 10).is_empty());
     }

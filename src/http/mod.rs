@@ -47,6 +47,9 @@ pub struct Shared {
     pub admin_token: Option<Token>,
     pub ping_token: Option<Token>,
     pub max_clock_skew_secs: u64,
+    // ---- self-health state (SPEC §6) below this line ----
+
+    // ---- performance state (SPEC §7) below this line ----
 }
 
 impl std::ops::Deref for AppState {
