@@ -122,12 +122,15 @@ pub async fn run(
     ));
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
 
-    let state = http::AppState::new(
-        Arc::clone(&backend),
-        config.admin_token.as_ref(),
-        config.ping_token.as_ref(),
-        config.max_clock_skew,
-    );
+    let state = http::AppState::new(http::Shared {
+        backend: Arc::clone(&backend),
+        admin_token: config.admin_token.as_ref().map(http::Token::new),
+        ping_token: config.ping_token.as_ref().map(http::Token::new),
+        max_clock_skew_secs: config.max_clock_skew.as_secs(),
+        // ---- self-health state (SPEC §6) below this line ----
+
+        // ---- performance state (SPEC §7) below this line ----
+    });
     tracing::info!(%addr, "listening on http://{addr}");
     http::serve(listener, http::router(state), shutdown).await;
 

@@ -25,7 +25,6 @@ use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::backend::Backend;
-use crate::config::Secret;
 pub use auth::Token;
 use error::ApiError;
 
@@ -61,18 +60,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        backend: Arc<dyn Backend>,
-        admin_token: Option<&Secret>,
-        ping_token: Option<&Secret>,
-        max_clock_skew: Duration,
-    ) -> Self {
-        Self(Arc::new(Shared {
-            backend,
-            admin_token: admin_token.map(Token::new),
-            ping_token: ping_token.map(Token::new),
-            max_clock_skew_secs: max_clock_skew.as_secs(),
-        }))
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
     }
 }
 
