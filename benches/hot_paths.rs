@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the paths every ping and every sweep go through:
-//! parsing a frequency, recording a ping in the local backend, and raising the alerts
-//! of due jobs. Run with `cargo bench --bench hot_paths`; the load test of the whole
-//! server is `scripts/bench.sh`.
+//! parsing a frequency, recording a ping in the local backend, raising the alerts
+//! of due jobs, and timing a request or a store operation (SPEC §7). Run with
+//! `cargo bench --bench hot_paths`; the load tests of the whole server are
+//! `scripts/bench.sh` and `scripts/bench-perf.sh`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -175,5 +176,55 @@ fn sweep(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frequency_parse, record_ping, sweep);
+/// The cost of performance monitoring per request and per store operation: recording
+/// a sample into the registry, and a request through the timing layer with timing on
+/// and off (the difference is the layer's overhead; the rest is the harness).
+fn perf(c: &mut Criterion) {
+    use axum::http::{Method, Request, Response};
+    use overdue::backend::StoreOp;
+    use overdue::perf::{Perf, PerfSettings};
+    use tower::{Layer, ServiceExt};
+
+    let mut group = c.benchmark_group("perf");
+    group.throughput(Throughput::Elements(1));
+    let perf = Perf::new(PerfSettings::default());
+    group.bench_function("record_request", |b| {
+        b.iter(|| {
+            perf.record_request(
+                &Method::GET,
+                Some(black_box("/ping")),
+                200,
+                black_box(Duration::from_micros(57)),
+            )
+        });
+    });
+    let timer = perf.store_timer();
+    group.bench_function("store_timer_start_finish", |b| {
+        b.iter(|| timer.finish(StoreOp::Upsert, black_box(timer.start())));
+    });
+    let rt = runtime();
+    for enabled in [true, false] {
+        let perf = Perf::new(PerfSettings {
+            enabled,
+            ..PerfSettings::default()
+        });
+        let service = perf
+            .layer()
+            .layer(tower::service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(()))
+            }));
+        let name = if enabled { "layer/on" } else { "layer/off" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let request = Request::get("/ping?name=job-1")
+                    .body(())
+                    .expect("a request");
+                rt.block_on(service.clone().oneshot(request))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frequency_parse, record_ping, sweep, perf);
 criterion_main!(benches);

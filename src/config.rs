@@ -74,9 +74,71 @@ pub struct Config {
     /// Log output format [default: pretty on a terminal, else json]; RUST_LOG sets levels
     #[arg(long, env = "OVERDUE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    // ---- self-health options (SPEC §6) below this line ----
+    // Self-health (SPEC §6).
+    /// Redis that receives health publications [default: unset, no publishing]
+    #[arg(long, env = "HEALTH_REDIS_URL", value_name = "URL", value_parser = health_redis_url, hide_env_values = true)]
+    pub health_redis: Option<crate::health::RedisUrl>,
 
-    // ---- performance options (SPEC §7) below this line ----
+    /// Interval between status publications; conditions are also evaluated at least every 5s
+    #[arg(long, env = "HEALTH_PUBLISHING_INTERVAL", default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub health_publish_every: Duration,
+
+    /// Interval between metrics publications
+    #[arg(long, env = "HEALTH_METRICS_INTERVAL", default_value = "300s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub health_metrics_every: Duration,
+
+    /// How long published health history is kept: hours (24, 0.5) or a duration (90m, 2D)
+    #[arg(long, env = "HEALTH_RETENTION_HOURS", default_value = "24", value_parser = health_retention, value_name = "HOURS")]
+    pub health_retention: Duration,
+
+    /// Alert backlog above which health is degraded (warning)
+    #[arg(long, env = "HEALTH_BACKLOG_WARN", default_value = "1000", value_parser = clap::value_parser!(u64), value_name = "N")]
+    pub health_backlog_warn: u64,
+
+    /// Alert backlog above which health is unhealthy (critical)
+    #[arg(long, env = "HEALTH_BACKLOG_CRITICAL", default_value = "10000", value_parser = clap::value_parser!(u64), value_name = "N")]
+    pub health_backlog_critical: u64,
+
+    /// Alert delivery success rate over the last hour (percent) below which health is degraded
+    #[arg(long, env = "HEALTH_SUCCESS_WARN", default_value = "80", value_parser = health_percent, value_name = "PERCENT")]
+    pub health_success_warn: f64,
+
+    /// Alert delivery success rate over the last hour (percent) below which health is unhealthy
+    #[arg(long, env = "HEALTH_SUCCESS_CRITICAL", default_value = "50", value_parser = health_percent, value_name = "PERCENT")]
+    pub health_success_critical: f64,
+
+    /// Webhook response time above which health is degraded
+    #[arg(long, env = "HEALTH_SINK_SLOW", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub health_sink_slow: Duration,
+
+    /// Consecutive failed webhook attempts after which the alert sink counts as unreachable (critical)
+    #[arg(long, env = "HEALTH_SINK_FAILURES", default_value = "3", value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub health_sink_failures: u32,
+
+    // Performance monitoring (SPEC §7).
+    /// on: time every request, store operation and alert delivery; off: time nothing
+    #[arg(long, env = "OVERDUE_PERF", default_value = "on", value_parser = perf_switch, value_name = "on|off", num_args = 0..=1, default_missing_value = "on", action = clap::ArgAction::Set)]
+    pub perf: bool,
+
+    /// Window that performance aggregates cover (whole seconds, 1s to 24h)
+    #[arg(long, env = "OVERDUE_PERF_RETENTION", default_value = "1h", value_parser = perf_retention, value_name = "DURATION")]
+    pub perf_retention: Duration,
+
+    /// Requests slower than this are logged at WARN
+    #[arg(long, env = "OVERDUE_SLOW_REQUEST", default_value = "250ms", value_parser = perf_threshold, value_name = "DURATION")]
+    pub slow_request: Duration,
+
+    /// Store operations slower than this are logged at WARN
+    #[arg(long, env = "OVERDUE_SLOW_STORE", default_value = "100ms", value_parser = perf_threshold, value_name = "DURATION")]
+    pub slow_store: Duration,
+
+    /// Log every timing at INFO
+    #[arg(long, env = "OVERDUE_LOG_ALL_TIMINGS", default_value = "false", value_parser = perf_bool, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub log_all_timings: bool,
+
+    /// Add `Server-Timing: app;dur=<ms>` to every response
+    #[arg(long, env = "OVERDUE_TIMING_HEADER", default_value = "false", value_parser = perf_bool, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub timing_header: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -215,6 +277,76 @@ fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
     let d = parse_duration(raw)?;
     if d < Duration::from_millis(10) {
         return Err("must be at least 10ms".into());
+    }
+    Ok(d)
+}
+
+/// `--health-redis`: any URL the redis client accepts, checked before anything starts.
+fn health_redis_url(raw: &str) -> Result<crate::health::RedisUrl, String> {
+    crate::health::RedisUrl::parse(raw)
+}
+
+/// `--health-retention`: a number of hours (`24`, `0.5`), or a duration with a unit
+/// (`90m`, `2D`, `30s`); at least one second.
+fn health_retention(raw: &str) -> Result<Duration, String> {
+    let trimmed = raw.trim();
+    let retention = match trimmed.parse::<f64>() {
+        Ok(hours) if hours.is_finite() && hours > 0.0 && hours <= 24.0 * 366.0 => {
+            Duration::from_secs_f64(hours * 3600.0)
+        }
+        Ok(_) => return Err("expected a number of hours above 0 and at most 8784, e.g. 24".into()),
+        Err(_) => parse_duration(trimmed).map_err(|_| {
+            format!("invalid retention {raw:?}: expected hours (24, 0.5) or a duration (90m, 2D)")
+        })?,
+    };
+    if retention < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(retention)
+}
+
+/// A percentage between 0 and 100.
+fn health_percent(raw: &str) -> Result<f64, String> {
+    match raw.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "invalid percentage {raw:?}: expected a number from 0 to 100"
+        )),
+    }
+}
+
+/// `--perf`: `on` or `off` (also true/false, yes/no, 1/0).
+fn perf_switch(raw: &str) -> Result<bool, String> {
+    perf_bool(raw).map_err(|_| format!("invalid value {raw:?}: expected on or off"))
+}
+
+/// A boolean option: true/false, on/off, yes/no or 1/0, in any case.
+fn perf_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(format!("invalid value {raw:?}: expected true or false")),
+    }
+}
+
+/// `--perf-retention`: whole seconds from 1s to 24h (a sub-window is 1/12 of it).
+fn perf_retention(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    let max = crate::perf::MAX_RETENTION_SECS;
+    if d.subsec_nanos() != 0 || d.as_secs() == 0 || d.as_secs() > max {
+        return Err(format!(
+            "must be a whole number of seconds from 1s to {}h, e.g. 1h",
+            max / 3600
+        ));
+    }
+    Ok(d)
+}
+
+/// `--slow-request`, `--slow-store`: from 0 to 1h.
+fn perf_threshold(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    if d > Duration::from_secs(3600) {
+        return Err("must be at most 1h".into());
     }
     Ok(d)
 }

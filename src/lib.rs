@@ -13,6 +13,12 @@
 //!   down, writing their alerts into the outbox in the same durable step.
 //! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
 //!   backoff, one at a time per job.
+//! - [`health`] measures the monitor's own indicators (store round trip, webhook
+//!   outcomes seen as a delivery observer, backlog, pings per hour), raises and resolves
+//!   conditions against thresholds for `/health`, and publishes to Redis channels.
+//! - [`perf`] times every request (a tower layer, by route template), every store
+//!   operation (the backend reports them) and every delivery (a delivery observer) into
+//!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
 //! [`run`] wires them together; `main` and the tests both call it.
 
@@ -20,7 +26,9 @@ pub mod alerts;
 pub mod backend;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod http;
+pub mod perf;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -65,6 +73,8 @@ pub async fn run(
             option: "--alert-secret",
             message: e.to_string(),
         })?;
+    // Built before the store, so that its load at start is timed too.
+    let perf = perf::Perf::from_config(&config);
     let signals = Signals::default();
     let options = BackendOptions {
         max_services: usize::try_from(config.max_services).unwrap_or(usize::MAX),
@@ -72,7 +82,7 @@ pub async fn run(
         startup_grace: config.startup_grace,
         sync: config.sync,
     };
-    let backend = backend::open(&config.store, options, signals.clone())
+    let backend = backend::open(&config.store, options, signals.clone(), perf.store_timer())
         .await
         .map_err(|e| RunError::Config {
             option: "--store",
@@ -100,11 +110,49 @@ pub async fn run(
         );
     }
 
-    #[allow(unused_mut)]
-    let mut observers: Vec<Arc<dyn DeliveryObserver>> = Vec::new();
-    // ---- self-health (SPEC §6) wiring below this line ----
+    // One signal stops every background task; they are joined below, where started.
+    let background = CancellationToken::new();
+    let health_options = health::HealthOptions::from_config(&config)
+        .map_err(|(option, message)| RunError::Config { option, message })?;
+    let (health_events, health_queue) = health::channel(config.health_redis.is_some());
+    let health = Arc::new(health::HealthMonitor::new(
+        backend.clone(),
+        health_options,
+        health_events,
+    ));
+    // The metrics publication carries the same document as GET /metrics/performance.
+    let summary = perf.clone();
+    health.set_performance_summary(Arc::new(move || summary.summary_json()));
+    // Conditions are evaluated at least every 5 s, so raises and resolves are logged
+    // and published even when nobody asks for /health.
+    let health_evaluator = tokio::spawn(health::monitor::evaluate_periodically(
+        health.clone(),
+        config
+            .health_publish_every
+            .min(std::time::Duration::from_secs(5)),
+        background.clone(),
+    ));
+    let health_publisher = match (&config.health_redis, health_queue) {
+        (Some(url), Some(queue)) => {
+            let publisher = health::Publisher::new(
+                url,
+                health.clone(),
+                queue,
+                config.health_publish_every,
+                config.health_metrics_every,
+                config.health_retention,
+            )
+            .map_err(|e| RunError::Config {
+                option: "--health-redis",
+                message: e.to_string(),
+            })?;
+            tracing::info!(redis = %url, service = %config.service_name, "publishing health to redis");
+            Some(tokio::spawn(publisher.run(background.clone())))
+        }
+        _ => None,
+    };
 
-    // ---- performance (SPEC §7) wiring below this line ----
+    let observers: Vec<Arc<dyn DeliveryObserver>> = vec![health.clone(), perf.delivery_observer()];
 
     let dispatcher = Dispatcher::new(
         backend.clone(),
@@ -113,7 +161,6 @@ pub async fn run(
         &config.service_name,
         observers,
     )?;
-    let background = CancellationToken::new();
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),
         signals.clone(),
@@ -127,9 +174,8 @@ pub async fn run(
         admin_token: config.admin_token.as_ref().map(http::Token::new),
         ping_token: config.ping_token.as_ref().map(http::Token::new),
         max_clock_skew_secs: config.max_clock_skew.as_secs(),
-        // ---- self-health state (SPEC §6) below this line ----
-
-        // ---- performance state (SPEC §7) below this line ----
+        health: Arc::clone(&health),
+        perf: perf.clone(),
     });
     tracing::info!(%addr, "listening on http://{addr}");
     http::serve(listener, http::router(state), shutdown).await;
@@ -138,6 +184,10 @@ pub async fn run(
     background.cancel();
     let _ = sweeper.await;
     let _ = dispatcher.await;
+    let _ = health_evaluator.await;
+    if let Some(publisher) = health_publisher {
+        let _ = publisher.await;
+    }
     backend.close().await?;
     tracing::info!("stopped");
     Ok(())

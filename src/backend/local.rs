@@ -22,6 +22,7 @@ use super::outbox::{Outbox, PendingAlert};
 use super::sqlite::{self, Journal, Op};
 use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
+    StoreOp, StoreTimer,
 };
 use crate::domain::{Alert, AlertEvent, Job, JobName, Status, UnixTime};
 
@@ -87,6 +88,9 @@ pub struct LocalBackend {
     seq: AtomicU64,
     options: BackendOptions,
     signals: Signals,
+    /// Times the in-memory operations of `memory://`; with a journal, the journal's
+    /// writer times the real writes instead.
+    store_timer: StoreTimer,
 }
 
 /// Whether a wake-up at `at` (unix ms) has passed at `now_ms`.
@@ -106,6 +110,7 @@ impl LocalBackend {
         signals: Signals,
         outbox: Arc<Mutex<Outbox>>,
         journal: Option<Journal>,
+        store_timer: StoreTimer,
     ) -> Self {
         Self {
             jobs: DashMap::new(),
@@ -118,12 +123,18 @@ impl LocalBackend {
             seq: AtomicU64::new(0),
             options,
             signals,
+            store_timer,
         }
     }
 
     /// A backend whose state lives only in memory (`memory://`).
     pub fn in_memory(options: BackendOptions, signals: Signals) -> Self {
-        Self::new(options, signals, Arc::default(), None)
+        Self::in_memory_timed(options, signals, StoreTimer::default())
+    }
+
+    /// [`Self::in_memory`], its operations timed by `timer`.
+    pub fn in_memory_timed(options: BackendOptions, signals: Signals, timer: StoreTimer) -> Self {
+        Self::new(options, signals, Arc::default(), None, timer)
     }
 
     /// Opens the SQLite journal at `path` and loads every job and pending alert.
@@ -132,14 +143,25 @@ impl LocalBackend {
         options: BackendOptions,
         signals: Signals,
     ) -> Result<Self, BackendError> {
+        Self::open_sqlite_timed(path, options, signals, StoreTimer::default())
+    }
+
+    /// [`Self::open_sqlite`], with the load and every write timed by `timer`.
+    pub fn open_sqlite_timed(
+        path: &Path,
+        options: BackendOptions,
+        signals: Signals,
+        timer: StoreTimer,
+    ) -> Result<Self, BackendError> {
         let outbox: Arc<Mutex<Outbox>> = Arc::default();
         let (journal, loaded) = Journal::open(
             path,
             options.sync,
             outbox.clone(),
             signals.dispatcher.clone(),
+            timer.clone(),
         )?;
-        let backend = Self::new(options, signals, outbox, Some(journal));
+        let backend = Self::new(options, signals, outbox, Some(journal), timer);
         let jobs = loaded.jobs.len();
         let alerts = loaded.alerts.len();
         backend.restore(loaded.jobs, loaded.alerts, loaded.max_seq, UnixTime::now());
@@ -219,6 +241,16 @@ impl LocalBackend {
         }
     }
 
+    /// Starts timing an in-memory store operation. With a journal, the journal times
+    /// the real writes on its thread instead, so nothing is timed twice.
+    #[inline]
+    fn memory_timer(&self) -> Option<Instant> {
+        match self.journal {
+            Some(_) => None,
+            None => self.store_timer.start(),
+        }
+    }
+
     fn pending(&self, alert: Alert, now_ms: i64) -> PendingAlert {
         PendingAlert {
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
@@ -241,6 +273,7 @@ impl LocalBackend {
         {
             return Durable::Done;
         }
+        let started = self.memory_timer();
         let mut outbox = lock(&self.outbox);
         let mut queued = false;
         for op in ops {
@@ -254,6 +287,9 @@ impl LocalBackend {
             }
         }
         drop(outbox);
+        if queued {
+            self.store_timer.finish(StoreOp::OutboxPut, started);
+        }
         if queued {
             self.signals.dispatcher.notify_one();
         }
@@ -290,6 +326,7 @@ impl LocalBackend {
 #[async_trait]
 impl Backend for LocalBackend {
     async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError> {
+        let started = self.memory_timer();
         let at = ping.at.unwrap_or(now);
         let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
             MapEntry::Occupied(mut occupied) => {
@@ -369,11 +406,14 @@ impl Backend for LocalBackend {
                 (PingOutcome::Recorded(job), durable)
             }
         };
+        // Only pings that changed the job get here: the others returned above.
+        self.store_timer.finish(StoreOp::Upsert, started);
         durable.wait().await?;
         Ok(outcome)
     }
 
     async fn delete(&self, name: &JobName) -> Result<bool, BackendError> {
+        let started = self.memory_timer();
         let durable = match self.jobs.entry(name.clone()) {
             MapEntry::Vacant(_) => return Ok(false),
             MapEntry::Occupied(occupied) => {
@@ -390,6 +430,7 @@ impl Backend for LocalBackend {
                 durable
             }
         };
+        self.store_timer.finish(StoreOp::Delete, started);
         durable.wait().await?;
         Ok(true)
     }
@@ -542,8 +583,14 @@ impl Backend for LocalBackend {
         alert: &PendingAlert,
         outcome: Delivery,
     ) -> Result<(), BackendError> {
+        let started = self.memory_timer();
         let queued = lock(&self.outbox).finish(alert, outcome);
         let Some(journal) = &self.journal else {
+            let op = match outcome {
+                Delivery::RetryAt(_) => StoreOp::OutboxRetry,
+                Delivery::Delivered | Delivery::GaveUp => StoreOp::OutboxAck,
+            };
+            self.store_timer.finish(op, started);
             return Ok(());
         };
         if !queued {

@@ -9,7 +9,7 @@ mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
@@ -186,6 +186,113 @@ pub struct BackendOptions {
     pub sync: SyncMode,
 }
 
+/// A store operation, timed by name for the performance metrics (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Reading every job and pending alert at start.
+    Load = 0,
+    /// Writing a job's new state.
+    Upsert,
+    /// Removing a job and its undelivered alerts.
+    Delete,
+    /// Storing an alert before its first attempt.
+    OutboxPut,
+    /// Removing an alert after its delivery (or give-up).
+    OutboxAck,
+    /// Recording a failed attempt and the time of the next.
+    OutboxRetry,
+    /// The round trip of a store check (readiness, health).
+    Check,
+    /// Committing a group of writes (the fsync, with `--sync full`).
+    Commit,
+}
+
+impl StoreOp {
+    /// Every operation, in the order of their discriminants.
+    pub const ALL: [StoreOp; 8] = [
+        StoreOp::Load,
+        StoreOp::Upsert,
+        StoreOp::Delete,
+        StoreOp::OutboxPut,
+        StoreOp::OutboxAck,
+        StoreOp::OutboxRetry,
+        StoreOp::Check,
+        StoreOp::Commit,
+    ];
+
+    /// The name in metrics and logs: `op="upsert"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOp::Load => "load",
+            StoreOp::Upsert => "upsert",
+            StoreOp::Delete => "delete",
+            StoreOp::OutboxPut => "outbox_put",
+            StoreOp::OutboxAck => "outbox_ack",
+            StoreOp::OutboxRetry => "outbox_retry",
+            StoreOp::Check => "check",
+            StoreOp::Commit => "commit",
+        }
+    }
+}
+
+/// Receives the time of each store operation, where it happens (the SQLite writer
+/// thread included): it must be cheap and must not block.
+pub trait StoreObserver: Send + Sync {
+    /// Whether to time at all; when `false` the backend does not even read the clock.
+    fn timing_enabled(&self) -> bool;
+    /// `op` took `elapsed` and ended at `end`.
+    fn store_operation(&self, op: StoreOp, elapsed: Duration, end: Instant);
+}
+
+/// The backend's handle to its [`StoreObserver`]; cheap to clone. The default one
+/// times nothing.
+#[derive(Clone, Default)]
+pub struct StoreTimer(Option<Arc<dyn StoreObserver>>);
+
+impl std::fmt::Debug for StoreTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StoreTimer(on)"
+        } else {
+            "StoreTimer(none)"
+        })
+    }
+}
+
+impl StoreTimer {
+    /// A timer that reports to `observer`.
+    pub fn new(observer: Arc<dyn StoreObserver>) -> Self {
+        Self(Some(observer))
+    }
+
+    /// The start of an operation; `None` when nothing is timed.
+    #[inline]
+    pub fn start(&self) -> Option<Instant> {
+        match &self.0 {
+            Some(observer) if observer.timing_enabled() => Some(Instant::now()),
+            _ => None,
+        }
+    }
+
+    /// Ends `op`, begun at `started`.
+    #[inline]
+    pub fn finish(&self, op: StoreOp, started: Option<Instant>) {
+        self.lap(op, started);
+    }
+
+    /// Ends `op`, begun at `started`, and returns its end as the start of the next
+    /// operation: one clock read between two operations timed back to back.
+    #[inline]
+    pub fn lap(&self, op: StoreOp, started: Option<Instant>) -> Option<Instant> {
+        let (Some(observer), Some(started)) = (&self.0, started) else {
+            return None;
+        };
+        let end = Instant::now();
+        observer.store_operation(op, end.saturating_duration_since(started), end);
+        Some(end)
+    }
+}
+
 /// Wakes the background tasks when the backend's schedule changes.
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
@@ -195,19 +302,23 @@ pub struct Signals {
     pub dispatcher: Arc<Notify>,
 }
 
-/// Opens the backend a store URL names, loading its state.
+/// Opens the backend a store URL names, loading its state; every store operation (the
+/// load at start included) is timed by `timer`.
 pub async fn open(
     url: &StoreUrl,
     options: BackendOptions,
     signals: Signals,
+    timer: StoreTimer,
 ) -> Result<Arc<dyn Backend>, BackendError> {
     let backend = match url {
-        StoreUrl::Memory => LocalBackend::in_memory(options, signals),
+        StoreUrl::Memory => LocalBackend::in_memory_timed(options, signals, timer),
         StoreUrl::Sqlite(path) => {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || LocalBackend::open_sqlite(&path, options, signals))
-                .await
-                .map_err(|e| BackendError::Unavailable(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                LocalBackend::open_sqlite_timed(&path, options, signals, timer)
+            })
+            .await
+            .map_err(|e| BackendError::Unavailable(e.to_string()))??
         }
     };
     Ok(Arc::new(backend))

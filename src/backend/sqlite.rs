@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{oneshot, Notify};
 
 use super::outbox::{Outbox, PendingAlert};
-use super::{BackendError, SyncMode};
+use super::{BackendError, StoreOp, StoreTimer, SyncMode};
 use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
 
 /// Most requests folded into one transaction; bounds the latency of a single commit.
@@ -61,11 +61,13 @@ fn unavailable(e: impl std::fmt::Display) -> BackendError {
 impl Journal {
     /// Opens (creating when missing) the database, loads its rows and starts the writer.
     /// Committed alerts are pushed into `outbox`, then `wake_dispatcher` is notified.
+    /// `timer` receives the time of the load and of every statement and commit.
     pub fn open(
         path: &Path,
         sync: SyncMode,
         outbox: Arc<Mutex<Outbox>>,
         wake_dispatcher: Arc<Notify>,
+        timer: StoreTimer,
     ) -> Result<(Self, Loaded), BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -105,11 +107,13 @@ impl Journal {
              CREATE INDEX IF NOT EXISTS outbox_job ON outbox (job);"
         ))
         .map_err(|e| unavailable(format!("cannot prepare {}: {e}", path.display())))?;
+        let started = timer.start();
         let loaded = load(&conn).map_err(unavailable)?;
+        timer.finish(StoreOp::Load, started);
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("overdue-sqlite-writer".into())
-            .spawn(move || writer(conn, rx, outbox, wake_dispatcher))
+            .spawn(move || writer(conn, rx, outbox, wake_dispatcher, timer))
             .map_err(unavailable)?;
         Ok((
             Self {
@@ -176,6 +180,7 @@ fn writer(
     rx: mpsc::Receiver<Request>,
     outbox: Arc<Mutex<Outbox>>,
     wake_dispatcher: Arc<Notify>,
+    timer: StoreTimer,
 ) {
     let mut batch = Vec::new();
     let mut closing: Option<Reply> = None;
@@ -189,7 +194,7 @@ fn writer(
             }
         }
         let started = Instant::now();
-        let result = commit(&mut conn, &batch);
+        let result = commit(&mut conn, &batch, &timer);
         let elapsed = started.elapsed();
         match &result {
             Ok(()) => {
@@ -226,8 +231,9 @@ fn writer(
 }
 
 /// Applies a batch in one transaction. A job changed several times in the batch is
-/// written once, in its last state.
-fn commit(conn: &mut Connection, batch: &[Request]) -> Result<(), String> {
+/// written once, in its last state. Each statement is timed by its operation, and the
+/// commit itself as `commit`; the clock is read once between two statements.
+fn commit(conn: &mut Connection, batch: &[Request], timer: &StoreTimer) -> Result<(), String> {
     let mut last_job_op: HashMap<&str, (usize, usize)> = HashMap::new();
     for (r, request) in batch.iter().enumerate() {
         if let Request::Write { ops, .. } = request {
@@ -241,20 +247,24 @@ fn commit(conn: &mut Connection, batch: &[Request]) -> Result<(), String> {
         }
     }
     let tx = conn.transaction().map_err(|e| e.to_string())?;
+    let mut mark = timer.start();
     for (r, request) in batch.iter().enumerate() {
         let Request::Write { ops, .. } = request else {
             if let Request::Check(_) = request {
                 tx.query_row("SELECT 1", [], |_| Ok(()))
                     .map_err(|e| e.to_string())?;
+                mark = timer.lap(StoreOp::Check, mark);
             }
             continue;
         };
         for (o, op) in ops.iter().enumerate() {
             match op {
                 Op::Upsert(job) => {
-                    if last_job_op.get(job.name.as_str()) == Some(&(r, o)) {
-                        upsert(&tx, job).map_err(|e| e.to_string())?;
+                    if last_job_op.get(job.name.as_str()) != Some(&(r, o)) {
+                        // Superseded later in this batch: nothing is written.
+                        continue;
                     }
+                    upsert(&tx, job).map_err(|e| e.to_string())?;
                 }
                 Op::Delete(name) => {
                     tx.prepare_cached("DELETE FROM jobs WHERE name = ?1")
@@ -299,9 +309,24 @@ fn commit(conn: &mut Connection, batch: &[Request]) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 }
             }
+            mark = timer.lap(op.store_op(), mark);
         }
     }
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(|e| e.to_string())?;
+    timer.lap(StoreOp::Commit, mark);
+    Ok(())
+}
+
+impl Op {
+    fn store_op(&self) -> StoreOp {
+        match self {
+            Op::Upsert(_) => StoreOp::Upsert,
+            Op::Delete(_) => StoreOp::Delete,
+            Op::OutboxPut(_) => StoreOp::OutboxPut,
+            Op::OutboxAck(_) => StoreOp::OutboxAck,
+            Op::OutboxRetry { .. } => StoreOp::OutboxRetry,
+        }
+    }
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> {

@@ -74,6 +74,11 @@ pub fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// Marks an error response whose body is the document the route promises (the
+/// `/health` report with its 503): [`boundary`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepBody;
+
 /// Whether the client asked for JSON.
 pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -114,7 +119,9 @@ pub async fn boundary(request: Request, next: Next) -> Response {
     }
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<KeepBody>().is_some()
+    {
         return response;
     }
     let is_text = response

@@ -3,7 +3,9 @@
 
 mod auth;
 mod error;
+mod health;
 mod jobs;
+mod metrics;
 mod ping;
 mod probes;
 mod query;
@@ -46,9 +48,12 @@ pub struct Shared {
     pub admin_token: Option<Token>,
     pub ping_token: Option<Token>,
     pub max_clock_skew_secs: u64,
-    // ---- self-health state (SPEC §6) below this line ----
-
-    // ---- performance state (SPEC §7) below this line ----
+    /// Health indicators and conditions: the ping handler counts pings into it,
+    /// `/health` reads it; the dispatcher, evaluator and publisher feed it too.
+    pub health: Arc<crate::health::HealthMonitor>,
+    /// The metrics registry: the timing layer and the backend write it, the metrics
+    /// routes read it.
+    pub perf: crate::perf::Perf,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,9 +71,16 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let timing = state.perf.layer();
     let admin = Router::new()
         .route("/ping/{name}", get(jobs::get_job).delete(jobs::delete_job))
         .route("/pings", get(jobs::list_jobs))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/metrics/performance", get(metrics::performance))
+        .route(
+            "/metrics/performance/config",
+            get(metrics::config).put(metrics::update_config),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -77,13 +89,17 @@ pub fn router(state: AppState) -> Router {
         .route("/ping", get(ping::get_ping).post(ping::post_ping))
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
+        .route("/health", get(health::health))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("not found") })
         .with_state(state)
         // Outermost first: error bodies are shaped last, so they also cover the
-        // timeout's and the body limit's own responses.
+        // timeout's and the body limit's own responses. The timing layer is outside
+        // them all, so it sees every final status (414, 413, 408 included); these
+        // layers run per route, after routing, so it knows the route template.
         .layer(
             ServiceBuilder::new()
+                .layer(timing)
                 .layer(middleware::from_fn(error::boundary))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

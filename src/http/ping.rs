@@ -91,6 +91,7 @@ async fn record(
             ))
         }
     };
+    app.health.count_ping(now.secs());
     if wants_json(headers) {
         return Ok(Json(job.to_json()).into_response());
     }

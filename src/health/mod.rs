@@ -1,0 +1,106 @@
+//! Self-health (SPEC §6): measured indicators, warning and critical conditions against
+//! thresholds, the `/health` document, and publications to Redis channels.
+//!
+//! - [`window`] holds the sliding-hour counters: pings per hour (lock-free, on the ping
+//!   path) and the webhook's attempts, successes and last response.
+//! - [`monitor`] measures the indicators, evaluates the conditions, and notices when a
+//!   condition is raised or resolved (logged once, queued for publishing).
+//! - [`publisher`] owns the health Redis connection: status, metrics, history and the
+//!   system alerts channel. It runs on its own task and is fed through a bounded queue,
+//!   so a dead or slow Redis never touches a ping or an alert delivery.
+
+pub mod monitor;
+pub mod publisher;
+pub mod window;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use monitor::{
+    evaluate, Condition, HealthMonitor, HealthOptions, HealthReport, Indicators, Severity, Status,
+    Thresholds,
+};
+pub use publisher::{channel, EventQueue, PerformanceSummary, Publisher};
+pub use window::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
+
+/// The channel every monitor's conditions and job alerts go to.
+pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";
+
+/// `--health-redis`: a URL the redis client accepts. `Debug` and `Display` hide the
+/// password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Accepts what the redis client accepts (`redis://`, `redis+unix://`, …).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        redis::Client::open(raw).map_err(|e| format!("not a usable Redis URL: {e}"))?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A client for this URL; it connects lazily.
+    pub fn client(&self) -> redis::RedisResult<redis::Client> {
+        redis::Client::open(self.0.as_str())
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match reqwest::Url::parse(&self.0) {
+            Ok(url) => {
+                write!(f, "{}://{}", url.scheme(), url.host_str().unwrap_or(""))?;
+                if let Some(port) = url.port() {
+                    write!(f, ":{port}")?;
+                }
+                f.write_str(url.path())
+            }
+            Err(_) => f.write_str("redis://***"),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// The name this instance reports in health documents: `HOSTNAME`, else the kernel's
+/// host name, else `/etc/hostname`, else `unknown`.
+pub fn instance_name() -> String {
+    let files = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .into_iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok());
+    std::env::var("HOSTNAME")
+        .ok()
+        .into_iter()
+        .chain(files)
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Milliseconds as a float with microsecond precision, as the indicators show them.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_hide_their_password() {
+        let url = RedisUrl::parse("redis://user:s3cret@cache.internal:6380/2").unwrap();
+        let shown = format!("{url} {url:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("cache.internal:6380"), "{shown}");
+        assert!(RedisUrl::parse("http://example.com").is_err());
+    }
+
+    #[test]
+    fn the_instance_has_a_name() {
+        assert!(!instance_name().is_empty());
+    }
+}

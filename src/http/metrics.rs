@@ -1,0 +1,65 @@
+//! `GET /metrics`, `GET /metrics/performance` and `GET`/`PUT /metrics/performance/config`
+//! (SPEC §7): admin routes that read and configure the [`crate::perf`] registry.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::perf::Gauges;
+
+/// The Prometheus text exposition. The gauges of the backend are read here; when the
+/// store cannot answer they are left out rather than failing the scrape.
+pub async fn prometheus(State(app): State<AppState>) -> Response {
+    let services = match app.backend.counts().await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read job counts for /metrics");
+            None
+        }
+    };
+    let backlog = match app.backend.backlog().await {
+        Ok(backlog) => Some(backlog),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the alert backlog for /metrics");
+            None
+        }
+    };
+    let body = app.perf.prometheus(Gauges { services, backlog });
+    (
+        StatusCode::OK,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(crate::perf::PROMETHEUS_CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Aggregates over the retention window, as JSON.
+pub async fn performance(State(app): State<AppState>) -> Json<Value> {
+    Json(app.perf.summary_json())
+}
+
+/// The current settings, as `PUT` answers them.
+pub async fn config(State(app): State<AppState>) -> Json<Value> {
+    Json(app.perf.config_json())
+}
+
+/// Changes any subset of the settings; answers the new configuration, or 400 naming
+/// the field that is wrong (and then changes nothing).
+pub async fn update_config(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    app.perf
+        .update_config(&body)
+        .map(Json)
+        .map_err(ApiError::bad_request)
+}
