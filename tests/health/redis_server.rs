@@ -8,7 +8,35 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A `redis-server` child process. `.ci/run` installs the binary when it is missing.
+/// Installs Debian's `redis-server` once when it is not on PATH and the tests run as
+/// root, so that `cargo test` alone works on a fresh machine (`.ci/run` does the same).
+fn ensure_installed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let present = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if present || !root {
+            return;
+        }
+        let quiet = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = quiet(Command::new("apt-get").arg("update"));
+        let _ = quiet(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "redis-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        );
+    });
+}
+
+/// A `redis-server` child process, installed on first use when missing (see
+/// `ensure_installed`).
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
@@ -17,6 +45,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers.
     pub async fn start() -> Self {
+        ensure_installed();
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
