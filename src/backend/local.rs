@@ -73,7 +73,9 @@ impl Durable {
 }
 
 pub struct LocalBackend {
-    jobs: DashMap<JobName, Entry>,
+    /// Boxed so that a map bucket is two words: the tables grow by doubling and are
+    /// often half empty, which with the entry inline cost ~40 % more memory at 1M jobs.
+    jobs: DashMap<JobName, Box<Entry>>,
     /// Every job name in order, for paginated listings. Written under the job's shard.
     names: RwLock<BTreeSet<JobName>>,
     len: AtomicUsize,
@@ -205,7 +207,7 @@ impl LocalBackend {
                 wakeups.push(Reverse((at, entry.job.name.clone())));
             }
             names.insert(entry.job.name.clone());
-            self.jobs.insert(entry.job.name.clone(), entry);
+            self.jobs.insert(entry.job.name.clone(), Box::new(entry));
         }
         self.len.store(names.len(), Ordering::SeqCst);
         self.down.store(down, Ordering::SeqCst);
@@ -396,7 +398,7 @@ impl Backend for LocalBackend {
                 let mut entry = self.new_entry(&ping, frequency, at);
                 self.schedule(&mut entry);
                 let job = entry.job.clone();
-                let inserted = vacant.insert(entry);
+                let inserted = vacant.insert(Box::new(entry));
                 self.names
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
