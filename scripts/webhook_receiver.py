@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""A minimal alert webhook for benchmarks (used by scripts/scale.sh).
+
+    python3 scripts/webhook_receiver.py PORT OUTFILE
+
+Listens on 127.0.0.1:PORT (HTTP/1.1, keep-alive, one thread per connection). Every
+POST is answered 200 at once and appended to OUTFILE as one line:
+
+    <arrival unix ms> <job name> <event> <expected_by_unix>
+
+The arrival time is taken when the request line has been read, before the body. A
+body that is not an alert JSON is recorded as `- - -`. GET answers 200 `ok` (a
+readiness probe). Names are written with whitespace replaced by `_`.
+"""
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        sys.exit("usage: webhook_receiver.py PORT OUTFILE")
+    port = int(sys.argv[1])
+    out = open(sys.argv[2], "a", encoding="utf-8", buffering=1)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            arrival_ms = time.time_ns() // 1_000_000
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            try:
+                alert = json.loads(body)
+                name = "_".join(str(alert.get("name", "-")).split()) or "-"
+                event = alert.get("event", "-")
+                expected = alert.get("expected_by_unix", "-")
+            except (ValueError, AttributeError):
+                name, event, expected = "-", "-", "-"
+            with lock:
+                out.write(f"{arrival_ms} {name} {event} {expected}\n")
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args) -> None:  # noqa: A002 (signature)
+            pass
+
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 256
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print(f"webhook receiver on 127.0.0.1:{port}, writing {sys.argv[2]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
