@@ -60,23 +60,15 @@ MAX_SERVICES=$((JOBS + DUE > 2000000 ? JOBS + DUE : 2000000))
 
 cd "$(dirname "$0")/.."
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== installing wrk"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-for tool in curl wrk awk python3 getconf nproc; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "scale.sh needs $tool" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
+need_tools curl wrk awk python3 getconf nproc
 
 echo "== building (release)"
 cargo build --release --bin overdue
 
-tmp=$(mktemp -d)
+# The processes this script restarts are tracked by name; this cleanup replaces
+# the shared one (same temp dir).
 overdue_pid=
 hook_pid=
 wrk_pid=
@@ -102,9 +94,6 @@ die() {
     exit 1
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 now_ms() {
     local ns
     ns=$(date +%s%N)
@@ -137,8 +126,8 @@ total_of() {
     curl -fsS --max-time 5 "$1/pings$2" 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p'
 }
 
-overdue_port=$(free_port)
-hook_port=$(free_port)
+overdue_port=$(free_port 4280)
+hook_port=$(free_port 4281)
 url="http://127.0.0.1:$overdue_port"
 alerts="$tmp/alerts.txt"
 : >"$alerts"
