@@ -1,12 +1,18 @@
 //! The one place that turns failures into status codes, and the middleware that
 //! speaks JSON to clients that ask for it.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::backend::BackendError;
 use crate::domain::ParseError;
@@ -88,50 +94,151 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/json"))
 }
 
-/// Refuses over-long queries and declared over-size bodies, and gives every error a one-line message: JSON
-/// `{"error": …}` for clients that accept JSON, plain text otherwise. This covers the
-/// framework's own rejections (unknown route, wrong method, body too large, timeout).
-pub async fn boundary(request: Request, next: Next) -> Response {
+/// Refuses over-long queries and declared over-size bodies, and gives every error a
+/// one-line message: JSON `{"error": …}` for clients that accept JSON, plain text
+/// otherwise. This covers the framework's own rejections (unknown route, wrong method,
+/// body too large, timeout).
+///
+/// Written as a plain tower layer rather than `middleware::from_fn`: it runs on every
+/// request, and `from_fn` clones the boxed inner route and boxes a future each time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BoundaryLayer;
+
+impl<S> Layer<S> for BoundaryLayer {
+    type Service = Boundary<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Boundary { inner }
+    }
+}
+
+/// The service of [`BoundaryLayer`].
+#[derive(Debug, Clone)]
+pub struct Boundary<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Boundary<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoundaryFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let json = wants_json(request.headers());
+        if let Some(refusal) = refuse(&request) {
+            let (status, message) = refusal;
+            return BoundaryFuture::Done {
+                response: Some(finish(status, message, json)),
+            };
+        }
+        BoundaryFuture::Inner {
+            inner: self.inner.call(request),
+            json,
+        }
+    }
+}
+
+/// The status and message for a request refused before routing, if it is.
+fn refuse(request: &Request) -> Option<(StatusCode, String)> {
     if request
         .uri()
         .query()
         .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
     {
         let message = format!("query string is longer than {MAX_QUERY_BYTES} bytes");
-        return finish(
-            StatusCode::URI_TOO_LONG,
-            message,
-            wants_json(request.headers()),
-        );
+        return Some((StatusCode::URI_TOO_LONG, message));
     }
-    let json = wants_json(request.headers());
     let declared_length = request
         .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
+        .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
-        return finish(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            default_message(StatusCode::PAYLOAD_TOO_LARGE),
-            json,
-        );
+        let status = StatusCode::PAYLOAD_TOO_LARGE;
+        return Some((status, default_message(status)));
     }
-    let response = next.run(request).await;
+    None
+}
+
+pin_project! {
+    /// The response future of [`Boundary`]: passes successes through untouched and
+    /// reshapes errors, which may need to read the error's body (the rare path, boxed).
+    #[project = BoundaryProj]
+    pub enum BoundaryFuture<F> {
+        Inner { #[pin] inner: F, json: bool },
+        Reshaping { reshaping: Pin<Box<dyn Future<Output = Response> + Send>> },
+        Done { response: Option<Response> },
+    }
+}
+
+impl<F> Future for BoundaryFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                BoundaryProj::Inner { inner, json } => {
+                    let json = *json;
+                    let Ok(response) = ready!(inner.poll(cx));
+                    if !needs_reshaping(&response, json) {
+                        return Poll::Ready(Ok(response));
+                    }
+                    self.set(BoundaryFuture::Reshaping {
+                        reshaping: Box::pin(reshape(response, json)),
+                    });
+                }
+                BoundaryProj::Reshaping { reshaping } => {
+                    return reshaping.as_mut().poll(cx).map(Ok);
+                }
+                BoundaryProj::Done { response } => {
+                    return match response.take() {
+                        Some(response) => Poll::Ready(Ok(response)),
+                        // Polled again after completion: a caller's bug, answered
+                        // rather than panicking.
+                        None => Poll::Ready(Ok(text(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "response already taken".to_owned(),
+                        ))),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Whether an answer is an error that does not yet have the one-line shape the client
+/// asked for.
+fn needs_reshaping(response: &Response, json: bool) -> bool {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.extensions().get::<KeepBody>().is_some()
     {
-        return response;
+        return false;
     }
-    let is_text = response
+    json || !is_text(response)
+}
+
+fn is_text(response: &Response) -> bool {
+    response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/plain"));
-    if is_text && !json {
-        return response;
-    }
+        .is_some_and(|v| v.starts_with("text/plain"))
+}
+
+async fn reshape(response: Response, json: bool) -> Response {
+    let status = response.status();
+    let is_text = is_text(&response);
     let (parts, body) = response.into_parts();
     let message = match axum::body::to_bytes(body, 64 * 1024).await {
         Ok(bytes) if is_text && !bytes.is_empty() => {
@@ -141,7 +248,7 @@ pub async fn boundary(request: Request, next: Next) -> Response {
     };
     let mut response = finish(status, message, json);
     for (name, value) in parts.headers.iter() {
-        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
             response.headers_mut().append(name, value.clone());
         }
     }

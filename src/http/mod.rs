@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(timing)
-                .layer(middleware::from_fn(error::boundary))
+                .layer(error::BoundaryLayer)
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,

@@ -1,7 +1,8 @@
 //! `GET`, `HEAD` and `POST /ping` (SPEC §3).
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,22 +14,19 @@ use super::AppState;
 use crate::backend::{Ping, PingOutcome};
 use crate::domain::{Frequency, Grace, JobName, UnixTime};
 
-pub async fn get_ping(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    record(&app, &headers, query.as_deref()).await
+// The handlers borrow the request's headers and query rather than extracting a
+// `HeaderMap` (a copy of every header) and an owned query: the hot path of overdue.
+pub async fn get_ping(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    record(&app, request.headers(), request.uri().query()).await
 }
 
 /// The body is read (so that an oversized one is refused with 413) and ignored.
 pub async fn post_ping(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    parts: Parts,
     _body: Bytes,
 ) -> Result<Response, ApiError> {
-    record(&app, &headers, query.as_deref()).await
+    record(&app, &parts.headers, parts.uri.query()).await
 }
 
 async fn record(

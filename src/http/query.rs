@@ -7,28 +7,78 @@ use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
 
-/// The decoded parameters of one query string, in order.
+/// Parameters kept inline, without an allocation; a ping has at most five.
+const INLINE: usize = 8;
+
+/// The parameters of one query string, split once. A query without escapes (the usual
+/// ping) is read in place, without an allocation; one with escapes is decoded once.
 pub struct Query<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    inline: [(&'a str, &'a str); INLINE],
+    inline_len: usize,
+    /// Pairs beyond the inline ones, or every pair when the query has escapes.
+    decoded: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> Query<'a> {
     pub fn parse(raw: Option<&'a str>) -> Result<Self, ApiError> {
-        let mut pairs = Vec::new();
-        for piece in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-            pairs.push((decode(key)?, decode(value)?));
+        let raw = raw.unwrap_or("");
+        let mut query = Self {
+            inline: [("", ""); INLINE],
+            inline_len: 0,
+            decoded: Vec::new(),
+        };
+        let escaped = raw.bytes().any(|b| b == b'%' || b == b'+');
+        for (key, value) in pieces(raw) {
+            if escaped {
+                query.decoded.push((decode(key)?, decode(value)?));
+            } else if query.inline_len < INLINE {
+                query.inline[query.inline_len] = (key, value);
+                query.inline_len += 1;
+            } else {
+                query
+                    .decoded
+                    .push((Cow::Borrowed(key), Cow::Borrowed(value)));
+            }
         }
-        Ok(Self { pairs })
+        Ok(query)
     }
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
+        let inline = self.inline.get(..self.inline_len).unwrap_or_default();
+        if let Some((_, value)) = inline.iter().find(|(k, _)| *k == key) {
+            return Some(value);
+        }
+        self.decoded
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
+}
+
+/// The raw `key=value` pairs of a query, empty pieces skipped; a key without `=` has
+/// an empty value. Split on bytes: `&` and `=` are ASCII, so every slice stays on a
+/// character boundary.
+fn pieces(raw: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = raw;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b'&').unwrap_or(rest.len());
+        let piece = rest.get(..end).unwrap_or("");
+        rest = rest.get(end + 1..).unwrap_or("");
+        if piece.is_empty() {
+            continue;
+        }
+        return Some(match piece.bytes().position(|b| b == b'=') {
+            Some(at) => (
+                piece.get(..at).unwrap_or(""),
+                piece.get(at + 1..).unwrap_or(""),
+            ),
+            None => (piece, ""),
+        });
+    })
 }
 
 fn decode(raw: &str) -> Result<Cow<'_, str>, ApiError> {
@@ -53,6 +103,20 @@ mod tests {
         assert_eq!(q.get("flag"), Some(""));
         assert_eq!(q.get("x"), Some("✓"));
         assert_eq!(q.get("missing"), None);
+    }
+
+    #[test]
+    fn reads_a_query_without_escapes_in_place() {
+        let q = Query::parse(Some("name=backup&frequency=1D&&flag&name=second")).unwrap();
+        assert_eq!(q.get("name"), Some("backup"));
+        assert_eq!(q.get("frequency"), Some("1D"));
+        assert_eq!(q.get("flag"), Some(""));
+        assert_eq!(q.get("grace"), None);
+        assert_eq!(Query::parse(None).unwrap().get("name"), None);
+        let many: String = (0..20).map(|i| format!("k{i}=v{i}&")).collect();
+        let q = Query::parse(Some(&many)).unwrap();
+        assert_eq!(q.get("k0"), Some("v0"));
+        assert_eq!(q.get("k19"), Some("v19"));
     }
 
     #[test]
