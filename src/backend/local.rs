@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
-use tokio::sync::oneshot;
 
 use super::outbox::{Outbox, PendingAlert};
 use super::sqlite::{self, Journal, Op};
@@ -57,10 +56,10 @@ impl Entry {
     }
 }
 
-/// A write that is queued in the journal (or needs none).
+/// A write that is in the journal; with `--sync full` its fsync may still be running.
 enum Durable {
     Done,
-    Waiting(oneshot::Receiver<Result<(), String>>),
+    Waiting(sqlite::Waiting),
 }
 
 impl Durable {
@@ -262,18 +261,22 @@ impl LocalBackend {
         }
     }
 
-    /// Makes `ops` durable. Called under the job's shard lock, so that the journal and
-    /// the in-memory outbox see one job's changes in the order they happened.
-    fn persist(&self, ops: Vec<Op>) -> Durable {
+    /// Makes `ops` durable. Called under the job's shard lock and before memory
+    /// changes, so that the journal and the in-memory outbox see one job's changes in
+    /// the order they happen, and a change the journal refused is never visible.
+    fn persist(&self, ops: Vec<Op>) -> Result<Durable, BackendError> {
         if let Some(journal) = &self.journal {
-            return Durable::Waiting(journal.submit(ops));
+            return Ok(match journal.append(ops)? {
+                Some(rx) => Durable::Waiting(rx),
+                None => Durable::Done,
+            });
         }
         // Most pings carry no outbox change: they must not touch the global outbox lock.
         if !ops
             .iter()
             .any(|op| matches!(op, Op::OutboxPut(_) | Op::Delete(_)))
         {
-            return Durable::Done;
+            return Ok(Durable::Done);
         }
         let started = self.memory_timer();
         let mut outbox = lock(&self.outbox);
@@ -295,7 +298,7 @@ impl LocalBackend {
         if queued {
             self.signals.dispatcher.notify_one();
         }
-        Durable::Done
+        Ok(Durable::Done)
     }
 
     fn counts_now(&self) -> Counts {
@@ -348,33 +351,38 @@ impl Backend for LocalBackend {
                     // timestamp a little in the future, or a clock step).
                     None => at.max(entry.job.last_ping),
                 };
+                // The new state is built aside and stored first: memory changes only
+                // once the journal has it.
+                let mut job = entry.job.clone();
                 if let Some(frequency) = ping.frequency {
-                    entry.job.frequency = frequency;
+                    job.frequency = frequency;
                 }
                 if let Some(grace) = ping.grace {
-                    entry.job.grace = grace;
+                    job.grace = grace;
                 }
-                entry.job.last_ping = at;
-                entry.job.pings_total += 1;
-                entry.not_before = None;
-                let mut ops = Vec::with_capacity(2);
-                let recovered = entry.job.status == Status::Down;
+                job.last_ping = at;
+                job.pings_total += 1;
+                let recovered = job.status == Status::Down;
                 let up_alert = recovered.then(|| {
-                    let alert = Alert::new(&entry.job, AlertEvent::Up, now);
-                    entry.job.status = Status::Up;
-                    entry.job.down_since = None;
-                    entry.job.next_reminder = None;
-                    entry.job.alerts_sent += 1;
-                    self.down.fetch_sub(1, Ordering::SeqCst);
+                    let alert = Alert::new(&job, AlertEvent::Up, now);
+                    job.status = Status::Up;
+                    job.down_since = None;
+                    job.next_reminder = None;
+                    job.alerts_sent += 1;
                     alert
                 });
-                self.schedule(entry);
-                ops.push(Op::Upsert(entry.job.clone()));
+                let mut ops = Vec::with_capacity(2);
+                ops.push(Op::Upsert(job.clone()));
                 if let Some(alert) = up_alert {
                     ops.push(Op::OutboxPut(self.pending(alert, now.secs() * 1000)));
                 }
-                let job = entry.job.clone();
-                let durable = self.persist(ops);
+                let durable = self.persist(ops)?;
+                if recovered {
+                    self.down.fetch_sub(1, Ordering::SeqCst);
+                }
+                entry.job = job.clone();
+                entry.not_before = None;
+                self.schedule(entry);
                 let outcome = if recovered {
                     PingOutcome::Recovered(job)
                 } else {
@@ -396,14 +404,20 @@ impl Backend for LocalBackend {
                     return Ok(PingOutcome::Full { max });
                 }
                 let mut entry = self.new_entry(&ping, frequency, at);
-                self.schedule(&mut entry);
                 let job = entry.job.clone();
+                let durable = match self.persist(vec![Op::Upsert(job.clone())]) {
+                    Ok(durable) => durable,
+                    Err(e) => {
+                        self.len.fetch_sub(1, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                };
+                self.schedule(&mut entry);
                 let inserted = vacant.insert(Box::new(entry));
                 self.names
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(job.name.clone());
-                let durable = self.persist(vec![Op::Upsert(job.clone())]);
                 drop(inserted);
                 (PingOutcome::Recorded(job), durable)
             }
@@ -419,7 +433,7 @@ impl Backend for LocalBackend {
         let durable = match self.jobs.entry(name.clone()) {
             MapEntry::Vacant(_) => return Ok(false),
             MapEntry::Occupied(occupied) => {
-                let durable = self.persist(vec![Op::Delete(name.clone())]);
+                let durable = self.persist(vec![Op::Delete(name.clone())])?;
                 self.names
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -530,29 +544,49 @@ impl Backend for LocalBackend {
                 }
                 Some(_) => {}
             }
-            let job = &mut entry.job;
-            match job.status {
-                Status::Up => {
-                    job.status = Status::Down;
-                    job.down_since = Some(job.deadline());
-                    job.episode_alerts = 1;
-                    self.down.fetch_add(1, Ordering::SeqCst);
-                }
-                Status::Down => job.episode_alerts = job.episode_alerts.saturating_add(1),
+            let mut job = entry.job.clone();
+            let went_down = job.status == Status::Up;
+            if went_down {
+                job.status = Status::Down;
+                job.down_since = Some(job.deadline());
+                job.episode_alerts = 1;
+            } else {
+                job.episode_alerts = job.episode_alerts.saturating_add(1);
             }
             job.alerts_sent += 1;
             job.next_reminder = self
                 .options
                 .realert_every
                 .map(|every| now.plus(every.as_secs().max(1)));
-            let alert = Alert::new(job, AlertEvent::Down, now);
-            entry.not_before = None;
-            self.schedule(&mut entry);
+            let alert = Alert::new(&job, AlertEvent::Down, now);
             let ops = vec![
-                Op::Upsert(entry.job.clone()),
+                Op::Upsert(job.clone()),
                 Op::OutboxPut(self.pending(alert.clone(), now_ms)),
             ];
-            waiting.push(self.persist(ops));
+            match self.persist(ops) {
+                Ok(durable) => waiting.push(durable),
+                Err(e) => {
+                    // Nothing changed; the job is taken again in a second.
+                    let retry = now_ms.saturating_add(1_000);
+                    entry.scheduled = Some(retry);
+                    lock(&self.heap).push(Reverse((retry, name.clone())));
+                    drop(entry);
+                    for durable in waiting {
+                        let _ = durable.wait().await;
+                    }
+                    return if raised.is_empty() {
+                        Err(e)
+                    } else {
+                        Ok(raised)
+                    };
+                }
+            }
+            if went_down {
+                self.down.fetch_add(1, Ordering::SeqCst);
+            }
+            entry.job = job;
+            entry.not_before = None;
+            self.schedule(&mut entry);
             drop(entry);
             raised.push(alert);
         }
@@ -598,19 +632,18 @@ impl Backend for LocalBackend {
         if !queued {
             return Ok(());
         }
-        match outcome {
-            Delivery::Delivered | Delivery::GaveUp => {
-                sqlite::wait(journal.submit(vec![Op::OutboxAck(alert.alert.id.clone())])).await
-            }
-            Delivery::RetryAt(next_attempt_ms) => {
-                journal.submit_detached(vec![Op::OutboxRetry {
-                    id: alert.alert.id.clone(),
-                    attempts: alert.attempts.saturating_add(1),
-                    next_attempt_ms,
-                }]);
-                Ok(())
-            }
-        }
+        let op = match outcome {
+            Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.alert.id.clone()),
+            Delivery::RetryAt(next_attempt_ms) => Op::OutboxRetry {
+                id: alert.alert.id.clone(),
+                attempts: alert.attempts.saturating_add(1),
+                next_attempt_ms,
+            },
+        };
+        // Not awaited with `--sync full`: a lost acknowledgement or retry count only
+        // means one more attempt after a crash.
+        journal.append(vec![op])?;
+        Ok(())
     }
 
     async fn backlog(&self) -> Result<usize, BackendError> {

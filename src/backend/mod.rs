@@ -6,6 +6,7 @@
 mod local;
 mod outbox;
 mod sqlite;
+mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -203,13 +204,15 @@ pub enum StoreOp {
     OutboxRetry,
     /// The round trip of a store check (readiness, health).
     Check,
-    /// Committing a group of writes (the fsync, with `--sync full`).
+    /// Making a write durable: the journal `write` (the fsync, with `--sync full`).
     Commit,
+    /// Folding the journal's changes into the SQLite snapshot, in the background.
+    Fold,
 }
 
 impl StoreOp {
     /// Every operation, in the order of their discriminants.
-    pub const ALL: [StoreOp; 8] = [
+    pub const ALL: [StoreOp; 9] = [
         StoreOp::Load,
         StoreOp::Upsert,
         StoreOp::Delete,
@@ -218,6 +221,7 @@ impl StoreOp {
         StoreOp::OutboxRetry,
         StoreOp::Check,
         StoreOp::Commit,
+        StoreOp::Fold,
     ];
 
     /// The name in metrics and logs: `op="upsert"`.
@@ -231,6 +235,7 @@ impl StoreOp {
             StoreOp::OutboxRetry => "outbox_retry",
             StoreOp::Check => "check",
             StoreOp::Commit => "commit",
+            StoreOp::Fold => "fold",
         }
     }
 }
