@@ -12,3 +12,4 @@ mod config;
 mod harness;
 mod lifecycle;
 mod restarts;
+mod store_faults;
