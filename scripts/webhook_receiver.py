@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""A minimal alert webhook for benchmarks (used by scripts/scale.sh).
+"""A minimal alert webhook for benchmarks (used by scripts/scale.sh and scripts/burst.sh).
 
-    python3 scripts/webhook_receiver.py PORT OUTFILE
+    python3 scripts/webhook_receiver.py PORT OUTFILE [DELAY_MS]
 
 Listens on 127.0.0.1:PORT (HTTP/1.1, keep-alive, one thread per connection). Every
-POST is answered 200 at once and appended to OUTFILE as one line:
+POST is appended to OUTFILE as one line, then answered 200 after DELAY_MS
+milliseconds (default 0: at once; burst.sh uses 50 to stand in for a slow receiver,
+and since each connection has its own thread, concurrent POSTs wait in parallel):
 
     <arrival unix ms> <job name> <event> <expected_by_unix>
 
@@ -21,9 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        sys.exit("usage: webhook_receiver.py PORT OUTFILE")
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: webhook_receiver.py PORT OUTFILE [DELAY_MS]")
     port = int(sys.argv[1])
+    delay_s = int(sys.argv[3]) / 1000 if len(sys.argv) == 4 else 0.0
+    if delay_s < 0:
+        sys.exit("webhook_receiver.py: DELAY_MS must not be negative")
     out = open(sys.argv[2], "a", encoding="utf-8", buffering=1)
     lock = threading.Lock()
 
@@ -34,9 +39,6 @@ def main() -> None:
             arrival_ms = time.time_ns() // 1_000_000
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
             try:
                 alert = json.loads(body)
                 name = "_".join(str(alert.get("name", "-")).split()) or "-"
@@ -46,6 +48,13 @@ def main() -> None:
                 name, event, expected = "-", "-", "-"
             with lock:
                 out.write(f"{arrival_ms} {name} {event} {expected}\n")
+            # Recorded first, answered after the delay: the arrival time stays the
+            # moment the alert reached the receiver, the sender sees a slow answer.
+            if delay_s > 0:
+                time.sleep(delay_s)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_GET(self) -> None:  # noqa: N802
             body = b"ok"
@@ -60,7 +69,11 @@ def main() -> None:
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"webhook receiver on 127.0.0.1:{port}, writing {sys.argv[2]}", flush=True)
+    print(
+        f"webhook receiver on 127.0.0.1:{port}, writing {sys.argv[2]},"
+        f" answering after {int(delay_s * 1000)} ms",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
