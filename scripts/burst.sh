@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Burst benchmark: DUE jobs falling due in the same second while wrk keeps pinging
+# other jobs, with a webhook that takes DELAY_MS to answer each alert. The target:
+# "a burst of 10,000 jobs falling due in the same second, webhook answering in 50 ms:
+# all delivered in ≤ 30 s, while pings keep ≥ 0.7 × their usual throughput."
+#
+#   bash scripts/burst.sh
+#   DUE=2000 LEAD=8 STRICT=1 bash scripts/burst.sh
+#
+# Environment: JOBS (10000 steady jobs, the ones wrk pings), DUE (10000 jobs in the
+# burst), DELAY_MS (50: the webhook's answer delay), DURATION (8s: the baseline wrk
+# run), BURST_DURATION (10s: the wrk run started 1 s before the burst second),
+# CONNECTIONS (32), THREADS (1), LEAD (15: seconds from the start of the burst
+# registration to the burst second D; registration must end before D), PARALLEL (4:
+# curls registering the burst jobs), ALERT_TIMEOUT (60: seconds after D to wait for
+# the alerts), TARGET_SECONDS (30: D → last arrival), TARGET_RATIO (0.7: ping
+# throughput during the burst / baseline), STRICT (0; 1 exits 1 when a target fails).
+#
+# Steps:
+#  1. the webhook receiver (scripts/webhook_receiver.py, answering after DELAY_MS) and
+#     overdue on a fresh SQLite store in a temporary directory, --realert-every 0;
+#  2. registers job-1 … job-JOBS (frequency=1h) and measures the usual ping throughput
+#     with wrk against them (the baseline);
+#  3. pings due-1 … due-DUE with timestamp=T0 and frequency=LEAD s, T0 being the whole
+#     second when this step starts, so every deadline is the same second D = T0 + LEAD;
+#  4. starts wrk against the steady jobs at D − 1 s for BURST_DURATION;
+#  5. waits for the DUE `down` alerts, then prints the deliveries, D → last arrival,
+#     p50/p99 of deadline → arrival, the ping throughput during the burst against the
+#     baseline, and PASS/FAIL against both targets.
+# Exits 1 when not every alert arrived within ALERT_TIMEOUT; on a missed target only
+# with STRICT=1. Everything (processes, temporary directory) is cleaned up on exit.
+set -euo pipefail
+
+positive_int() {
+    if ! [[ ${!1} =~ ^[0-9]+$ ]] || [ "${!1}" -lt 1 ]; then
+        echo "burst.sh: $1 must be a positive integer, not '${!1}'" >&2
+        exit 2
+    fi
+}
+# wrk durations: a whole number of seconds with an `s` (the scheduling below needs
+# to know how long the burst run lasts).
+seconds_of() {
+    if ! [[ ${!1} =~ ^[0-9]+s$ ]] || [ "${!1%s}" -lt 1 ]; then
+        echo "burst.sh: $1 must be whole seconds like 8s, not '${!1}'" >&2
+        exit 2
+    fi
+    echo "${!1%s}"
+}
+JOBS=${JOBS:-10000}
+DUE=${DUE:-10000}
+DELAY_MS=${DELAY_MS:-50}
+DURATION=${DURATION:-8s}
+BURST_DURATION=${BURST_DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+LEAD=${LEAD:-15}
+PARALLEL=${PARALLEL:-4}
+ALERT_TIMEOUT=${ALERT_TIMEOUT:-60}
+TARGET_SECONDS=${TARGET_SECONDS:-30}
+TARGET_RATIO=${TARGET_RATIO:-0.7}
+STRICT=${STRICT:-0}
+for var in JOBS DUE CONNECTIONS THREADS LEAD PARALLEL ALERT_TIMEOUT TARGET_SECONDS; do
+    positive_int "$var"
+done
+if ! [[ $DELAY_MS =~ ^[0-9]+$ ]]; then
+    echo "burst.sh: DELAY_MS must be a whole number of milliseconds, not '$DELAY_MS'" >&2
+    exit 2
+fi
+if ! [[ $TARGET_RATIO =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+    echo "burst.sh: TARGET_RATIO must be a number like 0.7, not '$TARGET_RATIO'" >&2
+    exit 2
+fi
+seconds_of DURATION >/dev/null
+burst_seconds=$(seconds_of BURST_DURATION)
+if [ "$CONNECTIONS" -lt "$THREADS" ]; then
+    echo "burst.sh: CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS)" >&2
+    exit 2
+fi
+# The default cap (10,000 in some builds) would refuse the burst jobs.
+MAX_SERVICES=$((JOBS + DUE > 100000 ? JOBS + DUE : 100000))
+
+cd "$(dirname "$0")/.."
+
+# common.sh writes the wrk ping script for job-1 … job-$JOBS when sourced.
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
+need_tools curl wrk awk sed python3 split
+
+die() {
+    echo "burst.sh: $*" >&2
+    if [ -s "$tmp/overdue.log" ]; then
+        echo "-- last lines of the overdue log:" >&2
+        tail -n 20 "$tmp/overdue.log" >&2
+    fi
+    exit 1
+}
+now_ms() {
+    local ns
+    ns=$(date +%s%N)
+    echo $((ns / 1000000))
+}
+loadavg() {
+    cut -d' ' -f1-3 /proc/loadavg
+}
+# Sleeps until the unix time $1 (ms); returns at once when it has passed.
+sleep_until_ms() {
+    local left=$(($1 - $(now_ms)))
+    if [ "$left" -gt 0 ]; then
+        sleep "$(awk -v ms="$left" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    fi
+}
+# `total` of GET /pings?limit=1 on $1 (empty when it does not answer).
+total_of() {
+    curl -fsS --max-time 5 "$1/pings?limit=1" 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p'
+}
+# Whether process $1 is still running (a zombie not reaped yet counts as gone).
+running() {
+    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+echo "== building (release)"
+cargo build --release --bins --examples
+
+overdue_port=$(free_port 4380)
+hook_port=$(free_port 4381)
+url="http://127.0.0.1:$overdue_port"
+hook_url="http://127.0.0.1:$hook_port"
+alerts="$tmp/alerts.txt"
+: >"$alerts"
+
+echo "== load average before the run: $(loadavg) ($(nproc) cores)"
+echo "== 1. webhook receiver (answers after $DELAY_MS ms) and overdue (SQLite store in $tmp)"
+python3 scripts/webhook_receiver.py "$hook_port" "$alerts" "$DELAY_MS" >"$tmp/hook.log" 2>&1 &
+hook_pid=$!
+pids+=("$hook_pid")
+wait_live "$hook_url" "$tmp/hook.log" # its GET answers 200 on any path, /livez included
+RUST_LOG=warn ./target/release/overdue \
+    --store "sqlite://$tmp/burst.db" --listen "127.0.0.1:$overdue_port" --log-format json \
+    --realert-every 0 --max-services "$MAX_SERVICES" --alert-uri "$hook_url/" \
+    >"$tmp/overdue.log" 2>&1 &
+overdue_pid=$!
+pids+=("$overdue_pid")
+wait_live "$url" "$tmp/overdue.log"
+
+echo "== 2. $JOBS steady jobs; baseline: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+register "$url"
+baseline=$(run_wrk "$url")
+[ -n "$baseline" ] || die "the baseline wrk run printed no result: $(tail -n 5 "$tmp/wrk.txt")"
+report baseline "$baseline"
+
+echo "== 3. $DUE burst jobs, all due in the same second ($PARALLEL parallel curls)"
+t0=$(date +%s)
+burst_s=$((t0 + LEAD))
+# due-<i>: last ping at T0, frequency LEAD, so every deadline is T0 + LEAD exactly.
+for i in $(seq 1 "$DUE"); do
+    echo "url = \"$url/ping?name=due-$i&timestamp=$t0&frequency=${LEAD}s\""
+    echo 'output = "/dev/null"'
+done >"$tmp/due.cfg"
+# Two lines per job: split on an even line count so no url loses its output line.
+split -l $((2 * ((DUE + PARALLEL - 1) / PARALLEL))) "$tmp/due.cfg" "$tmp/due.part."
+curl_pids=()
+for part in "$tmp"/due.part.*; do
+    curl -sS -K "$part" -w '%{http_code}\n' >"$part.codes" 2>"$part.err" &
+    curl_pids+=("$!")
+done
+for pid in "${curl_pids[@]}"; do
+    wait "$pid" || true # a failed request shows up as code 000 below
+done
+registered_ms=$(now_ms)
+bad=$(cat "$tmp"/due.part.*.codes | grep -cv '^200$' || true)
+[ "$bad" -eq 0 ] ||
+    die "$bad of the $DUE burst pings were not answered 200: $(cat "$tmp"/due.part.*.codes | sort | uniq -c | tr '\n' ' ')"
+echo "  registered in $((registered_ms - t0 * 1000)) ms after second $t0; burst second D = $burst_s"
+if [ "$registered_ms" -ge $((burst_s * 1000)) ]; then
+    die "registration ended $((registered_ms - burst_s * 1000)) ms after the burst second; raise LEAD (now $LEAD)"
+fi
+total=$(total_of "$url")
+[ "${total:-x}" = $((JOBS + DUE)) ] || die "expected $((JOBS + DUE)) jobs, overdue lists ${total:-none}"
+
+echo "== 4. wrk -t$THREADS -c$CONNECTIONS -d$BURST_DURATION from D - 1 s, during the burst"
+sleep_until_ms $(((burst_s - 1) * 1000))
+burst_start_ms=$(now_ms)
+# wrk itself (not run_wrk in a subshell) so that the cleanup can stop it.
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$BURST_DURATION" --latency -s "$tmp/ping.lua" "$url" \
+    >"$tmp/burst-wrk.txt" 2>&1 &
+burst_wrk_pid=$!
+pids+=("$burst_wrk_pid")
+
+echo "== 5. waiting for $DUE down alerts (at most ${ALERT_TIMEOUT}s after D)"
+alert_deadline_ms=$(((burst_s + ALERT_TIMEOUT) * 1000))
+timed_out=0
+while :; do
+    got=$(grep -c ' down ' "$alerts" || true)
+    [ "$got" -ge "$DUE" ] && break
+    running "$overdue_pid" || die "overdue exited while waiting for the alerts"
+    if [ "$(now_ms)" -ge "$alert_deadline_ms" ]; then
+        echo "  only $got of $DUE down alerts arrived within ${ALERT_TIMEOUT}s of D" >&2
+        timed_out=1
+        break
+    fi
+    sleep 0.2
+done
+sleep 1 # a duplicate or an unexpected alert would show up now
+rc=0
+wait "$burst_wrk_pid" || rc=$?
+[ "$rc" -eq 0 ] || die "wrk during the burst exited $rc: $(tail -n 5 "$tmp/burst-wrk.txt")"
+cat "$tmp/burst-wrk.txt" >>"$tmp/wrk.txt"
+during=$(awk '/^RESULT/ {
+    for (f = 2; f <= NF; f++) { split($f, kv, "="); v[kv[1]] = kv[2] }
+    print v["rps"], v["p50_us"], v["p99_us"], v["non2xx"], v["socket_errors"]
+}' "$tmp/burst-wrk.txt")
+[ -n "$during" ] || die "the wrk run during the burst printed no result: $(tail -n 5 "$tmp/burst-wrk.txt")"
+
+echo "== results (load average now: $(loadavg))"
+# Deliveries of due-<i> down alerts; their expected_by_unix must be D.
+awk -v d="$burst_s" -v out="$tmp/delays.txt" '
+    $3 != "down" || $2 !~ /^due-[0-9]+$/ { other++; next }
+    {
+        if ($4 != d) wrong++
+        if (seen[$2]++) dup++
+        print $1 - $4 * 1000 >out
+    }
+    END {
+        printf "  deliveries: %d down alerts for burst jobs, %d duplicates, %d with expected_by_unix != D, %d other alerts\n",
+            NR - other, dup, wrong, other
+    }' "$alerts"
+[ -s "$tmp/delays.txt" ] || die "no down alert for a burst job arrived"
+# Distinct burst jobs alerted, first and last arrival (one pass: `sort | head` would
+# die of SIGPIPE under pipefail).
+read -r distinct first_ms last_ms < <(awk '
+    $3 == "down" && $2 ~ /^due-[0-9]+$/ {
+        if (!seen[$2]++) n++
+        if (first == "" || $1 < first) first = $1
+        if (last == "" || $1 > last) last = $1
+    }
+    END { print n, first, last }' "$alerts")
+span_ms=$((last_ms - burst_s * 1000))
+echo "  D -> first arrival $((first_ms - burst_s * 1000)) ms, D -> last arrival $span_ms ms" \
+    "(floor at 64 in flight x $DELAY_MS ms: $((DUE * DELAY_MS / 64)) ms)"
+sort -n "$tmp/delays.txt" | awk '
+    { v[NR] = $1 }
+    function pct(p,  k) { k = int(NR * p / 100 + 0.999999); if (k < 1) k = 1; return v[k] }
+    END {
+        printf "  deadline -> webhook arrival over %d alerts: p50 %d ms, p99 %d ms, max %d ms\n",
+            NR, pct(50), pct(99), v[NR]
+    }'
+report baseline "$baseline"
+report burst "$during"
+ratio=$(awk -v a="${during%% *}" -v b="${baseline%% *}" 'BEGIN { printf "%.3f", a / b }')
+echo "  ping throughput during the burst / baseline: $ratio" \
+    "(burst run: ${burst_seconds} s from $((burst_s * 1000 - burst_start_ms)) ms before D)"
+
+failed=0
+if [ "$distinct" -ge "$DUE" ] && [ "$span_ms" -le $((TARGET_SECONDS * 1000)) ]; then
+    echo "PASS delivery: $distinct/$DUE delivered, last $span_ms ms after D (target <= ${TARGET_SECONDS}s)"
+else
+    echo "FAIL delivery: $distinct/$DUE delivered, last $span_ms ms after D (target <= ${TARGET_SECONDS}s)"
+    failed=1
+fi
+if awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
+    echo "PASS pings: $ratio x the baseline during the burst (target >= $TARGET_RATIO)"
+else
+    echo "FAIL pings: $ratio x the baseline during the burst (target >= $TARGET_RATIO)"
+    failed=1
+fi
+
+errors=$(grep -c '"level":"ERROR"' "$tmp/overdue.log" || true)
+warnings=$(grep -c '"level":"WARN"' "$tmp/overdue.log" || true)
+echo "== overdue logged $errors errors and $warnings warnings"
+if [ "$errors" -gt 0 ] || [ "$warnings" -gt 0 ]; then
+    grep -E '"level":"(ERROR|WARN)"' "$tmp/overdue.log" | head -5
+fi
+
+[ "$timed_out" -eq 0 ] || exit 1
+if [ "$failed" -ne 0 ] && [ "$STRICT" = 1 ]; then
+    exit 1
+fi
