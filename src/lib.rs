@@ -31,6 +31,13 @@ pub mod http;
 pub mod perf;
 pub mod sweeper;
 
+/// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
+/// offer; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::parse_query_for_fuzzing as parse_query;
+}
+
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -176,9 +183,17 @@ pub async fn run(
         max_clock_skew_secs: config.max_clock_skew.as_secs(),
         health: Arc::clone(&health),
         perf: perf.clone(),
+        rate_limiter: http::Limiter::new(config.rate_limit).map(Arc::new),
     });
+    let serve_options = http::ServeOptions {
+        max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        peer_address: state.rate_limiter.is_some(),
+    };
+    if !config.rate_limit.is_off() {
+        tracing::info!(rate_limit = %config.rate_limit, "per-client rate limit is on");
+    }
     tracing::info!(%addr, "listening on http://{addr}");
-    http::serve(listener, http::router(state), shutdown).await;
+    http::serve(listener, http::router(state), serve_options, shutdown).await;
 
     tracing::info!("shutting down");
     background.cancel();

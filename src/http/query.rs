@@ -29,6 +29,22 @@ impl<'a> Query<'a> {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
+
+    /// Every decoded pair, in order (the fuzz targets check them).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+}
+
+/// The query parser as the fuzz targets see it: the decoded pairs, or the client's
+/// error message.
+#[doc(hidden)]
+pub fn parse_for_fuzzing(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let query = Query::parse(Some(raw)).map_err(|e| e.message().to_owned())?;
+    Ok(query
+        .pairs()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
 }
 
 fn decode(raw: &str) -> Result<Cow<'_, str>, ApiError> {
