@@ -9,6 +9,9 @@
 mod common;
 
 mod config;
+mod fault_hook;
+mod faults;
 mod harness;
 mod lifecycle;
 mod restarts;
+mod secrets;
