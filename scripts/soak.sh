@@ -233,14 +233,14 @@ growth=$(awk -v w="$window" -v total="$SOAK_SECONDS" '
             }
             if (nb == 0 || ne == 0) { printf "nan nan nan "; continue }
             mb = median(b, nb); me = median(e, ne)
-            printf "%s %s %.2f ", mb, me, mb > 0 ? (me - mb) * 100 / mb : 0
+            printf "%s %s %.2f ", mb, me, (mb > 0 ? (me - mb) * 100 / mb : 0)
             delete b; delete e
         }
     }' "$tmp/samples.txt")
 read -r rb re rg fb fe fg tb te tg kb ke kg <<<"$growth"
 for metric in "RSS KiB:$rb:$re:$rg" "open fds:$fb:$fe:$fg" "threads:$tb:$te:$tg" "tokio tasks:$kb:$ke:$kg"; do
     IFS=: read -r name from to pct <<<"$metric"
-    ok=$(awk -v p="$pct" -v m="$MAX_GROWTH" 'BEGIN { print (p != "nan" && p < m) ? "ok" : "fail" }')
+    ok=$(awk -v p="$pct" -v m="$MAX_GROWTH" 'BEGIN { print (p ~ /^-?[0-9.]+$/ && p + 0 < m + 0) ? "ok" : "fail" }')
     check "$ok" "$name: $from -> $to (${pct} %, limit ${MAX_GROWTH} %)"
 done
 
