@@ -5,8 +5,9 @@
 //! - [`config`] parses flags and environment variables into a validated [`Config`].
 //! - [`domain`] holds the types parsed at the boundary: `JobName`, `Frequency`,
 //!   `Grace`, `UnixTime`, and the `Job` and `Alert` records.
-//! - [`http`] serves the routes. Handlers parse requests into domain types and call
-//!   the [`backend::Backend`] trait, the one owner of state.
+//! - [`http`] serves the routes, behind the connection cap, the header and request
+//!   timeouts and the optional per-client rate limit. Handlers parse requests into
+//!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
 //!   SQLite journal (group-committed by one writer thread) behind it by default.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
