@@ -1,5 +1,5 @@
-//! Secrets (issue 7): the admin and ping tokens, the alert secret and the webhook's
-//! credentials never show in the logs (at debug level, with every timing logged), in
+//! Secrets (issue 7): the admin and ping tokens, the alert secret, the webhook's
+//! credentials and the health Redis password never show in the logs (at debug level, with every timing logged), in
 //! `--help`, or in `/health`, `/metrics` and `/metrics/performance`; whether they come
 //! from flags or from the environment, and whether a request gets them right or wrong.
 
@@ -14,11 +14,21 @@ const ALERT: &str = "alert-S3cret-7d41aa";
 /// A password and a query key in the webhook URL.
 const HOOK_PASSWORD: &str = "h00k-Passw0rd-c81f";
 const HOOK_KEY: &str = "h00k-Key-2b9e44";
+/// The password of the health Redis (nothing listens there, so its errors are logged).
+const REDIS_PASSWORD: &str = "r3dis-Passw0rd-41d2";
 /// Wrong tokens that clients sent: not the configured secrets, but no business in a
 /// log either.
 const WRONG: &str = "wr0ng-Guess-55aa01";
 
-const SECRETS: [&str; 6] = [ADMIN, PING, ALERT, HOOK_PASSWORD, HOOK_KEY, WRONG];
+const SECRETS: [&str; 7] = [
+    ADMIN,
+    PING,
+    ALERT,
+    HOOK_PASSWORD,
+    HOOK_KEY,
+    REDIS_PASSWORD,
+    WRONG,
+];
 
 fn assert_hidden(place: &str, text: &str) {
     for secret in SECRETS {
@@ -54,11 +64,13 @@ fn exercise(from_env: bool) {
         .url
         .replacen("http://", &format!("http://user:{HOOK_PASSWORD}@"), 1)
         + &format!("?key={HOOK_KEY}");
+    let redis = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/0");
     let secrets = [
         ("--admin-token", "OVERDUE_ADMIN_TOKEN", ADMIN),
         ("--ping-token", "OVERDUE_PING_TOKEN", PING),
         ("--alert-secret", "PING_ALERT_SECRET", ALERT),
         ("--alert-uri", "PING_ALERT_URI", alert_uri.as_str()),
+        ("--health-redis", "HEALTH_REDIS_URL", redis.as_str()),
     ];
     let mut cmd = command(&[
         "--listen",
@@ -72,6 +84,8 @@ fn exercise(from_env: bool) {
         "0",
         "--slow-store",
         "0",
+        "--health-publish-every",
+        "100ms",
     ]);
     for (flag, env, value) in secrets {
         if from_env {
@@ -141,6 +155,10 @@ fn exercise(from_env: bool) {
         "the test needs debug logs to mean something:\n{log}"
     );
     assert!(log.contains("alert delivered"), "{log}");
+    assert!(
+        log.contains("health_redis_unreachable"),
+        "the Redis errors are logged too:\n{log}"
+    );
     server.stop();
     assert_hidden("the log", &log);
 }
@@ -164,6 +182,10 @@ fn help_shows_no_secret_from_the_environment() {
         .env(
             "PING_ALERT_URI",
             format!("http://user:{HOOK_PASSWORD}@127.0.0.1:9/hook?key={HOOK_KEY}"),
+        )
+        .env(
+            "HEALTH_REDIS_URL",
+            format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/0"),
         );
     let out = run_to_exit(cmd);
     assert!(out.status.success());
