@@ -5,10 +5,12 @@
 #   FUZZ_SECONDS=60 bash scripts/fuzz.sh query signer
 #
 # Environment: FUZZ_SECONDS (600 per target), FUZZ_JOBS (2 targets at once).
-# Each target starts from the committed seeds in fuzz/corpus/<target>/ (seed-*); what
-# libFuzzer adds there while it runs is ignored by git. A crash, panic or hang (a run
-# over 10 s) stops that target with the input in fuzz/artifacts/<target>/, and the
-# script exits 1 after the others finish. Logs: fuzz/target/fuzz-<target>.log.
+# Each target starts from the committed corpus in fuzz/corpus/<target>/ (hand-written
+# seed-* files and a minimised corpus of earlier runs) and writes what it finds to
+# fuzz/target/corpus/<target>/, so the committed corpus only changes on purpose (see
+# the README, "Fuzzing"). A crash, panic or hang (a run over 10 s) stops that target
+# with the input in fuzz/artifacts/<target>/, and the script exits 1 after the others
+# finish. Logs: fuzz/target/fuzz-<target>.log.
 set -euo pipefail
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}
@@ -34,9 +36,9 @@ mkdir -p target
 
 run() {
     local target=$1 log="target/fuzz-$1.log"
-    mkdir -p "corpus/$target"
-    if cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" -timeout=10 \
-        -print_final_stats=1 >"$log" 2>&1; then
+    mkdir -p "corpus/$target" "target/corpus/$target"
+    if cargo +nightly fuzz run "$target" "target/corpus/$target" "corpus/$target" -- \
+        -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
         echo "   ok    $target: $(grep -E '^stat::number_of_executed_units' "$log" | awk '{ print $2 }') runs in ${FUZZ_SECONDS}s, $(grep -E '^stat::new_units_added' "$log" | awk '{ print $2 }') new inputs"
     else
         echo "   FAIL  $target: see fuzz/$log and fuzz/artifacts/$target/"
