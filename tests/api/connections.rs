@@ -146,6 +146,49 @@ async fn a_connection_beyond_the_cap_is_answered_503_while_the_others_are_served
 }
 
 #[tokio::test]
+async fn a_flood_beyond_the_cap_is_refused_or_closed_while_the_admitted_clients_carry_on() {
+    let app = spawn_app_with(&["--max-connections", "2"]).await;
+    let mut held = [
+        held_connection(app.addr).await,
+        held_connection(app.addr).await,
+    ];
+    // 400 connections beyond the cap that never send a request: up to 256 are given
+    // 2 s to send one before they are closed, the others are closed at once.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..400 {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        flood.spawn(async move {
+            let since = Instant::now();
+            wait_closed(&mut stream, since, Duration::from_secs(15)).await
+        });
+    }
+    for stream in &mut held {
+        let sent = Instant::now();
+        assert_eq!(request_on(stream, "/livez").await, 200);
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            sent.elapsed()
+        );
+    }
+    while let Some(result) = flood.join_next().await {
+        let (took, got) = result.expect("flood task");
+        assert!(
+            took < Duration::from_secs(10),
+            "a refused connection lasted {took:?}"
+        );
+        assert!(!got.contains(" 200 "), "{got}");
+    }
+    // After the flood a client beyond the cap still gets its 503 at once.
+    let sent = Instant::now();
+    let refused = raw_request(app.addr, b"GET /livez HTTP/1.1\r\nHost: o\r\n\r\n").await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    drop(held);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn silent_connections_cannot_hold_the_cap_beyond_the_header_timeout() {
     let app = spawn_app_with(&["--max-connections", "2"]).await;
     let started = Instant::now();
