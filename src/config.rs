@@ -67,7 +67,7 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_MAX_CONNECTIONS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
     pub max_connections: u32,
 
-    /// Requests per client address (IPv6: per /64), as N/s or N/m; beyond, 429 with Retry-After [default: off]
+    /// Requests per client address (IPv6: per /64), as N/s or N/m, or off; beyond, 429 with Retry-After
     #[arg(long, env = "OVERDUE_RATE_LIMIT", default_value = "off", value_parser = parse_rate_limit, value_name = "N/s")]
     pub rate_limit: RateLimit,
 
