@@ -63,6 +63,14 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_MAX_SERVICES", default_value = "100000", value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
     pub max_services: u64,
 
+    /// Connections served at once; beyond, a new connection is answered 503 and closed
+    #[arg(long, env = "OVERDUE_MAX_CONNECTIONS", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=1_000_000), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Requests per client address (IPv6: per /64), as N/s or N/m, or off; beyond, 429 with Retry-After
+    #[arg(long, env = "OVERDUE_RATE_LIMIT", default_value = "off", value_parser = parse_rate_limit, value_name = "N/s")]
+    pub rate_limit: RateLimit,
+
     /// How far in the future a ping's timestamp may be
     #[arg(long, env = "OVERDUE_MAX_CLOCK_SKEW", default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub max_clock_skew: Duration,
@@ -171,6 +179,57 @@ impl Config {
     pub fn for_tests() -> Self {
         Self::parse_from(["overdue", "--store", "memory://", "--listen", "127.0.0.1:0"])
     }
+}
+
+/// `--rate-limit`: at most `requests` per `per` from one client, in bursts of up to
+/// `requests`; `requests == 0` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    pub const OFF: RateLimit = RateLimit {
+        requests: 0,
+        per: Duration::from_secs(1),
+    };
+
+    pub fn is_off(&self) -> bool {
+        self.requests == 0
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_off() {
+            return f.write_str("off");
+        }
+        let unit = if self.per.as_secs() == 60 { "m" } else { "s" };
+        write!(f, "{}/{unit}", self.requests)
+    }
+}
+
+/// `N/s`, `N/m` (also `N/sec`, `N/min`), or `off` / `0`.
+fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
+    let trimmed = raw.trim();
+    if trimmed.eq_ignore_ascii_case("off") || trimmed == "0" {
+        return Ok(RateLimit::OFF);
+    }
+    let invalid = || format!("invalid rate {raw:?}: expected N/s or N/m (e.g. 100/s), or off");
+    let (count, unit) = trimmed.split_once('/').ok_or_else(invalid)?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        _ => return Err(invalid()),
+    };
+    let requests: u32 = count.trim().parse().map_err(|_| invalid())?;
+    if requests == 0 || requests > 1_000_000 {
+        return Err(format!(
+            "invalid rate {raw:?}: N must be from 1 to 1000000 (or off)"
+        ));
+    }
+    Ok(RateLimit { requests, per })
 }
 
 /// A value that must not appear in logs or debug output.
@@ -380,6 +439,34 @@ mod tests {
         assert_eq!(c.max_services, 100_000);
         assert_eq!(c.max_clock_skew, Duration::from_secs(300));
         assert_eq!(c.service_name, "overdue");
+        assert_eq!(c.max_connections, 10_000);
+        assert!(c.rate_limit.is_off());
+    }
+
+    #[test]
+    fn rate_limits_are_per_second_or_per_minute_or_off() {
+        let per_second = parse_rate_limit("100/s").unwrap();
+        assert_eq!(per_second.requests, 100);
+        assert_eq!(per_second.per, Duration::from_secs(1));
+        assert_eq!(per_second.to_string(), "100/s");
+        assert_eq!(
+            parse_rate_limit(" 30 / min ").unwrap().per,
+            Duration::from_secs(60)
+        );
+        assert!(parse_rate_limit("off").unwrap().is_off());
+        assert!(parse_rate_limit("0").unwrap().is_off());
+        for bad in [
+            "",
+            "100",
+            "0/s",
+            "-1/s",
+            "1.5/s",
+            "10/h",
+            "x/s",
+            "2000000/s",
+        ] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! - [`config`] parses flags and environment variables into a validated [`Config`].
 //! - [`domain`] holds the types parsed at the boundary: `JobName`, `Frequency`,
 //!   `Grace`, `UnixTime`, and the `Job` and `Alert` records.
-//! - [`http`] serves the routes. Handlers parse requests into domain types and call
-//!   the [`backend::Backend`] trait, the one owner of state.
+//! - [`http`] serves the routes, behind the connection cap, the header and request
+//!   timeouts and the optional per-client rate limit. Handlers parse requests into
+//!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
 //!   SQLite journal (group-committed by one writer thread) behind it by default.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
@@ -30,6 +31,13 @@ pub mod health;
 pub mod http;
 pub mod perf;
 pub mod sweeper;
+
+/// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
+/// offer; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::parse_query_for_fuzzing as parse_query;
+}
 
 use std::sync::Arc;
 
@@ -176,9 +184,17 @@ pub async fn run(
         max_clock_skew_secs: config.max_clock_skew.as_secs(),
         health: Arc::clone(&health),
         perf: perf.clone(),
+        rate_limiter: http::Limiter::new(config.rate_limit).map(Arc::new),
     });
+    let serve_options = http::ServeOptions {
+        max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        peer_address: state.rate_limiter.is_some(),
+    };
+    if !config.rate_limit.is_off() {
+        tracing::info!(rate_limit = %config.rate_limit, "per-client rate limit is on");
+    }
     tracing::info!(%addr, "listening on http://{addr}");
-    http::serve(listener, http::router(state), shutdown).await;
+    http::serve(listener, http::router(state), serve_options, shutdown).await;
 
     tracing::info!("shutting down");
     background.cancel();

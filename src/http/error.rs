@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
@@ -41,6 +41,11 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The one-line message the client gets.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -252,6 +257,19 @@ async fn reshape(response: Response, json: bool) -> Response {
             response.headers_mut().append(name, value.clone());
         }
     }
+    response
+}
+
+/// The answer to a connection beyond `--max-connections`: 503, `Retry-After: 1`, and
+/// the connection is closed after it.
+pub fn over_capacity(max_connections: usize, json: bool) -> Response {
+    let message = format!(
+        "overdue is serving its maximum of {max_connections} connections (--max-connections); retry shortly"
+    );
+    let mut response = finish(StatusCode::SERVICE_UNAVAILABLE, message, json);
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -9,26 +9,31 @@ mod metrics;
 mod ping;
 mod probes;
 mod query;
+mod rate_limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::backend::Backend;
 pub use auth::Token;
 use error::ApiError;
+#[doc(hidden)]
+pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
+pub use rate_limit::Limiter;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -38,6 +43,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// In-flight requests get this long to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections beyond `--max-connections` that are being answered 503 at once; past
+/// this, further ones are closed without an answer, so a flood cannot grow the work
+/// spent refusing it.
+const MAX_REFUSING: usize = 256;
+/// A refused connection has this long to send its request before it is closed.
+const REFUSAL_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// The "connection limit reached" warning is logged at most this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -54,6 +67,9 @@ pub struct Shared {
     /// The metrics registry: the timing layer and the backend write it, the metrics
     /// routes read it.
     pub perf: crate::perf::Perf,
+    /// The per-client rate limit, when `--rate-limit` is set; the router adds its
+    /// middleware only then.
+    pub rate_limiter: Option<Arc<Limiter>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,6 +88,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let timing = state.perf.layer();
+    let limiter = state.rate_limiter.clone();
     let admin = Router::new()
         .route("/ping/{name}", get(jobs::get_job).delete(jobs::delete_job))
         .route("/pings", get(jobs::list_jobs))
@@ -85,14 +102,21 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_admin,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/ping", get(ping::get_ping).post(ping::post_ping))
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/health", get(health::health))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("not found") })
-        .with_state(state)
+        .with_state(state);
+    // Innermost of the layers below, so that a 429 is timed and shaped like any other
+    // error; without --rate-limit the middleware is not there at all.
+    let routes = match limiter {
+        Some(limiter) => routes.layer(middleware::from_fn_with_state(limiter, rate_limit::limit)),
+        None => routes,
+    };
+    routes
         // Outermost first: error bodies are shaped last, so they also cover the
         // timeout's and the body limit's own responses. The timing layer is outside
         // them all, so it sees every final status (414, 413, 408 included); these
@@ -109,15 +133,45 @@ pub fn router(state: AppState) -> Router {
         )
 }
 
+/// What the accept loop enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Connections served at once (`--max-connections`).
+    pub max_connections: usize,
+    /// Attach the client's address to every request (the rate limiter reads it); off
+    /// by default, as it costs an allocation per request.
+    pub peer_address: bool,
+}
+
 /// Serves `app` on `listener` until `shutdown`; then stops accepting and gives
 /// requests in flight up to 10 s to finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+///
+/// At most `max_connections` connections are served at once. One more is still
+/// accepted, but only to read its request and answer it 503 with `Retry-After: 1` and
+/// `Connection: close`: a client learns at once that the monitor is saturated, rather
+/// than waiting in the kernel's backlog until it times out.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    let mut refusing = hyper::server::conn::http1::Builder::new();
+    refusing
+        .timer(TokioTimer::new())
+        .header_read_timeout(REFUSAL_HEADER_TIMEOUT)
+        .keep_alive(false);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    warn_if_descriptors_are_short(options.max_connections);
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSING));
+    let mut refused_since_log: u64 = 0;
+    let mut last_refusal_log: Option<tokio::time::Instant> = None;
     loop {
         let (stream, peer): (_, SocketAddr) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -132,14 +186,47 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused_since_log += 1;
+            if last_refusal_log.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_EVERY) {
+                tracing::warn!(
+                    max_connections = options.max_connections,
+                    refused = refused_since_log,
+                    "connection limit reached: new connections are answered 503 (--max-connections)"
+                );
+                refused_since_log = 0;
+                last_refusal_log = Some(tokio::time::Instant::now());
             }
-        });
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                let connection = refusing.serve_connection(
+                    TokioIo::new(stream),
+                    hyper::service::service_fn(move |request| {
+                        let json = error::wants_json(request.headers());
+                        std::future::ready(Ok::<_, std::convert::Infallible>(error::over_capacity(
+                            options.max_connections,
+                            json,
+                        )))
+                    }),
+                );
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
+            continue;
+        };
+        if options.peer_address {
+            let service = app
+                .clone()
+                .map_request(move |mut request: axum::extract::Request<_>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+            spawn_connection(&builder, &graceful, stream, peer, service, slot);
+        } else {
+            spawn_connection(&builder, &graceful, stream, peer, app.clone(), slot);
+        }
     }
     drop(listener);
     tokio::select! {
@@ -148,4 +235,58 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
             tracing::warn!("requests still in flight after 10 s at shutdown");
         }
     }
+}
+
+/// Every connection is a file descriptor; when the process may open fewer than the
+/// connection cap (plus the store's and the webhook client's), accepts would fail with
+/// EMFILE long before the cap answers its 503. Linux only; elsewhere nothing is said.
+fn warn_if_descriptors_are_short(max_connections: usize) {
+    const OTHER_DESCRIPTORS: u64 = 256;
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(soft) = soft {
+        let wanted = max_connections as u64 + OTHER_DESCRIPTORS;
+        if soft < wanted {
+            tracing::warn!(
+                open_files_limit = soft,
+                max_connections,
+                "the open-files limit is below --max-connections plus {OTHER_DESCRIPTORS}: raise it (ulimit -n {wanted}) or lower --max-connections"
+            );
+        }
+    }
+}
+
+/// Serves one connection on its own task; its slot is freed when the connection ends.
+fn spawn_connection<S>(
+    builder: &hyper::server::conn::http1::Builder,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: S,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: tower::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection =
+        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+        drop(slot);
+    });
 }

@@ -54,6 +54,27 @@ impl<'a> Query<'a> {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
+
+    /// Every decoded pair, in order (the fuzz targets check them).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let inline = self.inline.get(..self.inline_len).unwrap_or_default();
+        inline.iter().copied().chain(
+            self.decoded
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref())),
+        )
+    }
+}
+
+/// The query parser as the fuzz targets see it: the decoded pairs, or the client's
+/// error message.
+#[doc(hidden)]
+pub fn parse_for_fuzzing(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let query = Query::parse(Some(raw)).map_err(|e| e.message().to_owned())?;
+    Ok(query
+        .pairs()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
 }
 
 /// The raw `key=value` pairs of a query, empty pieces skipped; a key without `=` has

@@ -216,6 +216,22 @@ impl Perf {
             );
             sample(out, "process_open_fds", "", fds.count());
         }
+        // Tasks alive in the runtime that serves this request: connections, deliveries
+        // in flight and the background tasks. A soak test watches it for leaks.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            family(
+                out,
+                "overdue_tokio_tasks",
+                "gauge",
+                "Tasks alive in the async runtime.",
+            );
+            sample(
+                out,
+                "overdue_tokio_tasks",
+                "",
+                runtime.metrics().num_alive_tasks(),
+            );
+        }
         // utime and stime, fields 14 and 15 of /proc/self/stat, counted in USER_HZ,
         // which Linux fixes at 100 for user space.
         let cpu = std::fs::read_to_string("/proc/self/stat")

@@ -127,6 +127,7 @@ async fn prometheus_output_is_valid_line_by_line_and_counts_every_request() {
         ("overdue_alert_delivery_duration_seconds", "histogram"),
         ("overdue_services", "gauge"),
         ("overdue_alert_backlog", "gauge"),
+        ("overdue_tokio_tasks", "gauge"),
     ] {
         assert_eq!(
             m.types.get(family).map(String::as_str),
@@ -134,6 +135,12 @@ async fn prometheus_output_is_valid_line_by_line_and_counts_every_request() {
             "# TYPE of {family}"
         );
     }
+    // The runtime's live tasks: at least the sweeper, the dispatcher and this
+    // request's connection.
+    let tasks = m
+        .get("overdue_tokio_tasks", &[])
+        .expect("overdue_tokio_tasks");
+    assert!(tasks >= 3.0, "overdue_tokio_tasks {tasks}");
     // The sweeper marks the late job down within a second.
     let mut down = 0.0;
     for _ in 0..50 {

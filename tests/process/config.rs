@@ -25,6 +25,12 @@ fn help_exits_zero_and_lists_every_option_with_its_environment_variable_and_defa
         ("--ping-token", "OVERDUE_PING_TOKEN", None),
         ("--max-services", "OVERDUE_MAX_SERVICES", Some("100000")),
         ("--max-clock-skew", "OVERDUE_MAX_CLOCK_SKEW", Some("5m")),
+        (
+            "--max-connections",
+            "OVERDUE_MAX_CONNECTIONS",
+            Some("10000"),
+        ),
+        ("--rate-limit", "OVERDUE_RATE_LIMIT", Some("off")),
         ("--service-name", "OVERDUE_SERVICE_NAME", Some("overdue")),
         ("--log-format", "OVERDUE_LOG_FORMAT", Some("json")),
     ];
@@ -158,6 +164,16 @@ fn invalid_durations_and_numbers_are_refused() {
     refuses_flag("--max-clock-skew", "-5m");
     refuses_flag("--max-services", "0");
     refuses_flag("--max-services", "many");
+    refuses_flag("--max-connections", "0");
+    refuses_flag("--max-connections", "lots");
+    refuses_flag("--rate-limit", "10/h");
+    refuses_flag("--rate-limit", "fast");
+    refuses(
+        &SAFE,
+        &[("OVERDUE_RATE_LIMIT", "0/s")],
+        "rate-limit",
+        Some("0/s"),
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@
 mod common;
 
 mod config;
+mod fault_hook;
+mod faults;
 mod harness;
 mod lifecycle;
 mod restarts;
+mod secrets;
 mod store_faults;
