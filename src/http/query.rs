@@ -58,11 +58,10 @@ impl<'a> Query<'a> {
     /// Every decoded pair, in order (the fuzz targets check them).
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         let inline = self.inline.get(..self.inline_len).unwrap_or_default();
-        inline.iter().copied().chain(
-            self.decoded
-                .iter()
-                .map(|(k, v)| (k.as_ref(), v.as_ref())),
-        )
+        inline
+            .iter()
+            .copied()
+            .chain(self.decoded.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
     }
 }
 

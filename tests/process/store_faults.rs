@@ -54,7 +54,10 @@ impl SmallFs {
 
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -85,7 +88,10 @@ fn a_full_disk_refuses_pings_with_503_acknowledges_nothing_unstored_and_recovers
     };
     let db = fs.path().join("overdue.db");
     let mut server = Server::start_sqlite(&db, &[]);
-    assert_eq!(ping(&server, &[("name", "steady"), ("frequency", "1h")]).0, 200);
+    assert_eq!(
+        ping(&server, &[("name", "steady"), ("frequency", "1h")]).0,
+        200
+    );
 
     let filler = fs.fill();
     // The log's last page may still have room for a few records: every ping either
@@ -125,7 +131,11 @@ fn a_full_disk_refuses_pings_with_503_acknowledges_nothing_unstored_and_recovers
         acknowledged,
         "memory holds exactly what was stored"
     );
-    assert_eq!(job(&server, "newcomer").0, 404, "a refused new job does not exist");
+    assert_eq!(
+        job(&server, "newcomer").0,
+        404,
+        "a refused new job does not exist"
+    );
     wait_for("/health critical", Duration::from_secs(15), || {
         let (status, body) = get(&server, "/health");
         status == 503
