@@ -52,8 +52,9 @@ const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// A replica looks for alerts at least this often: alerts raised, rescheduled or
 /// orphaned by other replicas wake nobody here.
 const POLL: Duration = Duration::from_secs(1);
-/// When no replica swept nor leased for this long, overdue was not running: jobs that
-/// fell due meanwhile get the startup grace. Replicas touch the store every second.
+/// When no replica touched the store (a ping, a sweep, a look for alerts) for this long
+/// by Redis's clock, overdue was not running: jobs that fell due meanwhile get the
+/// startup grace. A running replica looks for alerts at least every second.
 const LIVENESS_GAP: Duration = Duration::from_secs(10);
 /// Due jobs claimed per script call, so one huge burst never blocks Redis for long.
 const SWEEP_CHUNK: usize = 500;
@@ -441,7 +442,8 @@ impl Backend for RedisBackend {
             .arg(ping.at.map(|t| t.millis().to_string()).unwrap_or_default())
             .arg(now.millis())
             .arg(self.options.max_services)
-            .arg(ulid::Ulid::new().to_string());
+            .arg(ulid::Ulid::new().to_string())
+            .arg(millis(LIVENESS_GAP));
         let reply = self.invoke("ping", &invocation).await?;
         let reply =
             decode::ping_reply(&ping.name, &reply).map_err(|e| unavailable("ping reply", e))?;

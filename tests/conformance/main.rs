@@ -2,10 +2,11 @@
 //! against the real app on port 0, run on `memory://`, `sqlite://` (a temporary
 //! directory) and `redis://` (a fresh `redis-server` on a free port per test).
 //!
-//! Each scenario in [`scenarios`] is written once, as a function of the store; the
-//! `conformance!` macro below makes one test of it per store. [`outage`] holds what only
-//! a networked store can do: be unreachable, freeze, lose its scripts, outlive every
-//! replica.
+//! Each scenario is written once, as a function of the store: [`scenarios`] through
+//! HTTP, [`backend`] through the `Backend` trait with explicit clocks (the local
+//! backend's unit tests, for every store). The `conformance!` macro below makes one test
+//! of each per store. [`outage`] holds what only a networked store can do: be
+//! unreachable, freeze, lose its scripts, outlive every replica.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,44 +14,48 @@ mod common;
 #[path = "../health/redis_server.rs"]
 mod redis_server;
 
+mod backend;
 mod outage;
 mod scenarios;
 mod support;
 
-/// One test per scenario and store: `memory::name`, `sqlite::name`, `redis::name`.
+/// One test per scenario and store: `TESTS::memory::name`, `TESTS::sqlite::name`,
+/// `TESTS::redis::name`, for the scenarios of module `GROUP`.
 macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let store = crate::support::Store::memory();
-                    crate::scenarios::$scenario(&store).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let store = crate::support::Store::sqlite();
-                    crate::scenarios::$scenario(&store).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let store = crate::support::Store::redis().await;
-                    crate::scenarios::$scenario(&store).await;
-                }
-            )*
+    ($tests:ident => $group:ident: $($scenario:ident),* $(,)?) => {
+        mod $tests {
+            mod memory {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::memory();
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
+            mod sqlite {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::sqlite();
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
+            mod redis {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::redis().await;
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
         }
     };
 }
 
-conformance!(
+conformance!(http => scenarios:
     a_ping_is_recorded_and_shown_as_the_job_object,
     a_new_name_without_a_frequency_is_refused,
     an_older_timestamp_is_refused_and_an_equal_one_is_a_retry,
@@ -62,4 +67,15 @@ conformance!(
     a_failed_delivery_is_retried_with_the_same_id,
     deleting_a_job_drops_its_undelivered_alerts,
     state_survives_a_restart_and_down_jobs_stay_down,
+);
+
+conformance!(trait_api => backend:
+    a_job_is_due_just_after_its_deadline_and_reminded,
+    a_later_ping_defers_the_alert,
+    a_shorter_frequency_moves_the_deadline_earlier_at_once,
+    recovery_raises_up_after_the_down_alerts,
+    stale_timestamps_change_nothing_and_equal_ones_are_retries,
+    the_service_cap_refuses_new_names_until_one_is_deleted,
+    a_retry_waits_for_its_time_and_counts_its_attempts,
+    deleting_a_job_drops_its_alerts,
 );

@@ -85,9 +85,10 @@ local function save(key, j, before)
   if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
 end
 
--- The job as the Rust side reads it: f s g l d e a p r, '' for an absent time.
+-- The job as the Rust side reads it: f s g l d e a p r, '' for an absent time. Numbers
+-- go back as integer replies (exact below 2^53), which costs no formatting.
 local function dump(j)
-  return { j.f, int(j.s), int(j.g), int(j.l), opt(j.d), int(j.e), int(j.a), int(j.p), opt(j.r) }
+  return { j.f, j.s, j.g, j.l, j.d or '', j.e, j.a, j.p, j.r or '' }
 end
 
 local function deadline(j)
@@ -116,16 +117,19 @@ local function raise(j, name, event, now, alert_id)
   return { id, fields }
 end
 
--- Marks the deployment alive at `now`. When nobody was for longer than `gap`, jobs that
--- fell due meanwhile get the startup grace (SPEC section 8) from `now` on.
+-- Marks the deployment alive for `gap` ms of Redis's own clock (a key that expires, so
+-- replicas' clocks and a frozen or restarted Redis all count the same way). When the key
+-- had expired, no replica touched the store for longer than `gap`: overdue was not
+-- running, and jobs that fell due meanwhile get the startup grace from `now` on
+-- (SPEC section 8). The key is refreshed about once a second, not on every call.
 local function heartbeat(now, gap)
-  local meta = P .. 'meta'
-  local alive = tonumber(redis.call('HGET', meta, 'alive'))
-  if not alive or now - alive > gap then
-    redis.call('HSET', meta, 'resumed', int(now))
+  local alive = P .. 'alive'
+  local ttl = redis.call('PTTL', alive)
+  if ttl < 0 then
+    redis.call('HSET', P .. 'meta', 'resumed', int(now))
   end
-  if not alive or now > alive then
-    redis.call('HSET', meta, 'alive', int(now))
+  if ttl < gap - 1000 then
+    redis.call('SET', alive, '1', 'PX', gap)
   end
 end
 

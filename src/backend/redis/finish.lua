@@ -23,8 +23,14 @@ if outcome == 'done' then
   redis.call('LPOP', q)
   redis.call('HDEL', P .. 'att', id)
   redis.call('ZREM', ready, id)
+  -- The next alert of the job is ready since it was raised, so that across jobs the
+  -- oldest go first.
   local next_id = redis.call('LINDEX', q, 0)
-  if next_id then redis.call('ZADD', ready, int(now), next_id) end
+  if next_id then
+    local next_entry = entry_of(next_id)
+    local raised = next_entry and tonumber(field(next_entry, 'r')) or now
+    redis.call('ZADD', ready, int(raised), next_id)
+  end
   return 1
 end
 

@@ -1,9 +1,14 @@
 -- Records a ping (SPEC section 3) in one atomic step.
 -- ARGV: prefix, name, frequency text ('' = keep), frequency seconds, grace seconds
--- ('' = keep), timestamp ms ('' = arrival), now ms, max services, id of an up alert.
+-- ('' = keep), timestamp ms ('' = arrival), now ms, max services, id of an up alert,
+-- liveness gap ms.
 -- Returns { outcome, job, earliest } where outcome is recorded | recovered | stale,
 -- job is dump(), earliest is 1 when the job's wake-up is now the first of all; or
 -- { frequency } | { full } | { corrupt }.
+--
+-- The usual ping (a known job, up, its deadline moving later) writes two fields and
+-- its minute's count, and leaves the wake-up alone: the old one fires early, and the
+-- sweep finds the job not due and re-arms it at the real deadline.
 local name = ARGV[2]
 local ftext = ARGV[3]
 local fsecs = tonumber(ARGV[4])
@@ -15,12 +20,13 @@ local alert_id = ARGV[9]
 local key = job_key(name)
 local wake = P .. 'wake'
 
+-- A replica that records pings is running: it counts for liveness like a sweep.
+heartbeat(now, tonumber(ARGV[10]))
+
 local j = load(key)
 if j == false then return { 'corrupt' } end
 local outcome = 'recorded'
-local before = nil
 if j then
-  before = { d = j.d, r = j.r, k = j.k }
   if at then
     -- Timestamps a job sends are whole seconds and are compared as such.
     local as, ls = secs(at), secs(j.l)
@@ -35,11 +41,21 @@ if j then
     -- An arrival-time ping never moves the last ping back.
     at = math.max(now, j.l)
   end
-  if ftext ~= '' then
+  local before = { d = j.d, r = j.r, k = j.k }
+  local changed = { 'l', int(at), 'p', int(j.p + 1) }
+  if ftext ~= '' and (ftext ~= j.f or fsecs ~= j.s) then
     j.f = ftext
     j.s = fsecs
+    changed[#changed + 1] = 'f'
+    changed[#changed + 1] = ftext
+    changed[#changed + 1] = 's'
+    changed[#changed + 1] = int(fsecs)
   end
-  if grace then j.g = grace end
+  if grace and grace ~= j.g then
+    j.g = grace
+    changed[#changed + 1] = 'g'
+    changed[#changed + 1] = int(grace)
+  end
   j.l = at
   j.p = j.p + 1
   if j.d then
@@ -50,16 +66,30 @@ if j then
     redis.call('ZREM', P .. 'down', name)
     outcome = 'recovered'
   end
+  j.k = deadline(j) <= now
+  if outcome == 'recovered' then
+    save(key, j, before)
+  else
+    if j.k and not before.k then
+      changed[#changed + 1] = 'k'
+      changed[#changed + 1] = '1'
+    elseif before.k and not j.k then
+      redis.call('HDEL', key, 'k')
+    end
+    redis.call('HSET', key, unpack(changed))
+  end
 else
   if ftext == '' then return { 'frequency' } end
   if redis.call('ZCARD', P .. 'names') >= max then return { 'full' } end
   j = { f = ftext, s = fsecs, g = grace or 0, l = at or now, e = 0, a = 0, p = 1 }
+  j.k = deadline(j) <= now
+  save(key, j, nil)
   redis.call('ZADD', P .. 'names', 0, name)
 end
-local due_at = deadline(j)
-j.k = due_at <= now
-save(key, j, before)
-redis.call('ZADD', wake, int(due_at), name)
 count_ping(now)
-local first = redis.call('ZRANGE', wake, 0, 0)[1]
-return { outcome, dump(j), first == name and 1 or 0 }
+-- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
+local earliest = 0
+if redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
+  if redis.call('ZRANGE', wake, 0, 0)[1] == name then earliest = 1 end
+end
+return { outcome, dump(j), earliest }
