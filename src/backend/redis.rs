@@ -25,12 +25,13 @@ mod decode;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{Script, Value};
 use tokio::sync::OnceCell;
 
 use super::outbox::PendingAlert;
@@ -63,6 +64,56 @@ const CONSUMER_RETENTION: Duration = Duration::from_secs(3600);
 
 fn script(body: &str) -> Script {
     Script::new(body)
+}
+
+/// `EVALSHA` of `script` with one key (so that a cluster-aware proxy routes it to the
+/// deployment's slot) and the key prefix as its first argument; callers add the rest.
+/// Built directly as one command: a `ScriptInvocation` would copy every argument twice.
+fn evalsha(script: &Script, key: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(1).arg(key).arg(PREFIX);
+    cmd
+}
+
+/// Pings this replica recorded in the current and the previous minute. They reach
+/// Redis about once a second, with each look for alerts, so that `pings_per_hour` adds
+/// up every replica without a write on the ping path.
+#[derive(Default)]
+struct MinuteCounts {
+    /// By minute parity: the minute (high 32 bits) and its count (low 32 bits).
+    slots: [AtomicU64; 2],
+}
+
+impl MinuteCounts {
+    fn record(&self, now_secs: i64) {
+        let minute = (now_secs.max(0) / 60) as u64 & 0xFFFF_FFFF;
+        let slot = &self.slots[(minute % 2) as usize];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            if current >> 32 == minute {
+                slot.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            match slot.compare_exchange_weak(
+                current,
+                (minute << 32) | 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// (minute, count) of the slots that counted something.
+    fn snapshot(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.slots
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .filter(|packed| packed & 0xFFFF_FFFF > 0)
+            .map(|packed| (packed >> 32, packed & 0xFFFF_FFFF))
+    }
 }
 
 /// The Lua scripts, each with the shared helpers in front.
@@ -233,6 +284,10 @@ pub struct RedisBackend {
     /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
     /// frozen Redis.
     timed_out_at: Mutex<Option<Instant>>,
+    /// When a ping last marked the deployment alive (unix ms): pings do it at most
+    /// twice a second, the dispatcher's look for alerts every second anyway.
+    ping_heartbeat_ms: AtomicI64,
+    pings: MinuteCounts,
 }
 
 impl RedisBackend {
@@ -262,6 +317,8 @@ impl RedisBackend {
             signals,
             timer,
             timed_out_at: Mutex::new(None),
+            ping_heartbeat_ms: AtomicI64::new(0),
+            pings: MinuteCounts::default(),
         };
         match backend.prepare().await {
             Ok(()) => tracing::info!(
@@ -293,13 +350,11 @@ impl RedisBackend {
             Ok(())
         })
         .await?;
-        let mut prune = self.scripts.prune.prepare_invoke();
-        prune
-            .key(key("outbox"))
-            .arg(PREFIX)
-            .arg("")
-            .arg(millis(CONSUMER_RETENTION));
-        self.invoke("prune", &prune).await.map(drop)
+        let mut prune = evalsha(&self.scripts.prune, key("outbox"));
+        prune.arg("").arg(millis(CONSUMER_RETENTION));
+        self.eval("prune", &self.scripts.prune, &prune)
+            .await
+            .map(drop)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, BackendError> {
@@ -330,16 +385,28 @@ impl RedisBackend {
         match tokio::time::timeout(OP_TIMEOUT, op).await {
             Ok(result) => result,
             Err(_) => {
-                *self
-                    .timed_out_at
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+                self.mark_timed_out();
                 Err(BackendError::Unavailable(format!(
                     "redis did not answer {what} within {} s",
                     OP_TIMEOUT.as_secs()
                 )))
             }
         }
+    }
+
+    /// A Redis failure as the store's error; a timeout also arms [`Self::fail_fast`].
+    fn failed(&self, what: &str, e: redis::RedisError) -> BackendError {
+        if e.is_timeout() {
+            self.mark_timed_out();
+        }
+        unavailable(what, e)
+    }
+
+    fn mark_timed_out(&self) {
+        *self
+            .timed_out_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
     /// Fails a secondary read at once while Redis has just been found not answering.
@@ -357,17 +424,29 @@ impl RedisBackend {
         Ok(())
     }
 
-    async fn invoke(
+    /// Runs a script command built by [`evalsha`]; when Redis lost the script
+    /// (restarted, `SCRIPT FLUSH`), loads it again and retries once.
+    async fn eval(
         &self,
         what: &str,
-        invocation: &ScriptInvocation<'_>,
+        script: &Script,
+        cmd: &redis::Cmd,
     ) -> Result<Value, BackendError> {
         self.bounded(what, async {
             let mut conn = self.connection().await?;
-            invocation
-                .invoke_async::<Value>(&mut conn)
-                .await
-                .map_err(|e| unavailable(what, e))
+            match cmd.query_async::<Value>(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                    tracing::info!(script = what, "redis lost the script; loading it again");
+                    script
+                        .prepare_invoke()
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(|e| unavailable("script load", e))?;
+                    cmd.query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+            .map_err(|e| self.failed(what, e))
         })
         .await
     }
@@ -381,7 +460,7 @@ impl RedisBackend {
             let mut conn = self.connection().await?;
             cmd.query_async::<T>(&mut conn)
                 .await
-                .map_err(|e| unavailable(what, e))
+                .map_err(|e| self.failed(what, e))
         })
         .await
     }
@@ -395,7 +474,7 @@ impl RedisBackend {
             let mut conn = self.connection().await?;
             pipe.query_async::<T>(&mut conn)
                 .await
-                .map_err(|e| unavailable(what, e))
+                .map_err(|e| self.failed(what, e))
         })
         .await
     }
@@ -403,17 +482,15 @@ impl RedisBackend {
     /// Removes an outbox entry that cannot be read back, so that it does not hold its
     /// job's later alerts forever.
     async fn discard(&self, job: &[u8], alert_id: &[u8], now_ms: i64) {
-        let mut finish = self.scripts.finish.prepare_invoke();
+        let mut finish = evalsha(&self.scripts.finish, key("outbox"));
         finish
-            .key(key("outbox"))
-            .arg(PREFIX)
             .arg(&self.consumer)
             .arg(job)
             .arg(alert_id)
             .arg("done")
             .arg(0)
             .arg(now_ms);
-        if let Err(e) = self.invoke("discard", &finish).await {
+        if let Err(e) = self.eval("discard", &self.scripts.finish, &finish).await {
             tracing::warn!(error = %e, "could not discard an unreadable alert");
         }
     }
@@ -423,28 +500,34 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError> {
         let started = self.timer.start();
-        let (frequency, frequency_s) = match &ping.frequency {
-            Some(f) => (f.as_str(), f.seconds().to_string()),
-            None => ("", String::new()),
+        let mut invocation = evalsha(&self.scripts.ping, format!("{PREFIX}j:{}", ping.name));
+        invocation.arg(ping.name.as_str());
+        match &ping.frequency {
+            Some(f) => invocation.arg(f.as_str()).arg(f.seconds()),
+            None => invocation.arg("").arg(""),
         };
-        let mut invocation = self.scripts.ping.prepare_invoke();
+        match ping.grace {
+            Some(g) => invocation.arg(g.seconds()),
+            None => invocation.arg(""),
+        };
+        match ping.at {
+            Some(at) => invocation.arg(at.millis()),
+            None => invocation.arg(""),
+        };
         invocation
-            .key(format!("{PREFIX}j:{}", ping.name))
-            .arg(PREFIX)
-            .arg(ping.name.as_str())
-            .arg(frequency)
-            .arg(frequency_s)
-            .arg(
-                ping.grace
-                    .map(|g| g.seconds().to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(ping.at.map(|t| t.millis().to_string()).unwrap_or_default())
             .arg(now.millis())
             .arg(self.options.max_services)
-            .arg(ulid::Ulid::new().to_string())
-            .arg(millis(LIVENESS_GAP));
-        let reply = self.invoke("ping", &invocation).await?;
+            .arg(ulid::Ulid::new().to_string());
+        // Liveness needs a mark now and then, not one per ping.
+        let last = self.ping_heartbeat_ms.load(Ordering::Relaxed);
+        if now.millis().abs_diff(last) >= 500 {
+            self.ping_heartbeat_ms
+                .store(now.millis(), Ordering::Relaxed);
+            invocation.arg(millis(LIVENESS_GAP));
+        } else {
+            invocation.arg("");
+        }
+        let reply = self.eval("ping", &self.scripts.ping, &invocation).await?;
         let reply =
             decode::ping_reply(&ping.name, &reply).map_err(|e| unavailable("ping reply", e))?;
         let outcome = match reply {
@@ -459,6 +542,7 @@ impl Backend for RedisBackend {
                     outcome,
                     PingOutcome::Recorded(_) | PingOutcome::Recovered(_)
                 ) {
+                    self.pings.record(now.secs());
                     self.timer.finish(StoreOp::Upsert, started);
                 }
                 outcome
@@ -480,9 +564,11 @@ impl Backend for RedisBackend {
 
     async fn delete(&self, name: &JobName) -> Result<bool, BackendError> {
         let started = self.timer.start();
-        let mut invocation = self.scripts.delete.prepare_invoke();
-        invocation.key(key("names")).arg(PREFIX).arg(name.as_str());
-        let reply = self.invoke("delete", &invocation).await?;
+        let mut invocation = evalsha(&self.scripts.delete, key("names"));
+        invocation.arg(name.as_str());
+        let reply = self
+            .eval("delete", &self.scripts.delete, &invocation)
+            .await?;
         let deleted = decode::int(&reply) == Some(1);
         if deleted {
             self.timer.finish(StoreOp::Delete, started);
@@ -510,14 +596,12 @@ impl Backend for RedisBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, BackendError> {
-        let mut invocation = self.scripts.list.prepare_invoke();
+        let mut invocation = evalsha(&self.scripts.list, key("names"));
         invocation
-            .key(key("names"))
-            .arg(PREFIX)
             .arg(status.map_or("", Status::as_str))
             .arg(after.unwrap_or(""))
             .arg(limit);
-        let reply = self.invoke("list", &invocation).await?;
+        let reply = self.eval("list", &self.scripts.list, &invocation).await?;
         let (mut jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
         let next = if jobs.len() > limit {
             jobs.truncate(limit);
@@ -559,17 +643,17 @@ impl Backend for RedisBackend {
             // Ids are minted inside the script from this prefix, in the same step that
             // claims the job: one (job, alert_count) never gets two ids.
             let id_prefix: String = ulid::Ulid::new().to_string().chars().take(22).collect();
-            let mut invocation = self.scripts.take_due.prepare_invoke();
+            let mut invocation = evalsha(&self.scripts.take_due, key("wake"));
             invocation
-                .key(key("wake"))
-                .arg(PREFIX)
                 .arg(now_ms)
                 .arg(chunk)
                 .arg(every)
                 .arg(self.options.startup_grace.as_secs())
                 .arg(id_prefix)
                 .arg(millis(LIVENESS_GAP));
-            let reply = self.invoke("sweep", &invocation).await?;
+            let reply = self
+                .eval("sweep", &self.scripts.take_due, &invocation)
+                .await?;
             let (alerts, unreadable, examined) =
                 decode::sweep(&reply).map_err(|e| unavailable("sweep reply", e))?;
             for name in unreadable {
@@ -610,16 +694,19 @@ impl Backend for RedisBackend {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
-        let mut invocation = self.scripts.lease.prepare_invoke();
+        let mut invocation = evalsha(&self.scripts.lease, key("outbox"));
         invocation
-            .key(key("outbox"))
-            .arg(PREFIX)
             .arg(&self.consumer)
             .arg(now_ms)
             .arg(limit)
             .arg(millis(self.store.lease))
             .arg(millis(LIVENESS_GAP));
-        let reply = self.invoke("lease", &invocation).await?;
+        for (minute, count) in self.pings.snapshot() {
+            invocation
+                .arg(format!("{}:{minute}", self.consumer))
+                .arg(count);
+        }
+        let reply = self.eval("lease", &self.scripts.lease, &invocation).await?;
         let entries = decode::leased(&reply, now_ms).map_err(|e| unavailable("lease reply", e))?;
         let mut leased = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -662,17 +749,17 @@ impl Backend for RedisBackend {
             Delivery::Delivered | Delivery::GaveUp => ("done", 0, StoreOp::OutboxAck),
             Delivery::RetryAt(at) => ("retry", at, StoreOp::OutboxRetry),
         };
-        let mut invocation = self.scripts.finish.prepare_invoke();
+        let mut invocation = evalsha(&self.scripts.finish, key("outbox"));
         invocation
-            .key(key("outbox"))
-            .arg(PREFIX)
             .arg(&self.consumer)
             .arg(alert.alert.name.as_str())
             .arg(&alert.alert.id)
             .arg(kind)
             .arg(retry_at)
             .arg(crate::domain::now_ms());
-        let reply = self.invoke("finish", &invocation).await?;
+        let reply = self
+            .eval("finish", &self.scripts.finish, &invocation)
+            .await?;
         if decode::int(&reply) != Some(1) {
             tracing::debug!(
                 job = %alert.alert.name,
@@ -703,15 +790,27 @@ impl Backend for RedisBackend {
         self.fail_fast("pings per hour")?;
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key("pings"));
-        let minutes: Vec<(i64, u64)> = self.query("pings per hour", &cmd).await?;
+        let counts: Vec<(String, u64)> = self.query("pings per hour", &cmd).await?;
         let now = now_secs.div_euclid(60);
-        Ok(Some(
-            minutes
-                .iter()
-                .filter(|(minute, _)| (0..60).contains(&(now - minute)))
-                .map(|(_, count)| count)
-                .sum(),
-        ))
+        let mut total = 0;
+        let mut stale = Vec::new();
+        // Fields are "<replica>:<unix minute>"; minutes older than an hour go.
+        for (field, count) in counts {
+            let minute = field.rsplit(':').next().and_then(|m| m.parse::<i64>().ok());
+            match minute.map(|m| now - m) {
+                Some(age) if (0..60).contains(&age) => total += count,
+                Some(age) if age < 0 => {}
+                _ => stale.push(field),
+            }
+        }
+        if !stale.is_empty() {
+            let mut cmd = redis::cmd("HDEL");
+            cmd.arg(key("pings")).arg(stale);
+            if let Err(e) = self.query::<i64>("pings cleanup", &cmd).await {
+                tracing::debug!(error = %e, "could not remove old ping counts");
+            }
+        }
+        Ok(Some(total))
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {
@@ -726,13 +825,22 @@ impl Backend for RedisBackend {
     /// Redis keeps the state; a stopping replica only leaves the consumer group when
     /// it holds no alert (otherwise another replica takes them over after the lease).
     async fn close(&self) -> Result<(), BackendError> {
-        let mut prune = self.scripts.prune.prepare_invoke();
-        prune
-            .key(key("outbox"))
-            .arg(PREFIX)
-            .arg(&self.consumer)
-            .arg(millis(CONSUMER_RETENTION));
-        if let Err(e) = self.invoke("prune", &prune).await {
+        // The last second of ping counts, which the next look for alerts would have sent.
+        let mut counts = redis::cmd("HSET");
+        counts.arg(key("pings"));
+        let mut any = false;
+        for (minute, count) in self.pings.snapshot() {
+            counts.arg(format!("{}:{minute}", self.consumer)).arg(count);
+            any = true;
+        }
+        if any {
+            if let Err(e) = self.query::<i64>("ping counts", &counts).await {
+                tracing::debug!(error = %e, "could not write the last ping counts");
+            }
+        }
+        let mut prune = evalsha(&self.scripts.prune, key("outbox"));
+        prune.arg(&self.consumer).arg(millis(CONSUMER_RETENTION));
+        if let Err(e) = self.eval("prune", &self.scripts.prune, &prune).await {
             tracing::warn!(error = %e, "could not leave the outbox's consumer group");
         }
         Ok(())
@@ -742,6 +850,21 @@ impl Backend for RedisBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minute_counts_keep_the_current_and_the_previous_minute() {
+        let counts = MinuteCounts::default();
+        for secs in [600, 601, 659, 660, 661] {
+            counts.record(secs);
+        }
+        let mut seen: Vec<(u64, u64)> = counts.snapshot().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [(10, 3), (11, 2)]);
+        counts.record(720);
+        let mut seen: Vec<(u64, u64)> = counts.snapshot().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [(11, 2), (12, 1)], "minute 12 takes minute 10's slot");
+    }
 
     #[test]
     fn store_urls_name_host_port_and_database() {

@@ -138,6 +138,21 @@ fn three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
             "{health:#}"
         );
     }
+    // Every replica counts every replica's pings (each sends its counts every second).
+    let counted = Instant::now();
+    for replica in &replicas {
+        loop {
+            let health = json(&http, replica, "/health");
+            if health["indicators"]["pings_per_hour"].as_f64() >= Some(JOBS as f64) {
+                break;
+            }
+            assert!(
+                counted.elapsed() < Duration::from_secs(5),
+                "pings_per_hour never added up the {JOBS} pings: {health:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 
     // The deadline passes; replica 0 dies while the sweep and the deliveries run, as
     // soon as it holds leased alerts.

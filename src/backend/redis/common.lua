@@ -133,14 +133,6 @@ local function heartbeat(now, gap)
   end
 end
 
--- Counts a recorded ping in its minute, for pings_per_hour across replicas.
-local function count_ping(now)
-  local minute = math.floor(now / 60000)
-  if redis.call('HINCRBY', P .. 'pings', int(minute), 1) == 1 then
-    redis.call('HDEL', P .. 'pings', int(minute - 60))
-  end
-end
-
 -- A field of a stream entry { id, { field, value, ... } }.
 local function field(entry, name)
   local f = entry[2]

@@ -1,6 +1,7 @@
 -- Leases alerts ready for an attempt to consumer ARGV[2] of the outbox's group: at most
 -- one per job, its queue's head, so that per job alerts go out in the order raised.
--- ARGV: prefix, consumer, now ms, limit, lease ms, liveness gap ms.
+-- ARGV: prefix, consumer, now ms, limit, lease ms, liveness gap ms, then pairs of
+-- '<consumer>:<minute>', count: this replica's pings per minute, for pings_per_hour.
 -- Returns { { entry id, fields, attempts }, ... }.
 --
 -- An entry is handed out in one of three ways, each at most once per turn:
@@ -18,6 +19,9 @@ local gap = tonumber(ARGV[6])
 local ready = P .. 'ready'
 
 heartbeat(now, gap)
+if #ARGV > 6 then
+  redis.call('HSET', P .. 'pings', unpack(ARGV, 7))
+end
 
 local out = {}
 local function is_head(entry)

@@ -1,14 +1,15 @@
 -- Records a ping (SPEC section 3) in one atomic step.
 -- ARGV: prefix, name, frequency text ('' = keep), frequency seconds, grace seconds
 -- ('' = keep), timestamp ms ('' = arrival), now ms, max services, id of an up alert,
--- liveness gap ms.
+-- liveness gap ms ('' when this replica marked itself alive less than a second ago).
 -- Returns { outcome, job, earliest } where outcome is recorded | recovered | stale,
 -- job is dump(), earliest is 1 when the job's wake-up is now the first of all; or
 -- { frequency } | { full } | { corrupt }.
 --
 -- The usual ping (a known job, up, its deadline moving later) writes two fields and
--- its minute's count, and leaves the wake-up alone: the old one fires early, and the
--- sweep finds the job not due and re-arms it at the real deadline.
+-- leaves the wake-up alone: the old one fires early, and the sweep finds the job not
+-- due and re-arms it at the real deadline. One write: nothing to wrap in MULTI/EXEC
+-- for the append-only file.
 local name = ARGV[2]
 local ftext = ARGV[3]
 local fsecs = tonumber(ARGV[4])
@@ -21,7 +22,7 @@ local key = job_key(name)
 local wake = P .. 'wake'
 
 -- A replica that records pings is running: it counts for liveness like a sweep.
-heartbeat(now, tonumber(ARGV[10]))
+if ARGV[10] ~= '' then heartbeat(now, tonumber(ARGV[10])) end
 
 local j = load(key)
 if j == false then return { 'corrupt' } end
@@ -34,7 +35,6 @@ if j then
     if as == ls then
       -- A retry of a ping already recorded: it must not count twice, nor recover a job
       -- that went down after the original.
-      count_ping(now)
       return { 'recorded', dump(j), 0 }
     end
   else
@@ -86,7 +86,6 @@ else
   save(key, j, nil)
   redis.call('ZADD', P .. 'names', 0, name)
 end
-count_ping(now)
 -- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
 local earliest = 0
 if redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
