@@ -436,7 +436,10 @@ impl RedisBackend {
             let mut conn = self.connection().await?;
             match cmd.query_async::<Value>(&mut conn).await {
                 Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                    tracing::info!(script = what, "redis lost the script; loading it again");
+                    tracing::info!(
+                        script = what,
+                        "redis does not have the script (restarted or flushed); loading it"
+                    );
                     script
                         .prepare_invoke()
                         .load_async(&mut conn)
