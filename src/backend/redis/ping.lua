@@ -27,6 +27,10 @@ if ARGV[10] ~= '' then heartbeat(now, tonumber(ARGV[10])) end
 local j = load(key)
 if j == false then return { 'corrupt' } end
 local outcome = 'recorded'
+-- Whether the scheduled wake-up can stay: an up job whose deadline is still ahead has
+-- its wake-up at or before that deadline (a wake-up beyond it is only ever a startup
+-- grace, given to deadlines already past), so a later deadline needs no change.
+local keep_wake = false
 if j then
   if at then
     -- Timestamps a job sends are whole seconds and are compared as such.
@@ -42,6 +46,7 @@ if j then
     at = math.max(now, j.l)
   end
   local before = { d = j.d, r = j.r, k = j.k }
+  local old_deadline = deadline(j)
   local changed = { 'l', int(at), 'p', int(j.p + 1) }
   if ftext ~= '' and (ftext ~= j.f or fsecs ~= j.s) then
     j.f = ftext
@@ -67,6 +72,7 @@ if j then
     outcome = 'recovered'
   end
   j.k = deadline(j) <= now
+  keep_wake = outcome == 'recorded' and old_deadline > now and deadline(j) >= old_deadline
   if outcome == 'recovered' then
     save(key, j, before)
   else
@@ -88,7 +94,7 @@ else
 end
 -- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
 local earliest = 0
-if redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
+if not keep_wake and redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
   if redis.call('ZRANGE', wake, 0, 0)[1] == name then earliest = 1 end
 end
 return { outcome, dump(j), earliest }
