@@ -18,7 +18,7 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Where state lives: sqlite://PATH, memory://
+    /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] shared by replicas
     #[arg(
         long,
         env = "OVERDUE_STORE",

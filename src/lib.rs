@@ -9,7 +9,8 @@
 //!   timeouts and the optional per-client rate limit. Handlers parse requests into
 //!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
-//!   SQLite journal (group-committed by one writer thread) behind it by default.
+//!   SQLite journal (group-committed by one writer thread) behind it by default; or in
+//!   a Redis shared by several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
 //! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with

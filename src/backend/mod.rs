@@ -5,6 +5,7 @@
 
 mod local;
 mod outbox;
+mod redis;
 mod sqlite;
 mod wal;
 
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
 
+pub use self::redis::{RedisBackend, RedisStore};
 pub use local::{due, LocalBackend};
 pub use outbox::PendingAlert;
 
@@ -129,6 +131,12 @@ pub trait Backend: Send + Sync {
     /// When the oldest undelivered alert was raised (unix seconds); `None` when none is.
     async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError>;
 
+    /// Pings recorded in the last hour by every replica sharing this store; `None`
+    /// when the store does not count them (one process then counts its own).
+    async fn pings_last_hour(&self, _now_secs: i64) -> Result<Option<u64>, BackendError> {
+        Ok(None)
+    }
+
     /// A real round trip through the store; its latency.
     async fn check(&self) -> Result<Duration, BackendError>;
 
@@ -150,6 +158,8 @@ pub enum SyncMode {
 pub enum StoreUrl {
     Memory,
     Sqlite(PathBuf),
+    /// State shared by every replica that names the same Redis.
+    Redis(RedisStore),
 }
 
 impl std::str::FromStr for StoreUrl {
@@ -168,10 +178,10 @@ impl std::str::FromStr for StoreUrl {
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
         if raw.starts_with("redis://") || raw.starts_with("rediss://") {
-            return Err("the redis:// store is not available in this version; use sqlite://PATH or memory://".into());
+            return RedisStore::parse(raw).map(StoreUrl::Redis);
         }
         Err(format!(
-            "unknown store {raw:?}; valid schemes are sqlite://PATH and memory://"
+            "unknown store {raw:?}; valid schemes are sqlite://PATH, memory:// and redis://HOST:PORT[/DB]"
         ))
     }
 }
@@ -316,6 +326,11 @@ pub async fn open(
     timer: StoreTimer,
 ) -> Result<Arc<dyn Backend>, BackendError> {
     let backend = match url {
+        StoreUrl::Redis(store) => {
+            return Ok(Arc::new(
+                RedisBackend::open(store, options, signals, timer).await?,
+            ))
+        }
         StoreUrl::Memory => LocalBackend::in_memory_timed(options, signals, timer),
         StoreUrl::Sqlite(path) => {
             let path = path.clone();

@@ -418,6 +418,11 @@ impl HealthMonitor {
         let counts = self.backend.counts().await.unwrap_or_default();
         let backlog = self.backend.backlog().await.unwrap_or(0);
         let oldest = self.backend.oldest_pending_alert().await.ok().flatten();
+        // Replicas sharing a store count pings there, so that each reports them all.
+        let pings_per_hour = match self.backend.pings_last_hour(now.secs()).await {
+            Ok(Some(shared)) => shared,
+            Ok(None) | Err(_) => self.pings.last_hour(now.secs()),
+        };
         let sink = self.sink.snapshot(now.secs());
         let configured = self.options.sink_configured;
         let (redis_reachable, redis_error) = match &*lock(&self.redis) {
@@ -440,7 +445,7 @@ impl HealthMonitor {
                     .map_or(0, |raised| u64::try_from(now.secs() - raised).unwrap_or(0)),
                 services_monitored: counts.total as u64,
                 services_down: counts.down as u64,
-                pings_per_hour: self.pings.last_hour(now.secs()) as f64,
+                pings_per_hour: pings_per_hour as f64,
                 health_redis_reachable: redis_reachable,
             },
             consecutive_failures: sink.consecutive_failures,

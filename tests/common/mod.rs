@@ -35,7 +35,12 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the app with extra command-line flags, exactly as a user would pass them.
 /// The socket is bound before this returns, so requests may be sent at once.
 pub async fn spawn_app_with(flags: &[&str]) -> TestApp {
-    let mut args = vec!["overdue", "--store", "memory://", "--log-format", "json"];
+    spawn_app_on("memory://", flags).await
+}
+
+/// Starts the app on `store` (a `--store` URL) with extra command-line flags.
+pub async fn spawn_app_on(store: &str, flags: &[&str]) -> TestApp {
+    let mut args = vec!["overdue", "--store", store, "--log-format", "json"];
     args.extend_from_slice(flags);
     let config = Config::try_parse_from(args).expect("test flags parse");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

@@ -1,5 +1,5 @@
-//! A throwaway `redis-server` on a free port (no persistence), stopped on drop, and a
-//! subscriber that records what arrives on channels.
+//! A throwaway `redis-server` on a free port (no persistence unless asked), stopped on
+//! drop, and a subscriber that records what arrives on channels.
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -40,17 +40,29 @@ fn ensure_installed() {
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// Persistence options, given again on every restart.
+    persistence: Vec<String>,
 }
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers.
+    /// Starts a server without persistence on a free port and waits until it answers.
     pub async fn start() -> Self {
+        Self::start_with(&["--save", "", "--appendonly", "no"]).await
+    }
+
+    /// Starts a server with these persistence options (e.g. `--appendonly yes --dir
+    /// DIR`) instead of none.
+    pub async fn start_with(persistence: &[&str]) -> Self {
         ensure_installed();
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            child: None,
+            persistence: persistence.iter().map(|a| (*a).to_owned()).collect(),
+        };
         server.restart().await;
         server
     }
@@ -64,7 +76,7 @@ impl RedisServer {
         assert!(self.child.is_none(), "the server is already running");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(&self.persistence)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -141,17 +141,25 @@ fn an_unknown_store_scheme_is_refused_with_the_valid_schemes() {
 }
 
 #[test]
-fn a_redis_store_is_refused_as_not_available_in_this_version() {
-    refuses_flag("--store", "redis://localhost:6379");
+fn a_junk_redis_store_is_refused_with_the_expected_form() {
+    for junk in [
+        "redis://",
+        "redis://localhost:6379/zero",
+        "redis://localhost:6379/0?db=1",
+        "redis://localhost:6379/0?lease=0s",
+        "rediss://localhost:6379",
+    ] {
+        refuses_flag("--store", junk);
+    }
     let out = run_to_exit(command(&[
         "--listen",
         "127.0.0.1:0",
         "--store",
-        "redis://localhost:6379",
+        "redis://localhost:6379/zero",
     ]));
     assert!(
-        out.stderr.contains("not available"),
-        "the message should say redis is not available: {}",
+        out.stderr.contains("redis://HOST:PORT[/DB]"),
+        "the message should show the expected form: {}",
         out.stderr
     );
 }

@@ -1,0 +1,243 @@
+//! The `Backend` trait itself, with explicit times (no sleeping): deadlines, reminders,
+//! deferrals, recovery, timestamps, the cap, retries and deletion, for every store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use overdue::backend::{
+    open, Backend, BackendOptions, Delivery, Ping, PingOutcome, Signals, StoreTimer, StoreUrl,
+    SyncMode,
+};
+use overdue::domain::{AlertEvent, Frequency, JobName, UnixTime};
+
+use crate::support::Store;
+
+async fn backend(store: &Store, realert_secs: Option<u64>) -> Arc<dyn Backend> {
+    let url: StoreUrl = store.url.parse().expect("store URL");
+    let options = BackendOptions {
+        max_services: 3,
+        realert_every: realert_secs.map(Duration::from_secs),
+        startup_grace: Duration::from_secs(900),
+        sync: SyncMode::Normal,
+    };
+    open(&url, options, Signals::default(), StoreTimer::default())
+        .await
+        .expect("open the store")
+}
+
+fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
+    Ping {
+        name: JobName::parse(name).expect("name"),
+        frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
+        grace: None,
+        at: at.and_then(UnixTime::from_secs),
+    }
+}
+
+fn t(secs: i64) -> UnixTime {
+    UnixTime::from_secs(secs).expect("time")
+}
+
+pub async fn a_job_is_due_just_after_its_deadline_and_reminded(store: &Store) {
+    let b = backend(store, Some(60)).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    assert!(
+        b.take_due(1_060_000, 10).await.unwrap().is_empty(),
+        "not due at the deadline itself"
+    );
+    let due = b.take_due(1_060_001, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].event, due[0].alert_count, due[0].expected_by_unix),
+        (AlertEvent::Down, 1, 1_060)
+    );
+    assert!(
+        b.take_due(1_100_000, 10).await.unwrap().is_empty(),
+        "no reminder yet"
+    );
+    let reminder = b.take_due(1_120_002, 10).await.unwrap();
+    assert_eq!(reminder.len(), 1);
+    assert_eq!(
+        (reminder[0].alert_count, reminder[0].overdue_seconds),
+        (2, 60)
+    );
+    assert_ne!(reminder[0].id, due[0].id);
+    let counts = b.counts().await.unwrap();
+    assert_eq!((counts.total, counts.down), (1, 1));
+    let job = b.get(&JobName::parse("j").unwrap()).await.unwrap().unwrap();
+    assert_eq!((job.alerts_sent, job.episode_alerts), (2, 2));
+    assert_eq!(job.down_since, Some(t(1_060)));
+    b.close().await.unwrap();
+}
+
+pub async fn a_later_ping_defers_the_alert(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    b.record_ping(ping("j", None, None), t(1_050))
+        .await
+        .unwrap();
+    assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        b.next_wake().await,
+        Some(t(1_110)),
+        "re-armed at the real deadline"
+    );
+    assert_eq!(b.take_due(1_111_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        b.next_wake().await,
+        None,
+        "down without reminders: nothing to wake for"
+    );
+    b.close().await.unwrap();
+}
+
+pub async fn a_shorter_frequency_moves_the_deadline_earlier_at_once(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(ping("j", Some("10m"), None), t(1_000))
+        .await
+        .unwrap();
+    b.record_ping(ping("j", Some("1m"), None), t(1_030))
+        .await
+        .unwrap();
+    assert_eq!(b.next_wake().await, Some(t(1_090)));
+    assert_eq!(b.take_due(1_091_000, 10).await.unwrap().len(), 1);
+    b.close().await.unwrap();
+}
+
+pub async fn recovery_raises_up_after_the_down_alerts(store: &Store) {
+    let b = backend(store, Some(60)).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    b.take_due(1_061_000, 10).await.unwrap();
+    let outcome = b
+        .record_ping(ping("j", None, None), t(1_200))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, PingOutcome::Recovered(_)), "{outcome:?}");
+    assert_eq!(b.backlog().await.unwrap(), 2);
+    assert_eq!(b.oldest_pending_alert().await.unwrap(), Some(1_061));
+    let leased = b.lease_alerts(1_200_000, 10).await.unwrap();
+    assert_eq!(leased.len(), 1, "one per job: the down alert first");
+    assert_eq!(leased[0].alert.event, AlertEvent::Down);
+    assert!(
+        b.lease_alerts(1_200_000, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+    b.finish_alert(&leased[0], Delivery::Delivered)
+        .await
+        .unwrap();
+    let up = b.lease_alerts(1_200_000, 10).await.unwrap();
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].alert.event, AlertEvent::Up);
+    assert_eq!(
+        (up[0].alert.overdue_seconds, up[0].alert.alert_count),
+        (140, 1)
+    );
+    assert!(up[0].seq > leased[0].seq);
+    b.finish_alert(&up[0], Delivery::Delivered).await.unwrap();
+    assert_eq!(b.backlog().await.unwrap(), 0);
+    assert_eq!(b.oldest_pending_alert().await.unwrap(), None);
+    assert_eq!(b.counts().await.unwrap().down, 0);
+    b.close().await.unwrap();
+}
+
+pub async fn stale_timestamps_change_nothing_and_equal_ones_are_retries(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(ping("j", Some("1m"), Some(1_000)), t(1_000))
+        .await
+        .unwrap();
+    let stale = b
+        .record_ping(ping("j", Some("5m"), Some(999)), t(1_001))
+        .await
+        .unwrap();
+    assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
+    let equal = b
+        .record_ping(ping("j", None, Some(1_000)), t(1_001))
+        .await
+        .unwrap();
+    assert!(matches!(equal, PingOutcome::Recorded(ref j) if j.pings_total == 1));
+    let fresh = b
+        .record_ping(ping("new", None, None), t(1_001))
+        .await
+        .unwrap();
+    assert!(matches!(fresh, PingOutcome::FrequencyRequired));
+    b.close().await.unwrap();
+}
+
+pub async fn the_service_cap_refuses_new_names_until_one_is_deleted(store: &Store) {
+    let b = backend(store, None).await;
+    for n in ["a", "b", "c"] {
+        b.record_ping(ping(n, Some("1m"), None), t(1_000))
+            .await
+            .unwrap();
+    }
+    let full = b
+        .record_ping(ping("d", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    assert!(matches!(full, PingOutcome::Full { max: 3 }));
+    assert!(b.delete(&JobName::parse("a").unwrap()).await.unwrap());
+    assert!(!b.delete(&JobName::parse("a").unwrap()).await.unwrap());
+    let ok = b
+        .record_ping(ping("d", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    assert!(matches!(ok, PingOutcome::Recorded(_)));
+    let page = b.list(None, Some("b"), 1).await.unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].name.as_str(), "c");
+    assert_eq!(page.next.as_ref().map(JobName::as_str), Some("c"));
+    assert_eq!(page.total, 3);
+    b.close().await.unwrap();
+}
+
+pub async fn a_retry_waits_for_its_time_and_counts_its_attempts(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    b.take_due(1_061_000, 10).await.unwrap();
+    let leased = b.lease_alerts(1_061_000, 10).await.unwrap();
+    assert_eq!((leased.len(), leased[0].attempts), (1, 0));
+    b.finish_alert(&leased[0], Delivery::RetryAt(1_062_000))
+        .await
+        .unwrap();
+    assert!(b.lease_alerts(1_061_999, 10).await.unwrap().is_empty());
+    assert_eq!(b.next_alert_at().await, Some(1_062_000));
+    let again = b.lease_alerts(1_062_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(
+        again[0].alert.id, leased[0].alert.id,
+        "the same alert, the same id"
+    );
+    b.finish_alert(&again[0], Delivery::GaveUp).await.unwrap();
+    assert_eq!(b.backlog().await.unwrap(), 0);
+    b.close().await.unwrap();
+}
+
+pub async fn deleting_a_job_drops_its_alerts(store: &Store) {
+    let b = backend(store, Some(60)).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    b.take_due(1_061_000, 10).await.unwrap();
+    b.take_due(1_122_000, 10).await.unwrap();
+    assert_eq!(b.backlog().await.unwrap(), 2);
+    let leased = b.lease_alerts(1_122_000, 10).await.unwrap();
+    assert!(b.delete(&JobName::parse("j").unwrap()).await.unwrap());
+    assert_eq!(b.backlog().await.unwrap(), 0);
+    // A delivery that ends after the deletion changes nothing.
+    b.finish_alert(&leased[0], Delivery::Delivered)
+        .await
+        .unwrap();
+    assert!(b.lease_alerts(1_122_000, 10).await.unwrap().is_empty());
+    assert!(b.take_due(2_000_000, 10).await.unwrap().is_empty());
+    assert_eq!(b.get(&JobName::parse("j").unwrap()).await.unwrap(), None);
+    b.close().await.unwrap();
+}

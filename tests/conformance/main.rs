@@ -1,0 +1,81 @@
+//! One conformance suite for every store: the same black-box scenarios, through HTTP
+//! against the real app on port 0, run on `memory://`, `sqlite://` (a temporary
+//! directory) and `redis://` (a fresh `redis-server` on a free port per test).
+//!
+//! Each scenario is written once, as a function of the store: [`scenarios`] through
+//! HTTP, [`backend`] through the `Backend` trait with explicit clocks (the local
+//! backend's unit tests, for every store). The `conformance!` macro below makes one test
+//! of each per store. [`outage`] holds what only a networked store can do: be
+//! unreachable, freeze, lose its scripts, outlive every replica.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "../health/redis_server.rs"]
+mod redis_server;
+
+mod backend;
+mod outage;
+mod scenarios;
+mod support;
+
+/// One test per scenario and store: `TESTS::memory::name`, `TESTS::sqlite::name`,
+/// `TESTS::redis::name`, for the scenarios of module `GROUP`.
+macro_rules! conformance {
+    ($tests:ident => $group:ident: $($scenario:ident),* $(,)?) => {
+        mod $tests {
+            mod memory {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::memory();
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
+            mod sqlite {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::sqlite();
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
+            mod redis {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        let store = crate::support::Store::redis().await;
+                        crate::$group::$scenario(&store).await;
+                    }
+                )*
+            }
+        }
+    };
+}
+
+conformance!(http => scenarios:
+    a_ping_is_recorded_and_shown_as_the_job_object,
+    a_new_name_without_a_frequency_is_refused,
+    an_older_timestamp_is_refused_and_an_equal_one_is_a_retry,
+    a_new_frequency_moves_the_deadline_at_once,
+    the_service_cap_answers_507_until_a_job_is_deleted,
+    listings_page_by_name_and_filter_by_status,
+    counts_show_in_health_and_metrics,
+    down_reminder_and_up_alerts_reach_the_webhook_in_order,
+    a_failed_delivery_is_retried_with_the_same_id,
+    deleting_a_job_drops_its_undelivered_alerts,
+    state_survives_a_restart_and_down_jobs_stay_down,
+);
+
+conformance!(trait_api => backend:
+    a_job_is_due_just_after_its_deadline_and_reminded,
+    a_later_ping_defers_the_alert,
+    a_shorter_frequency_moves_the_deadline_earlier_at_once,
+    recovery_raises_up_after_the_down_alerts,
+    stale_timestamps_change_nothing_and_equal_ones_are_retries,
+    the_service_cap_refuses_new_names_until_one_is_deleted,
+    a_retry_waits_for_its_time_and_counts_its_attempts,
+    deleting_a_job_drops_its_alerts,
+);

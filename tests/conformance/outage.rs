@@ -1,0 +1,187 @@
+//! What only a networked store does: go away, freeze, forget its scripts, outlive the
+//! replicas. Redis only.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{TestApp, Webhook};
+use crate::support::{json, ping_overdue, wait_for_json, Store, WAIT};
+
+/// `GET /health`: status and document.
+async fn health(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = app.get("/health").await;
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("health JSON"))
+}
+
+fn has_store_unreachable(doc: &serde_json::Value) -> bool {
+    doc["alerts"].as_array().is_some_and(|alerts| {
+        alerts
+            .iter()
+            .any(|a| a["code"] == "store_unreachable" && a["severity"] == "critical")
+    })
+}
+
+/// Pings until one answers 200; panics after [`WAIT`].
+async fn wait_for_recovery(app: &TestApp, name: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if app.ping(name, "1h").await.status() == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pings did not recover within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_answers_503_and_everything_recovers_when_it_returns() {
+    let mut store = Store::redis().await;
+    let app = store.spawn(&[]).await;
+    assert_eq!(app.ping("before", "1h").await.status(), 200);
+
+    store.redis.as_mut().expect("redis").stop();
+    let response = app.ping("during", "1h").await;
+    assert_eq!(response.status(), 503);
+    let message = response.text().await.unwrap();
+    assert!(
+        message.contains("nothing was recorded") && !message.contains('\n'),
+        "{message:?}"
+    );
+    let response = app
+        .client
+        .get(app.url("/ping?name=during&frequency=1h"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    let (status, doc) = health(&app).await;
+    assert_eq!(status, 503, "{doc:#}");
+    assert_eq!(doc["indicators"]["store_reachable"], false);
+    assert!(has_store_unreachable(&doc), "{doc:#}");
+    assert_eq!(app.get("/livez").await.status(), 200);
+
+    // The same port again (an empty Redis: this one keeps nothing).
+    store.redis.as_mut().expect("redis").restart().await;
+    wait_for_recovery(&app, "after").await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let (status, doc) = health(&app).await;
+    assert_eq!(status, 200, "{doc:#}");
+    assert!(!has_store_unreachable(&doc));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_frozen_redis_costs_a_request_two_seconds_not_more() {
+    let store = Store::redis().await;
+    let app = store.spawn(&[]).await;
+    assert_eq!(app.ping("before", "1h").await.status(), 200);
+    let redis = store.redis.as_ref().expect("redis");
+    redis.signal("STOP");
+    let sent = Instant::now();
+    let status = app.ping("during", "1h").await.status();
+    let took = sent.elapsed();
+    redis.signal("CONT");
+    assert_eq!(status, 503);
+    assert!(
+        (Duration::from_millis(1_500)..Duration::from_secs(5)).contains(&took),
+        "a ping waited {took:?} on a frozen redis"
+    );
+    wait_for_recovery(&app, "after").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scripts_redis_forgot_are_sent_again() {
+    let store = Store::redis().await;
+    let app = store.spawn(&[]).await;
+    assert_eq!(app.ping("a", "1h").await.status(), 200);
+    let mut conn = store.redis.as_ref().expect("redis").connection().await;
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("SCRIPT FLUSH");
+    assert_eq!(app.ping("a", "1h").await.status(), 200);
+    assert_eq!(app.ping("b", "1h").await.status(), 200);
+    assert_eq!(json(&app, "/pings").await["total"], 2);
+    app.stop().await;
+}
+
+/// Keys, per-job data and the outbox all sit under one hash tag, so that a deployment
+/// lives in one Redis Cluster slot.
+#[tokio::test]
+async fn every_key_shares_one_hash_tag() {
+    let hook = Webhook::start_with(|_| crate::common::Reply::status(500)).await;
+    let store = Store::redis().await;
+    let app = store
+        .spawn(&["--alert-uri", &hook.url, "--realert-every", "1h"])
+        .await;
+    assert_eq!(app.ping("a job", "1h").await.status(), 200);
+    ping_overdue(&app, "late").await;
+    hook.wait_for(1, WAIT).await;
+    let mut conn = store.redis.as_ref().expect("redis").connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert!(keys.len() >= 6, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("{overdue}:")), "{keys:?}");
+    app.stop().await;
+}
+
+/// SPEC §8 with replicas: when no replica ran for a while, a job that fell due meanwhile
+/// gets start + min(frequency + grace, --startup-grace); a down job stays down.
+#[tokio::test]
+async fn a_job_due_while_no_replica_ran_gets_the_startup_grace() {
+    let hook = Webhook::start().await;
+    let store = Store::redis().await;
+    let flags = [
+        "--alert-uri",
+        hook.url.as_str(),
+        "--realert-every",
+        "1h",
+        "--startup-grace",
+        "3s",
+    ];
+    let app = store.spawn(&flags).await;
+    ping_overdue(&app, "down").await;
+    hook.wait_for(1, WAIT).await;
+    let response = app
+        .ping_with(&[("name", "late"), ("frequency", "2s"), ("grace", "4s")])
+        .await;
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+
+    // Longer than the liveness gap (10 s) with no replica: overdue was not running.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let spawned = Instant::now();
+    let app = store.spawn(&flags).await;
+    assert_eq!(app.job("late").await["status"], "up");
+    let got = hook.wait_for(2, WAIT).await;
+    let late = &got[1].body;
+    assert_eq!(
+        (late["name"].as_str(), late["alert_count"].as_u64()),
+        (Some("late"), Some(1))
+    );
+    let after = got[1].at - spawned;
+    assert!(
+        after >= Duration::from_millis(2_900),
+        "the late job alerted {after:?} after the start, before its startup grace (min(6 s, 3 s))"
+    );
+    assert_eq!(app.job("down").await["status"], "down");
+    hook.expect_no_more_than(2, Duration::from_millis(500))
+        .await;
+    wait_for_json(&app, "/pings?status=down", "both down", |page| {
+        page["total"] == 2
+    })
+    .await;
+    app.stop().await;
+}
