@@ -264,9 +264,9 @@ impl LocalBackend {
     /// Makes `ops` durable. Called under the job's shard lock and before memory
     /// changes, so that the journal and the in-memory outbox see one job's changes in
     /// the order they happen, and a change the journal refused is never visible.
-    fn persist(&self, ops: Vec<Op>) -> Result<Durable, BackendError> {
+    fn persist(&self, job: &JobName, ops: Vec<Op>) -> Result<Durable, BackendError> {
         if let Some(journal) = &self.journal {
-            return Ok(match journal.append(ops)? {
+            return Ok(match journal.append(Some(job), ops)? {
                 Some(rx) => Durable::Waiting(rx),
                 None => Durable::Done,
             });
@@ -376,7 +376,7 @@ impl Backend for LocalBackend {
                 if let Some(alert) = up_alert {
                     ops.push(Op::OutboxPut(self.pending(alert, now.secs() * 1000)));
                 }
-                let durable = self.persist(ops)?;
+                let durable = self.persist(&job.name, ops)?;
                 if recovered {
                     self.down.fetch_sub(1, Ordering::SeqCst);
                 }
@@ -405,7 +405,7 @@ impl Backend for LocalBackend {
                 }
                 let mut entry = self.new_entry(&ping, frequency, at);
                 let job = entry.job.clone();
-                let durable = match self.persist(vec![Op::Upsert(job.clone())]) {
+                let durable = match self.persist(&job.name, vec![Op::Upsert(job.clone())]) {
                     Ok(durable) => durable,
                     Err(e) => {
                         self.len.fetch_sub(1, Ordering::SeqCst);
@@ -433,7 +433,7 @@ impl Backend for LocalBackend {
         let durable = match self.jobs.entry(name.clone()) {
             MapEntry::Vacant(_) => return Ok(false),
             MapEntry::Occupied(occupied) => {
-                let durable = self.persist(vec![Op::Delete(name.clone())])?;
+                let durable = self.persist(name, vec![Op::Delete(name.clone())])?;
                 self.names
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -563,7 +563,7 @@ impl Backend for LocalBackend {
                 Op::Upsert(job.clone()),
                 Op::OutboxPut(self.pending(alert.clone(), now_ms)),
             ];
-            match self.persist(ops) {
+            match self.persist(&name, ops) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
                     // Nothing changed; the job is taken again in a second.
@@ -642,7 +642,7 @@ impl Backend for LocalBackend {
         };
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.
-        journal.append(vec![op])?;
+        journal.append(Some(&alert.alert.name), vec![op])?;
         Ok(())
     }
 

@@ -37,6 +37,12 @@ const FOLD_EVERY: Duration = Duration::from_secs(2);
 const FOLD_AT_CHANGES: usize = 250_000;
 /// A segment that only received checks is replaced once it is this long.
 const ROTATE_IDLE_BYTES: u64 = 1 << 20;
+/// Lanes of the log with `--sync normal`: each job's changes go to one lane, chosen by
+/// its name, so that pings of different jobs on different threads rarely wait for
+/// each other's lock or `write` (one log made the two workers queue on it: a futex
+/// sleep and wake per collision). With `--sync full` one lane keeps it to one fsync
+/// per group.
+const LANES: usize = 16;
 
 /// The answer to a write whose durability is still being made (`--sync full`).
 pub type Waiting = oneshot::Receiver<Result<(), String>>;
@@ -50,7 +56,9 @@ pub struct Journal {
 struct Inner {
     db: PathBuf,
     sync: SyncMode,
-    log: Mutex<Log>,
+    /// One log per lane; a job's changes are always in the same lane, so each lane
+    /// holds them in their order, and the lanes need no order between them.
+    lanes: Box<[Mutex<Log>]>,
     fold: Mutex<FoldSignal>,
     fold_wake: Condvar,
     /// Why the last fold failed; `None` once one succeeds.
@@ -62,6 +70,7 @@ struct Inner {
 }
 
 struct Log {
+    lane: usize,
     segment: u64,
     file: Arc<File>,
     /// Length of the segment's whole records; a failed write is cut back to it.
@@ -134,8 +143,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn open_segment(db: &Path, number: u64, sync: SyncMode) -> std::io::Result<File> {
-    let path = wal::segment_path(db, number);
+fn open_segment(db: &Path, lane: usize, number: u64, sync: SyncMode) -> std::io::Result<File> {
+    let path = wal::segment_path(db, lane, number);
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     if sync == SyncMode::Full {
         // The new file's directory entry must survive a power loss too.
@@ -202,12 +211,29 @@ impl Journal {
         timer.finish(StoreOp::Load, started);
 
         let segment = last_segment + 1;
-        let file = open_segment(path, segment, sync).map_err(|e| {
-            unavailable(format!(
-                "cannot create {}: {e}",
-                wal::segment_path(path, segment).display()
-            ))
-        })?;
+        let lane_count = match sync {
+            SyncMode::Normal => LANES,
+            SyncMode::Full => 1,
+        };
+        let mut lanes = Vec::with_capacity(lane_count);
+        for lane in 0..lane_count {
+            let file = open_segment(path, lane, segment, sync).map_err(|e| {
+                unavailable(format!(
+                    "cannot create {}: {e}",
+                    wal::segment_path(path, lane, segment).display()
+                ))
+            })?;
+            lanes.push(Mutex::new(Log {
+                lane,
+                segment,
+                file: Arc::new(file),
+                len: 0,
+                broken: false,
+                closed: false,
+                buf: Vec::with_capacity(4096),
+                pending: Pending::default(),
+            }));
+        }
         let (syncer, sync_rx) = match sync {
             SyncMode::Full => {
                 let (tx, rx) = mpsc::channel();
@@ -218,15 +244,7 @@ impl Journal {
         let inner = Arc::new(Inner {
             db: path.to_path_buf(),
             sync,
-            log: Mutex::new(Log {
-                segment,
-                file: Arc::new(file),
-                len: 0,
-                broken: false,
-                closed: false,
-                buf: Vec::with_capacity(4096),
-                pending: Pending::default(),
-            }),
+            lanes: lanes.into_boxed_slice(),
             fold: Mutex::new(FoldSignal::default()),
             fold_wake: Condvar::new(),
             fold_error: Mutex::new(None),
@@ -268,15 +286,22 @@ impl Journal {
     /// Call it under the lock that ordered the change, before changing memory, so the
     /// log sees one job's changes in the order memory does, and a change that could
     /// not be stored is never visible.
-    pub fn append(&self, ops: Vec<Op>) -> Result<Option<Waiting>, BackendError> {
+    ///
+    /// `job` is the job the changes belong to (`None`: no job, a check); it chooses
+    /// the lane, so every change of one job must name it.
+    pub fn append(
+        &self,
+        job: Option<&JobName>,
+        ops: Vec<Op>,
+    ) -> Result<Option<Waiting>, BackendError> {
         let inner = &*self.inner;
-        let mut log = lock(&inner.log);
+        let mut log = lock(inner.lane(job));
         if log.closed {
             return Err(unavailable("the store is closed"));
         }
         if log.broken {
             let next = log.segment + 1;
-            let file = open_segment(&inner.db, next, inner.sync)
+            let file = open_segment(&inner.db, log.lane, next, inner.sync)
                 .map_err(|e| unavailable(format!("cannot start a new journal segment: {e}")))?;
             log.segment = next;
             log.file = Arc::new(file);
@@ -299,7 +324,7 @@ impl Journal {
         }
         let written = encoded.map_err(unavailable).and_then(|()| {
             (&*log.file).write_all(&buf).map_err(|e| {
-                let segment = wal::segment_path(&inner.db, log.segment);
+                let segment = wal::segment_path(&inner.db, log.lane, log.segment);
                 unavailable(format!("cannot write {}: {e}", segment.display()))
             })
         });
@@ -321,7 +346,7 @@ impl Journal {
             }
             log.pending.push(op);
         }
-        let fold_now = log.pending.ops.len() >= FOLD_AT_CHANGES;
+        let fold_now = log.pending.ops.len() >= FOLD_AT_CHANGES / inner.lanes.len();
         let waiting = match inner.sync {
             SyncMode::Normal => {
                 inner.timer.lap(StoreOp::Commit, mark);
@@ -353,7 +378,7 @@ impl Journal {
     /// fold into the snapshot failed.
     pub async fn check(&self) -> Result<(), BackendError> {
         let started = self.inner.timer.start();
-        if let Some(rx) = self.append(vec![Op::Check])? {
+        if let Some(rx) = self.append(None, vec![Op::Check])? {
             wait(rx).await?;
         }
         self.inner.timer.finish(StoreOp::Check, started);
@@ -388,6 +413,14 @@ impl Journal {
 }
 
 impl Inner {
+    /// The lane of `job`'s changes; checks go to the first.
+    fn lane(&self, job: Option<&JobName>) -> &Mutex<Log> {
+        let index = job.map_or(0, |name| {
+            crc32fast::hash(name.as_str().as_bytes()) as usize % self.lanes.len()
+        });
+        &self.lanes[index]
+    }
+
     fn request_fold(&self) {
         lock(&self.fold).requested = true;
         self.fold_wake.notify_one();
@@ -480,19 +513,29 @@ fn fold_loop(mut conn: Connection, inner: &Inner) {
             signal.requested = false;
             signal.closing.take()
         };
-        let taken = {
-            let mut log = lock(&inner.log);
-            let idle = log.pending.ops.is_empty() && carried.is_empty();
-            if idle && closing.is_none() && log.len < ROTATE_IDLE_BYTES {
-                None
-            } else {
-                let ops = std::mem::take(&mut log.pending).ops;
-                // Segments up to `folded` hold nothing but the changes taken here.
-                let folded = if closing.is_some() {
+        let idle = carried.is_empty()
+            && closing.is_none()
+            && inner.lanes.iter().all(|lane| {
+                let log = lock(lane);
+                log.pending.ops.is_empty() && log.len < ROTATE_IDLE_BYTES
+            });
+        if !idle {
+            // Per lane, its segments up to `folded` hold nothing but the changes taken
+            // here (or by earlier folds); each lane is taken under its own lock, as the
+            // lanes need no order between them. A lane with nothing new keeps its
+            // segment: it holds checks at most.
+            let mut folded = Vec::with_capacity(inner.lanes.len());
+            for lane in &*inner.lanes {
+                let mut log = lock(lane);
+                let quiet = log.pending.ops.is_empty() && log.len < ROTATE_IDLE_BYTES;
+                carried.extend(std::mem::take(&mut log.pending).ops);
+                folded.push(if closing.is_some() {
                     log.closed = true;
                     Some(log.segment)
+                } else if quiet {
+                    log.segment.checked_sub(1)
                 } else {
-                    match open_segment(&inner.db, log.segment + 1, inner.sync) {
+                    match open_segment(&inner.db, log.lane, log.segment + 1, inner.sync) {
                         Ok(file) => {
                             let folded = log.segment;
                             log.segment += 1;
@@ -508,12 +551,8 @@ fn fold_loop(mut conn: Connection, inner: &Inner) {
                             log.segment.checked_sub(1)
                         }
                     }
-                };
-                Some((ops, folded))
+                });
             }
-        };
-        if let Some((ops, folded)) = taken {
-            carried.extend(ops);
             let started = inner.timer.start();
             let changes = carried.len();
             match apply(&mut conn, &carried) {
@@ -523,9 +562,7 @@ fn fold_loop(mut conn: Connection, inner: &Inner) {
                     if lock(&inner.fold_error).take().is_some() {
                         tracing::info!("the journal folds into the database again");
                     }
-                    if let Some(folded) = folded {
-                        remove_segments(&inner.db, folded);
-                    }
+                    remove_segments(&inner.db, &folded);
                     tracing::debug!(changes, "journal folded");
                 }
                 Err(e) => {
@@ -553,12 +590,18 @@ fn fold_loop(mut conn: Connection, inner: &Inner) {
     }
 }
 
-/// Removes every segment numbered up to `upto`.
-fn remove_segments(db: &Path, upto: u64) {
+/// Removes every segment of lane `l` numbered up to `upto[l]`.
+fn remove_segments(db: &Path, upto: &[Option<u64>]) {
     match wal::segments(db) {
         Ok(segments) => {
-            for (number, path) in segments {
-                if number <= upto {
+            for segment in segments {
+                if upto
+                    .get(segment.lane)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|upto| segment.number <= upto)
+                {
+                    let path = segment.path;
                     if let Err(e) = std::fs::remove_file(&path) {
                         tracing::warn!(error = %e, segment = %path.display(), "cannot remove a folded journal segment");
                     }
@@ -570,14 +613,15 @@ fn remove_segments(db: &Path, upto: u64) {
 }
 
 /// Replays the segments a previous run left into the snapshot, then removes them.
-/// Returns the highest segment number seen (0 when none).
+/// Returns the highest segment number seen in any lane (0 when none).
 fn replay(conn: &mut Connection, db: &Path) -> Result<u64, String> {
     let segments = wal::segments(db).map_err(|e| format!("cannot list the journal: {e}"))?;
-    let Some(&(last, _)) = segments.last() else {
+    let Some(last) = segments.iter().map(|s| s.number).max() else {
         return Ok(0);
     };
     let mut ops = Vec::new();
-    for (_, path) in &segments {
+    // Lane by lane, each in order: one job's changes are all in one lane.
+    for wal::Segment { path, .. } in &segments {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let decoded = wal::decode(&bytes);
@@ -589,7 +633,7 @@ fn replay(conn: &mut Connection, db: &Path) -> Result<u64, String> {
     }
     let changes = ops.len();
     apply(conn, &ops)?;
-    for (_, path) in &segments {
+    for wal::Segment { path, .. } in &segments {
         std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
     }
     tracing::info!(segments = segments.len(), changes, "journal replayed");
@@ -848,8 +892,9 @@ mod tests {
         .unwrap();
         second.extend_from_slice(&[9, 0, 0, 0, 1]);
         for _ in 0..2 {
-            std::fs::write(wal::segment_path(&db, 7), &first).unwrap();
-            std::fs::write(wal::segment_path(&db, 8), &second).unwrap();
+            // One job's changes are all in one lane.
+            std::fs::write(wal::segment_path(&db, 5, 7), &first).unwrap();
+            std::fs::write(wal::segment_path(&db, 5, 8), &second).unwrap();
             let (journal, loaded) = open(&db);
             let mut jobs: Vec<String> = loaded
                 .jobs
@@ -858,8 +903,16 @@ mod tests {
                 .collect();
             jobs.sort();
             assert_eq!(jobs, ["a 2", "c 5"]);
-            let left: Vec<u64> = wal::segments(&db).unwrap().iter().map(|s| s.0).collect();
-            assert_eq!(left, [9], "replayed segments are removed; the new one is 9");
+            let left: Vec<(usize, u64)> = wal::segments(&db)
+                .unwrap()
+                .iter()
+                .map(|s| (s.lane, s.number))
+                .collect();
+            let new: Vec<(usize, u64)> = (0..LANES).map(|lane| (lane, 9)).collect();
+            assert_eq!(
+                left, new,
+                "replayed segments are removed; every lane starts at 9"
+            );
             journal.close().await.unwrap();
         }
     }
@@ -870,10 +923,10 @@ mod tests {
         let db = dir.path().join("o.db");
         let (journal, _) = open(&db);
         assert!(journal
-            .append(vec![Op::Upsert(job("a", 1))])
+            .append(None, vec![Op::Upsert(job("a", 1))])
             .unwrap()
             .is_none());
-        journal.append(vec![Op::Upsert(job("a", 2))]).unwrap();
+        journal.append(None, vec![Op::Upsert(job("a", 2))]).unwrap();
         // A copy of the directory now is what a kill -9 would leave.
         let crashed = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -898,6 +951,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = open(&dir.path().join("o.db"));
         journal.close().await.unwrap();
-        journal.append(vec![Op::Upsert(job("a", 1))]).is_err()
+        journal.append(None, vec![Op::Upsert(job("a", 1))]).is_err()
     }
 }

@@ -247,8 +247,18 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
     r.bytes.is_empty().then_some(op)
 }
 
-/// The segment files of the database at `db`, oldest first: `<db>.log.<number>`.
-pub fn segments(db: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+/// One segment file of the log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Segment {
+    pub lane: usize,
+    pub number: u64,
+    pub path: PathBuf,
+}
+
+/// The segment files of the database at `db`, lane by lane, each lane oldest first:
+/// `<db>.log.<lane>.<number>` (and `<db>.log.<number>`, lane 0, as earlier versions
+/// named them).
+pub fn segments(db: &Path) -> std::io::Result<Vec<Segment>> {
     let dir = match db.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -264,23 +274,29 @@ pub fn segments(db: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     for entry in std::fs::read_dir(&dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(number) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
             continue;
         };
-        found.push((number, entry.path()));
+        let parsed = match rest.split_once('.') {
+            Some((lane, number)) => lane.parse().ok().zip(number.parse().ok()),
+            None => rest.parse().ok().map(|number| (0, number)),
+        };
+        if let Some((lane, number)) = parsed {
+            found.push(Segment {
+                lane,
+                number,
+                path: entry.path(),
+            });
+        }
     }
     found.sort();
     Ok(found)
 }
 
-/// The path of segment `number` of the database at `db`.
-pub fn segment_path(db: &Path, number: u64) -> PathBuf {
+/// The path of segment `number` of `lane` of the database at `db`.
+pub fn segment_path(db: &Path, lane: usize, number: u64) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(format!(".log.{number:020}"));
+    name.push(format!(".log.{lane:02}.{number:020}"));
     PathBuf::from(name)
 }
 
@@ -363,16 +379,23 @@ mod tests {
     }
 
     #[test]
-    fn segment_names_sort_by_number() {
+    fn segment_names_sort_by_lane_then_number() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("o.db");
-        for n in [10, 2, 1] {
-            std::fs::write(segment_path(&db, n), b"").unwrap();
+        for (lane, n) in [(1, 10), (0, 2), (1, 1), (12, 3)] {
+            std::fs::write(segment_path(&db, lane, n), b"").unwrap();
         }
+        // As versions with one lane named them: lane 0.
+        std::fs::write(dir.path().join("o.db.log.00000000000000000001"), b"").unwrap();
         std::fs::write(dir.path().join("o.db.log.x"), b"").unwrap();
+        std::fs::write(dir.path().join("o.db.log.1.x"), b"").unwrap();
         std::fs::write(dir.path().join("other.db.log.3"), b"").unwrap();
-        let numbers: Vec<u64> = segments(&db).unwrap().into_iter().map(|s| s.0).collect();
-        assert_eq!(numbers, vec![1, 2, 10]);
+        let found: Vec<(usize, u64)> = segments(&db)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.lane, s.number))
+            .collect();
+        assert_eq!(found, vec![(0, 1), (0, 2), (1, 1), (1, 10), (12, 3)]);
     }
 
     proptest! {
