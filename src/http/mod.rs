@@ -4,19 +4,20 @@
 mod auth;
 mod error;
 mod health;
+mod idle;
 mod jobs;
 mod metrics;
 mod ping;
 mod probes;
 mod query;
 mod rate_limit;
+mod timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
 use axum::Router;
@@ -26,7 +27,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::backend::Backend;
 pub use auth::Token;
@@ -125,10 +125,7 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(timing)
                 .layer(error::BoundaryLayer)
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                ))
+                .layer(timeout::RequestTimeoutLayer::new(REQUEST_TIMEOUT))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
 }
@@ -156,11 +153,10 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: CancellationToken,
 ) {
+    // No timer: the header-read timeout is kept per connection (`idle`), not by hyper
+    // per request.
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+    builder.keep_alive(true);
     let mut refusing = hyper::server::conn::http1::Builder::new();
     refusing
         .timer(TokioTimer::new())
@@ -280,12 +276,17 @@ fn spawn_connection<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let connection =
-        builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let activity = idle::Activity::new();
+    let service = TowerToHyperService::new(idle::Watched::new(service, activity.clone()));
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        match idle::serve_watched(connection, &activity, HEADER_READ_TIMEOUT).await {
+            Some(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+            Some(Ok(())) => {}
+            None => {
+                tracing::debug!(%peer, "no request head within the header-read timeout: connection closed")
+            }
         }
         drop(slot);
     });

@@ -223,6 +223,26 @@ async fn silent_connections_cannot_hold_the_cap_beyond_the_header_timeout() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_kept_alive_connection_gets_the_header_timeout_anew_after_each_response() {
+    let app = spawn_app_with(&[]).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    // Requests 6 s apart keep the connection: each response restarts its 10 s.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(request_on(&mut stream, "/livez").await, 200, "still served");
+    }
+    let last = Instant::now();
+    let (took, got) = wait_closed(&mut stream, last, Duration::from_secs(20)).await;
+    assert!(took >= Duration::from_secs(9), "closed early: {took:?}");
+    assert!(took <= Duration::from_secs(13), "closed late: {took:?}");
+    assert!(
+        got.is_empty(),
+        "nothing is sent to an idle connection: {got}"
+    );
+    app.stop().await;
+}
+
 /// Writes `bytes` one at a time, `every` apart, until the server closes the
 /// connection (or the bytes run out); returns how long it was open and what came back.
 async fn trickle(addr: SocketAddr, bytes: Vec<u8>, every: Duration) -> (Duration, String) {
