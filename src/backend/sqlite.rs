@@ -34,7 +34,7 @@ use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
 /// How often the changes of the log are folded into the snapshot.
 const FOLD_EVERY: Duration = Duration::from_secs(2);
 /// Fold before the interval when this many changes are waiting (bounds memory).
-const FOLD_AT_CHANGES: usize = 250_000;
+const FOLD_AT_CHANGES: usize = 50_000;
 /// A segment that only received checks is replaced once it is this long.
 const ROTATE_IDLE_BYTES: u64 = 1 << 20;
 /// Lanes of the log with `--sync normal`: each job's changes go to one lane, chosen by
@@ -128,9 +128,8 @@ struct SyncRequest {
     reply: oneshot::Sender<Result<(), String>>,
 }
 
-/// What the journal held at start.
+/// What the journal held at start, besides the jobs handed to the caller one by one.
 pub struct Loaded {
-    pub jobs: Vec<Job>,
     pub alerts: Vec<PendingAlert>,
     pub max_seq: u64,
 }
@@ -157,7 +156,8 @@ fn open_segment(db: &Path, lane: usize, number: u64, sync: SyncMode) -> std::io:
 
 impl Journal {
     /// Opens (creating when missing) the database, replays the log segments a previous
-    /// run left, loads every row and starts the threads. Durable alerts are pushed into
+    /// run left, hands every stored job to `on_job`, loads the pending alerts and
+    /// starts the threads. Durable alerts are pushed into
     /// `outbox` as they become durable, then `wake_dispatcher` is notified. `timer`
     /// receives the time of the load and of every write.
     pub fn open(
@@ -166,6 +166,7 @@ impl Journal {
         outbox: Arc<Mutex<Outbox>>,
         wake_dispatcher: Arc<Notify>,
         timer: StoreTimer,
+        on_job: &mut dyn FnMut(Job),
     ) -> Result<(Self, Loaded), BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -207,7 +208,7 @@ impl Journal {
         .map_err(|e| unavailable(format!("cannot prepare {}: {e}", path.display())))?;
         let started = timer.start();
         let last_segment = replay(&mut conn, path).map_err(unavailable)?;
-        let loaded = load(&conn).map_err(unavailable)?;
+        let loaded = load(&conn, on_job).map_err(unavailable)?;
         timer.finish(StoreOp::Load, started);
 
         let segment = last_segment + 1;
@@ -730,8 +731,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
     ])
 }
 
-fn load(conn: &Connection) -> Result<Loaded, String> {
-    let mut jobs = Vec::new();
+fn load(conn: &Connection, on_job: &mut dyn FnMut(Job)) -> Result<Loaded, String> {
     let mut stmt = conn
         .prepare(
             "SELECT name, frequency, frequency_s, grace_s, last_ping_ms, status, down_since_ms,
@@ -741,7 +741,7 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
         match job_from_row(row) {
-            Ok(job) => jobs.push(job),
+            Ok(job) => on_job(job),
             Err(e) => tracing::warn!(error = %e, "skipping unreadable job row"),
         }
     }
@@ -773,7 +773,6 @@ fn load(conn: &Connection) -> Result<Loaded, String> {
         .map_err(|e| e.to_string())?
         .flatten();
     Ok(Loaded {
-        jobs,
         alerts,
         max_seq: max_seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
     })
@@ -853,15 +852,19 @@ mod tests {
         );
     }
 
-    fn open(db: &Path) -> (Journal, Loaded) {
-        Journal::open(
+    /// The journal, and the jobs it handed over at start.
+    fn open(db: &Path) -> (Journal, Vec<Job>) {
+        let mut jobs = Vec::new();
+        let (journal, _) = Journal::open(
             db,
             SyncMode::Normal,
             Arc::default(),
             Arc::default(),
             StoreTimer::default(),
+            &mut |job| jobs.push(job),
         )
-        .unwrap()
+        .unwrap();
+        (journal, jobs)
     }
 
     #[tokio::test]
@@ -897,7 +900,6 @@ mod tests {
             std::fs::write(wal::segment_path(&db, 5, 8), &second).unwrap();
             let (journal, loaded) = open(&db);
             let mut jobs: Vec<String> = loaded
-                .jobs
                 .iter()
                 .map(|j| format!("{} {}", j.name, j.pings_total))
                 .collect();
@@ -940,8 +942,8 @@ mod tests {
         );
         for db in [db, crashed.path().join("o.db")] {
             let (journal, loaded) = open(&db);
-            assert_eq!(loaded.jobs.len(), 1);
-            assert_eq!(loaded.jobs[0].pings_total, 2);
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(loaded[0].pings_total, 2);
             journal.close().await.unwrap();
         }
         assert!(journal_closed_refuses_writes().await);
