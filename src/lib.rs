@@ -9,8 +9,9 @@
 //!   timeouts and the optional per-client rate limit. Handlers parse requests into
 //!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
-//!   SQLite journal (group-committed by one writer thread) behind it by default; or in
-//!   a Redis shared by several replicas, each change one Lua script.
+//!   write-ahead journal behind it by default (appended from the request's thread in
+//!   one of 16 lanes, folded into a SQLite snapshot by a background thread); or in a
+//!   Redis shared by several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
 //! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
