@@ -11,6 +11,9 @@
 //! answer (it survives kill -9, as SQLite's WAL with `synchronous=NORMAL` does); with
 //! `--sync full` the log is fsynced (grouped, on the sync thread) before the answer.
 //!
+//! The log has lanes (see [`LANES`]): each job's changes go to the lane of its name, so
+//! pings of different jobs on different threads seldom share a lock or a file.
+//!
 //! Recovery: at start every segment left by the last run is replayed over the
 //! snapshot, in order, and folded into it; every record holds a whole state, so a
 //! segment replayed twice changes nothing.

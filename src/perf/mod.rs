@@ -2,7 +2,7 @@
 //! every store operation and of every alert delivery, in one registry of constant size.
 //!
 //! Three producers feed it: the tower layer of [`layer`] (requests), the backend through
-//! [`StoreTimer`] (store operations, on the SQLite writer thread too), and the
+//! [`StoreTimer`] (store operations, on the journal's fold thread too), and the
 //! dispatcher through its [`DeliveryObserver`] (deliveries). Each series keeps a
 //! windowed histogram for the JSON of `/metrics/performance` and fixed Prometheus
 //! buckets since start for `/metrics` ([`window`], [`export`]). Recording takes no lock
