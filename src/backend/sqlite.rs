@@ -922,6 +922,75 @@ mod tests {
         }
     }
 
+    /// What a kill -9 leaves: a copy of the live directory, segments of every lane.
+    fn copy_dir(from: &Path) -> tempfile::TempDir {
+        let to = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.path().join(entry.file_name())).unwrap();
+        }
+        to
+    }
+
+    #[tokio::test]
+    async fn every_job_in_every_lane_comes_back_in_its_latest_state_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("o.db");
+        let (journal, _) = open(&db);
+        // 200 jobs spread over the lanes, pinged in turns; every third one deleted
+        // after its pings and every ninth created again after its deletion.
+        let names: Vec<JobName> = (0..200)
+            .map(|i| JobName::parse(&format!("job-{i}")).unwrap())
+            .collect();
+        for round in 1..=5 {
+            for name in &names {
+                let op = Op::Upsert(job(name.as_str(), round));
+                journal.append(Some(name), vec![op]).unwrap();
+            }
+        }
+        for (i, name) in names.iter().enumerate() {
+            if i % 3 == 0 {
+                journal
+                    .append(Some(name), vec![Op::Delete(name.clone())])
+                    .unwrap();
+            }
+            if i % 9 == 0 {
+                let op = Op::Upsert(job(name.as_str(), 100));
+                journal.append(Some(name), vec![op]).unwrap();
+            }
+        }
+        let lanes: std::collections::BTreeSet<usize> =
+            wal::segments(&db).unwrap().iter().map(|s| s.lane).collect();
+        assert_eq!(lanes.len(), LANES, "the jobs use every lane");
+        let crashed = copy_dir(dir.path());
+        journal.close().await.unwrap();
+
+        let expected: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| match (i % 3 == 0, i % 9 == 0) {
+                (_, true) => Some(format!("{name} 100")),
+                (true, false) => None,
+                (false, false) => Some(format!("{name} 5")),
+            })
+            .collect();
+        for db in [db, crashed.path().join("o.db")] {
+            let (journal, loaded) = open(&db);
+            let mut got: Vec<(String, String)> = loaded
+                .iter()
+                .map(|j| (j.name.to_string(), format!("{} {}", j.name, j.pings_total)))
+                .collect();
+            got.sort();
+            let mut want: Vec<(String, String)> = expected
+                .iter()
+                .map(|e| (e.split(' ').next().unwrap().to_owned(), e.clone()))
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "{}", db.display());
+            journal.close().await.unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn appended_changes_survive_without_a_fold_and_are_folded_at_close() {
         let dir = tempfile::tempdir().unwrap();
@@ -932,12 +1001,7 @@ mod tests {
             .unwrap()
             .is_none());
         journal.append(None, vec![Op::Upsert(job("a", 2))]).unwrap();
-        // A copy of the directory now is what a kill -9 would leave.
-        let crashed = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), crashed.path().join(entry.file_name())).unwrap();
-        }
+        let crashed = copy_dir(dir.path());
         journal.close().await.unwrap();
         assert!(
             wal::segments(&db).unwrap().is_empty(),
