@@ -4,8 +4,9 @@
 //! Every change is one Lua script, so it is atomic whichever replica runs it: a ping
 //! (the older-timestamp and capacity checks, the job's fields and its wake-up), a sweep
 //! (claiming due jobs and appending their alerts to the outbox in the same step), and
-//! each outbox transition. Times come from the replicas' clocks, passed as arguments,
-//! like the local backend's. The scripts are sent by hash (`EVALSHA`); the `redis`
+//! each outbox transition; under load, pings share script calls (see [`pings`]).
+//! Times come from the replicas' clocks, passed as arguments, like the local
+//! backend's. The scripts are sent by hash (`EVALSHA`); the `redis`
 //! crate sends a script again when Redis answers that it lost it.
 //!
 //! Keys, all under the hash tag `{overdue}` so that a deployment lives in one cluster
@@ -22,11 +23,12 @@
 //! Redis did not store. The connection manager reconnects by itself.
 
 mod decode;
+mod pings;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -267,96 +269,35 @@ fn key(part: &str) -> String {
     format!("{PREFIX}{part}")
 }
 
-/// The state of every replica sharing one Redis.
-pub struct RedisBackend {
-    store: RedisStore,
+/// The connection and what every operation on it shares, also held by the ping
+/// batcher's tasks.
+struct Core {
     client: redis::Client,
     /// Connected on first use, so a replica starts (and answers 503) while Redis is
     /// still down; the manager then reconnects by itself after failures.
     manager: OnceCell<ConnectionManager>,
     scripts: Scripts,
+    /// When an operation last ran out of time. For a moment after it, the reads behind
+    /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
+    /// frozen Redis.
+    timed_out_at: Mutex<Option<Instant>>,
+}
+
+/// The state of every replica sharing one Redis.
+pub struct RedisBackend {
+    store: RedisStore,
+    core: Arc<Core>,
+    /// Pings go to Redis in batches, one script call each (see [`pings`]).
+    pings_out: pings::Batcher,
     /// This replica's name in the outbox's consumer group: host, pid and a random part.
     consumer: String,
     options: BackendOptions,
     signals: Signals,
     timer: StoreTimer,
-    /// When an operation last ran out of time. For a moment after it, the reads behind
-    /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
-    /// frozen Redis.
-    timed_out_at: Mutex<Option<Instant>>,
-    /// When a ping last marked the deployment alive (unix ms): pings do it at most
-    /// twice a second, the dispatcher's look for alerts every second anyway.
-    ping_heartbeat_ms: AtomicI64,
     pings: MinuteCounts,
 }
 
-impl RedisBackend {
-    /// A backend for `store`. It connects now, creates the outbox's group and loads
-    /// the scripts; when Redis does not answer yet it starts anyway, answers 503 and
-    /// readiness fails until Redis does.
-    pub async fn open(
-        store: &RedisStore,
-        options: BackendOptions,
-        signals: Signals,
-        timer: StoreTimer,
-    ) -> Result<Self, BackendError> {
-        let client = store.client().map_err(|e| unavailable("URL", e))?;
-        let consumer = format!(
-            "{}-{}-{:04x}",
-            crate::health::instance_name(),
-            std::process::id(),
-            ulid::Ulid::new().random() & 0xffff
-        );
-        let backend = Self {
-            store: store.clone(),
-            client,
-            manager: OnceCell::new(),
-            scripts: Scripts::new(),
-            consumer,
-            options,
-            signals,
-            timer,
-            timed_out_at: Mutex::new(None),
-            ping_heartbeat_ms: AtomicI64::new(0),
-            pings: MinuteCounts::default(),
-        };
-        match backend.prepare().await {
-            Ok(()) => tracing::info!(
-                store = %backend.store,
-                consumer = %backend.consumer,
-                "state in redis"
-            ),
-            Err(e) => tracing::warn!(
-                store = %backend.store,
-                error = %e,
-                "redis does not answer yet: pings get 503 until it does"
-            ),
-        }
-        Ok(backend)
-    }
-
-    /// Loads the scripts, creates the outbox's group and forgets the consumers of
-    /// replicas stopped long ago.
-    async fn prepare(&self) -> Result<(), BackendError> {
-        self.bounded("start", async {
-            let mut conn = self.connection().await?;
-            for script in self.scripts.all() {
-                script
-                    .prepare_invoke()
-                    .load_async(&mut conn)
-                    .await
-                    .map_err(|e| unavailable("script load", e))?;
-            }
-            Ok(())
-        })
-        .await?;
-        let mut prune = evalsha(&self.scripts.prune, key("outbox"));
-        prune.arg("").arg(millis(CONSUMER_RETENTION));
-        self.eval("prune", &self.scripts.prune, &prune)
-            .await
-            .map(drop)
-    }
-
+impl Core {
     async fn connection(&self) -> Result<ConnectionManager, BackendError> {
         let manager = self
             .manager
@@ -481,11 +422,84 @@ impl RedisBackend {
         })
         .await
     }
+}
+
+impl RedisBackend {
+    /// A backend for `store`. It connects now, creates the outbox's group and loads
+    /// the scripts; when Redis does not answer yet it starts anyway, answers 503 and
+    /// readiness fails until Redis does.
+    pub async fn open(
+        store: &RedisStore,
+        options: BackendOptions,
+        signals: Signals,
+        timer: StoreTimer,
+    ) -> Result<Self, BackendError> {
+        let client = store.client().map_err(|e| unavailable("URL", e))?;
+        let consumer = format!(
+            "{}-{}-{:04x}",
+            crate::health::instance_name(),
+            std::process::id(),
+            ulid::Ulid::new().random() & 0xffff
+        );
+        let core = Arc::new(Core {
+            client,
+            manager: OnceCell::new(),
+            scripts: Scripts::new(),
+            timed_out_at: Mutex::new(None),
+        });
+        let backend = Self {
+            store: store.clone(),
+            pings_out: pings::Batcher::start(Arc::clone(&core), options.max_services),
+            core,
+            consumer,
+            options,
+            signals,
+            timer,
+            pings: MinuteCounts::default(),
+        };
+        match backend.prepare().await {
+            Ok(()) => tracing::info!(
+                store = %backend.store,
+                consumer = %backend.consumer,
+                "state in redis"
+            ),
+            Err(e) => tracing::warn!(
+                store = %backend.store,
+                error = %e,
+                "redis does not answer yet: pings get 503 until it does"
+            ),
+        }
+        Ok(backend)
+    }
+
+    /// Loads the scripts, creates the outbox's group and forgets the consumers of
+    /// replicas stopped long ago.
+    async fn prepare(&self) -> Result<(), BackendError> {
+        self.core
+            .bounded("start", async {
+                let mut conn = self.core.connection().await?;
+                for script in self.core.scripts.all() {
+                    script
+                        .prepare_invoke()
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(|e| unavailable("script load", e))?;
+                }
+                Ok(())
+            })
+            .await?;
+        let mut prune = evalsha(&self.core.scripts.prune, key("outbox"));
+        prune.arg("").arg(millis(CONSUMER_RETENTION));
+        self.core
+            .eval("prune", &self.core.scripts.prune, &prune)
+            .await
+            .map(drop)
+    }
 
     /// Removes an outbox entry that cannot be read back, so that it does not hold its
     /// job's later alerts forever.
     async fn discard(&self, job: &[u8], alert_id: &[u8], now_ms: i64) {
-        let mut finish = evalsha(&self.scripts.finish, key("outbox"));
+        let mut finish = evalsha(&self.core.scripts.finish, key("outbox"));
         finish
             .arg(&self.consumer)
             .arg(job)
@@ -493,7 +507,11 @@ impl RedisBackend {
             .arg("done")
             .arg(0)
             .arg(now_ms);
-        if let Err(e) = self.eval("discard", &self.scripts.finish, &finish).await {
+        if let Err(e) = self
+            .core
+            .eval("discard", &self.core.scripts.finish, &finish)
+            .await
+        {
             tracing::warn!(error = %e, "could not discard an unreadable alert");
         }
     }
@@ -503,36 +521,9 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError> {
         let started = self.timer.start();
-        let mut invocation = evalsha(&self.scripts.ping, format!("{PREFIX}j:{}", ping.name));
-        invocation.arg(ping.name.as_str());
-        match &ping.frequency {
-            Some(f) => invocation.arg(f.as_str()).arg(f.seconds()),
-            None => invocation.arg("").arg(""),
-        };
-        match ping.grace {
-            Some(g) => invocation.arg(g.seconds()),
-            None => invocation.arg(""),
-        };
-        match ping.at {
-            Some(at) => invocation.arg(at.millis()),
-            None => invocation.arg(""),
-        };
-        invocation
-            .arg(now.millis())
-            .arg(self.options.max_services)
-            .arg(ulid::Ulid::new().to_string());
-        // Liveness needs a mark now and then, not one per ping.
-        let last = self.ping_heartbeat_ms.load(Ordering::Relaxed);
-        if now.millis().abs_diff(last) >= 500 {
-            self.ping_heartbeat_ms
-                .store(now.millis(), Ordering::Relaxed);
-            invocation.arg(millis(LIVENESS_GAP));
-        } else {
-            invocation.arg("");
-        }
-        let reply = self.eval("ping", &self.scripts.ping, &invocation).await?;
-        let reply =
-            decode::ping_reply(&ping.name, &reply).map_err(|e| unavailable("ping reply", e))?;
+        let name = ping.name.clone();
+        let reply = self.pings_out.send(ping, now).await?;
+        let reply = decode::ping_reply(&name, &reply).map_err(|e| unavailable("ping reply", e))?;
         let outcome = match reply {
             decode::PingReply::Outcome { outcome, earliest } => {
                 if earliest {
@@ -555,10 +546,10 @@ impl Backend for RedisBackend {
                 max: self.options.max_services,
             },
             decode::PingReply::Corrupt => {
-                tracing::error!(job = %ping.name, "the job's fields in redis do not parse");
+                tracing::error!(job = %name, "the job's fields in redis do not parse");
                 return Err(BackendError::Unavailable(format!(
                     "the stored job {} is unreadable",
-                    ping.name
+                    name
                 )));
             }
         };
@@ -567,10 +558,11 @@ impl Backend for RedisBackend {
 
     async fn delete(&self, name: &JobName) -> Result<bool, BackendError> {
         let started = self.timer.start();
-        let mut invocation = evalsha(&self.scripts.delete, key("names"));
+        let mut invocation = evalsha(&self.core.scripts.delete, key("names"));
         invocation.arg(name.as_str());
         let reply = self
-            .eval("delete", &self.scripts.delete, &invocation)
+            .core
+            .eval("delete", &self.core.scripts.delete, &invocation)
             .await?;
         let deleted = decode::int(&reply) == Some(1);
         if deleted {
@@ -583,7 +575,7 @@ impl Backend for RedisBackend {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(format!("{PREFIX}j:{name}"))
             .arg(&["f", "s", "g", "l", "d", "e", "a", "p", "r"]);
-        let fields: Vec<Value> = self.query("get", &cmd).await?;
+        let fields: Vec<Value> = self.core.query("get", &cmd).await?;
         if matches!(fields.first(), None | Some(Value::Nil)) {
             return Ok(None);
         }
@@ -599,12 +591,15 @@ impl Backend for RedisBackend {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, BackendError> {
-        let mut invocation = evalsha(&self.scripts.list, key("names"));
+        let mut invocation = evalsha(&self.core.scripts.list, key("names"));
         invocation
             .arg(status.map_or("", Status::as_str))
             .arg(after.unwrap_or(""))
             .arg(limit);
-        let reply = self.eval("list", &self.scripts.list, &invocation).await?;
+        let reply = self
+            .core
+            .eval("list", &self.core.scripts.list, &invocation)
+            .await?;
         let (mut jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
         let next = if jobs.len() > limit {
             jobs.truncate(limit);
@@ -621,13 +616,13 @@ impl Backend for RedisBackend {
     }
 
     async fn counts(&self) -> Result<Counts, BackendError> {
-        self.fail_fast("counts")?;
+        self.core.fail_fast("counts")?;
         let mut pipe = redis::pipe();
         pipe.cmd("ZCARD")
             .arg(key("names"))
             .cmd("ZCARD")
             .arg(key("down"));
-        let (total, down): (usize, usize) = self.pipe("counts", &pipe).await?;
+        let (total, down): (usize, usize) = self.core.pipe("counts", &pipe).await?;
         Ok(Counts { total, down })
     }
 
@@ -646,7 +641,7 @@ impl Backend for RedisBackend {
             // Ids are minted inside the script from this prefix, in the same step that
             // claims the job: one (job, alert_count) never gets two ids.
             let id_prefix: String = ulid::Ulid::new().to_string().chars().take(22).collect();
-            let mut invocation = evalsha(&self.scripts.take_due, key("wake"));
+            let mut invocation = evalsha(&self.core.scripts.take_due, key("wake"));
             invocation
                 .arg(now_ms)
                 .arg(chunk)
@@ -655,7 +650,8 @@ impl Backend for RedisBackend {
                 .arg(id_prefix)
                 .arg(millis(LIVENESS_GAP));
             let reply = self
-                .eval("sweep", &self.scripts.take_due, &invocation)
+                .core
+                .eval("sweep", &self.core.scripts.take_due, &invocation)
                 .await?;
             let (alerts, unreadable, examined) =
                 decode::sweep(&reply).map_err(|e| unavailable("sweep reply", e))?;
@@ -683,10 +679,10 @@ impl Backend for RedisBackend {
     }
 
     async fn next_wake(&self) -> Option<UnixTime> {
-        self.fail_fast("next wake").ok()?;
+        self.core.fail_fast("next wake").ok()?;
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(key("wake")).arg(0).arg(0).arg("WITHSCORES");
-        let first: Vec<(String, f64)> = self.query("next wake", &cmd).await.ok()?;
+        let first: Vec<(String, f64)> = self.core.query("next wake", &cmd).await.ok()?;
         first
             .first()
             .and_then(|(_, score)| UnixTime::from_millis(*score as i64))
@@ -697,7 +693,7 @@ impl Backend for RedisBackend {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
-        let mut invocation = evalsha(&self.scripts.lease, key("outbox"));
+        let mut invocation = evalsha(&self.core.scripts.lease, key("outbox"));
         invocation
             .arg(&self.consumer)
             .arg(now_ms)
@@ -709,7 +705,10 @@ impl Backend for RedisBackend {
                 .arg(format!("{}:{minute}", self.consumer))
                 .arg(count);
         }
-        let reply = self.eval("lease", &self.scripts.lease, &invocation).await?;
+        let reply = self
+            .core
+            .eval("lease", &self.core.scripts.lease, &invocation)
+            .await?;
         let entries = decode::leased(&reply, now_ms).map_err(|e| unavailable("lease reply", e))?;
         let mut leased = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -726,12 +725,12 @@ impl Backend for RedisBackend {
 
     async fn next_alert_at(&self) -> Option<i64> {
         let poll = crate::domain::now_ms().saturating_add(millis(POLL));
-        if self.fail_fast("next alert").is_err() {
+        if self.core.fail_fast("next alert").is_err() {
             return Some(poll);
         }
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(key("ready")).arg(0).arg(0).arg("WITHSCORES");
-        let first: Vec<(String, f64)> = match self.query("next alert", &cmd).await {
+        let first: Vec<(String, f64)> = match self.core.query("next alert", &cmd).await {
             Ok(first) => first,
             Err(_) => return Some(poll),
         };
@@ -752,7 +751,7 @@ impl Backend for RedisBackend {
             Delivery::Delivered | Delivery::GaveUp => ("done", 0, StoreOp::OutboxAck),
             Delivery::RetryAt(at) => ("retry", at, StoreOp::OutboxRetry),
         };
-        let mut invocation = evalsha(&self.scripts.finish, key("outbox"));
+        let mut invocation = evalsha(&self.core.scripts.finish, key("outbox"));
         invocation
             .arg(&self.consumer)
             .arg(alert.alert.name.as_str())
@@ -761,7 +760,8 @@ impl Backend for RedisBackend {
             .arg(retry_at)
             .arg(crate::domain::now_ms());
         let reply = self
-            .eval("finish", &self.scripts.finish, &invocation)
+            .core
+            .eval("finish", &self.core.scripts.finish, &invocation)
             .await?;
         if decode::int(&reply) != Some(1) {
             tracing::debug!(
@@ -775,25 +775,25 @@ impl Backend for RedisBackend {
     }
 
     async fn backlog(&self) -> Result<usize, BackendError> {
-        self.fail_fast("backlog")?;
+        self.core.fail_fast("backlog")?;
         let mut cmd = redis::cmd("XLEN");
         cmd.arg(key("outbox"));
-        self.query("backlog", &cmd).await
+        self.core.query("backlog", &cmd).await
     }
 
     async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError> {
-        self.fail_fast("oldest alert")?;
+        self.core.fail_fast("oldest alert")?;
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(key("outbox")).arg("-").arg("+").arg("COUNT").arg(1);
-        let reply: Value = self.query("oldest alert", &cmd).await?;
+        let reply: Value = self.core.query("oldest alert", &cmd).await?;
         Ok(decode::first_raised_at(&reply))
     }
 
     async fn pings_last_hour(&self, now_secs: i64) -> Result<Option<u64>, BackendError> {
-        self.fail_fast("pings per hour")?;
+        self.core.fail_fast("pings per hour")?;
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key("pings"));
-        let counts: Vec<(String, u64)> = self.query("pings per hour", &cmd).await?;
+        let counts: Vec<(String, u64)> = self.core.query("pings per hour", &cmd).await?;
         let now = now_secs.div_euclid(60);
         let mut total = 0;
         let mut stale = Vec::new();
@@ -809,7 +809,7 @@ impl Backend for RedisBackend {
         if !stale.is_empty() {
             let mut cmd = redis::cmd("HDEL");
             cmd.arg(key("pings")).arg(stale);
-            if let Err(e) = self.query::<i64>("pings cleanup", &cmd).await {
+            if let Err(e) = self.core.query::<i64>("pings cleanup", &cmd).await {
                 tracing::debug!(error = %e, "could not remove old ping counts");
             }
         }
@@ -819,7 +819,7 @@ impl Backend for RedisBackend {
     async fn check(&self) -> Result<Duration, BackendError> {
         let started = self.timer.start();
         let begun = Instant::now();
-        let _: String = self.query("ping", &redis::cmd("PING")).await?;
+        let _: String = self.core.query("ping", &redis::cmd("PING")).await?;
         let elapsed = begun.elapsed();
         self.timer.finish(StoreOp::Check, started);
         Ok(elapsed)
@@ -837,13 +837,17 @@ impl Backend for RedisBackend {
             any = true;
         }
         if any {
-            if let Err(e) = self.query::<i64>("ping counts", &counts).await {
+            if let Err(e) = self.core.query::<i64>("ping counts", &counts).await {
                 tracing::debug!(error = %e, "could not write the last ping counts");
             }
         }
-        let mut prune = evalsha(&self.scripts.prune, key("outbox"));
+        let mut prune = evalsha(&self.core.scripts.prune, key("outbox"));
         prune.arg(&self.consumer).arg(millis(CONSUMER_RETENTION));
-        if let Err(e) = self.eval("prune", &self.scripts.prune, &prune).await {
+        if let Err(e) = self
+            .core
+            .eval("prune", &self.core.scripts.prune, &prune)
+            .await
+        {
             tracing::warn!(error = %e, "could not leave the outbox's consumer group");
         }
         Ok(())

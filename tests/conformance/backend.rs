@@ -241,3 +241,51 @@ pub async fn deleting_a_job_drops_its_alerts(store: &Store) {
     assert_eq!(b.get(&JobName::parse("j").unwrap()).await.unwrap(), None);
     b.close().await.unwrap();
 }
+
+/// 250 pings at once over five names with room for three: each accepted ping counts
+/// exactly once (its job's counts run 1..=50 without a gap or a repeat), three names
+/// take every one of their pings and two get only "full". On Redis the pings share
+/// script calls, so this is also the batching's test.
+pub async fn concurrent_pings_each_count_once_and_the_cap_holds(store: &Store) {
+    let b = backend(store, None).await;
+    let names = ["a", "b", "c", "d", "e"];
+    let mut tasks = Vec::new();
+    for round in 0..50 {
+        for name in names {
+            let b = Arc::clone(&b);
+            tasks.push(tokio::spawn(async move {
+                let outcome = b
+                    .record_ping(ping(name, Some("1h"), None), t(2_000 + round / 10))
+                    .await
+                    .expect("ping");
+                (name, outcome)
+            }));
+        }
+    }
+    let mut counts: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    let mut full: std::collections::BTreeSet<&str> = Default::default();
+    for task in tasks {
+        match task.await.expect("task") {
+            (name, PingOutcome::Recorded(job)) => {
+                counts.entry(name).or_default().push(job.pings_total)
+            }
+            (name, PingOutcome::Full { max: 3 }) => {
+                full.insert(name);
+            }
+            (name, other) => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(counts.len(), 3, "three names accepted: {counts:?}");
+    assert_eq!(full.len(), 2, "two names refused: {full:?}");
+    for (name, mut seen) in counts {
+        assert!(!full.contains(name), "{name} both accepted and refused");
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=50).collect::<Vec<_>>(), "{name}");
+        let stored = b
+            .get(&JobName::parse(name).expect("name"))
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(stored.pings_total, 50, "{name}");
+    }
+}

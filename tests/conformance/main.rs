@@ -78,4 +78,5 @@ conformance!(trait_api => backend:
     the_service_cap_refuses_new_names_until_one_is_deleted,
     a_retry_waits_for_its_time_and_counts_its_attempts,
     deleting_a_job_drops_its_alerts,
+    concurrent_pings_each_count_once_and_the_cap_holds,
 );

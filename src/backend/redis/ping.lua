@@ -1,100 +1,103 @@
--- Records a ping (SPEC section 3) in one atomic step.
--- ARGV: prefix, name, frequency text ('' = keep), frequency seconds, grace seconds
--- ('' = keep), timestamp ms ('' = arrival), now ms, max services, id of an up alert,
--- liveness gap ms ('' when this replica marked itself alive less than a second ago).
--- Returns { outcome, job, earliest } where outcome is recorded | recovered | stale,
--- job is dump(), earliest is 1 when the job's wake-up is now the first of all; or
--- { frequency } | { full } | { corrupt }.
+-- Records a batch of pings (SPEC section 3), each in its own step, in order; the
+-- whole call is atomic.
+-- ARGV: prefix, liveness gap ms ('' when this replica marked itself alive less than
+-- half a second ago), the time of that mark, max services, then seven values a ping:
+-- name, frequency text ('' = keep), frequency seconds, grace seconds ('' = keep),
+-- timestamp ms ('' = arrival), now ms, id of an up alert.
+-- Returns one reply a ping: { outcome, job, earliest } where outcome is recorded |
+-- recovered | stale, job is dump(), earliest is 1 when the job's wake-up is now the
+-- first of all; or { frequency } | { full } | { corrupt }.
 --
 -- The usual ping (a known job, up, its deadline moving later) writes two fields and
 -- leaves the wake-up alone: the old one fires early, and the sweep finds the job not
--- due and re-arms it at the real deadline. One write: nothing to wrap in MULTI/EXEC
--- for the append-only file.
-local name = ARGV[2]
-local ftext = ARGV[3]
-local fsecs = tonumber(ARGV[4])
-local grace = tonumber(ARGV[5])
-local at = tonumber(ARGV[6])
-local now = tonumber(ARGV[7])
-local max = tonumber(ARGV[8])
-local alert_id = ARGV[9]
-local key = job_key(name)
+-- due and re-arms it at the real deadline.
 local wake = P .. 'wake'
+local max = tonumber(ARGV[4])
 
 -- A replica that records pings is running: it counts for liveness like a sweep.
-if ARGV[10] ~= '' then heartbeat(now, tonumber(ARGV[10])) end
+if ARGV[2] ~= '' then heartbeat(tonumber(ARGV[3]), tonumber(ARGV[2])) end
 
-local j = load(key)
-if j == false then return { 'corrupt' } end
-local outcome = 'recorded'
--- Whether the scheduled wake-up can stay: an up job whose deadline is still ahead has
--- its wake-up at or before that deadline (a wake-up beyond it is only ever a startup
--- grace, given to deadlines already past), so a later deadline needs no change.
-local keep_wake = false
-if j then
-  if at then
-    -- Timestamps a job sends are whole seconds and are compared as such.
-    local as, ls = secs(at), secs(j.l)
-    if as < ls then return { 'stale', dump(j), 0 } end
-    if as == ls then
-      -- A retry of a ping already recorded: it must not count twice, nor recover a job
-      -- that went down after the original.
-      return { 'recorded', dump(j), 0 }
+local function ping(name, ftext, fsecs, grace, at, now, alert_id)
+  local key = job_key(name)
+  local j = load(key)
+  if j == false then return { 'corrupt' } end
+  local outcome = 'recorded'
+  -- Whether the scheduled wake-up can stay: an up job whose deadline is still ahead has
+  -- its wake-up at or before that deadline (a wake-up beyond it is only ever a startup
+  -- grace, given to deadlines already past), so a later deadline needs no change.
+  local keep_wake = false
+  if j then
+    if at then
+      -- Timestamps a job sends are whole seconds and are compared as such.
+      local as, ls = secs(at), secs(j.l)
+      if as < ls then return { 'stale', dump(j), 0 } end
+      if as == ls then
+        -- A retry of a ping already recorded: it must not count twice, nor recover a job
+        -- that went down after the original.
+        return { 'recorded', dump(j), 0 }
+      end
+    else
+      -- An arrival-time ping never moves the last ping back.
+      at = math.max(now, j.l)
+    end
+    local before = { d = j.d, r = j.r, k = j.k }
+    local old_deadline = deadline(j)
+    local changed = { 'l', int(at), 'p', int(j.p + 1) }
+    if ftext ~= '' and (ftext ~= j.f or fsecs ~= j.s) then
+      j.f = ftext
+      j.s = fsecs
+      changed[#changed + 1] = 'f'
+      changed[#changed + 1] = ftext
+      changed[#changed + 1] = 's'
+      changed[#changed + 1] = int(fsecs)
+    end
+    if grace and grace ~= j.g then
+      j.g = grace
+      changed[#changed + 1] = 'g'
+      changed[#changed + 1] = int(grace)
+    end
+    j.l = at
+    j.p = j.p + 1
+    if j.d then
+      raise(j, name, 'u', now, alert_id)
+      j.d = nil
+      j.r = nil
+      j.a = j.a + 1
+      redis.call('ZREM', P .. 'down', name)
+      outcome = 'recovered'
+    end
+    j.k = deadline(j) <= now
+    keep_wake = outcome == 'recorded' and old_deadline > now and deadline(j) >= old_deadline
+    if outcome == 'recovered' then
+      save(key, j, before)
+    else
+      if j.k and not before.k then
+        changed[#changed + 1] = 'k'
+        changed[#changed + 1] = '1'
+      elseif before.k and not j.k then
+        redis.call('HDEL', key, 'k')
+      end
+      redis.call('HSET', key, unpack(changed))
     end
   else
-    -- An arrival-time ping never moves the last ping back.
-    at = math.max(now, j.l)
+    if ftext == '' then return { 'frequency' } end
+    if redis.call('ZCARD', P .. 'names') >= max then return { 'full' } end
+    j = { f = ftext, s = fsecs, g = grace or 0, l = at or now, e = 0, a = 0, p = 1 }
+    j.k = deadline(j) <= now
+    save(key, j, nil)
+    redis.call('ZADD', P .. 'names', 0, name)
   end
-  local before = { d = j.d, r = j.r, k = j.k }
-  local old_deadline = deadline(j)
-  local changed = { 'l', int(at), 'p', int(j.p + 1) }
-  if ftext ~= '' and (ftext ~= j.f or fsecs ~= j.s) then
-    j.f = ftext
-    j.s = fsecs
-    changed[#changed + 1] = 'f'
-    changed[#changed + 1] = ftext
-    changed[#changed + 1] = 's'
-    changed[#changed + 1] = int(fsecs)
+  -- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
+  local earliest = 0
+  if not keep_wake and redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
+    if redis.call('ZRANGE', wake, 0, 0)[1] == name then earliest = 1 end
   end
-  if grace and grace ~= j.g then
-    j.g = grace
-    changed[#changed + 1] = 'g'
-    changed[#changed + 1] = int(grace)
-  end
-  j.l = at
-  j.p = j.p + 1
-  if j.d then
-    raise(j, name, 'u', now, alert_id)
-    j.d = nil
-    j.r = nil
-    j.a = j.a + 1
-    redis.call('ZREM', P .. 'down', name)
-    outcome = 'recovered'
-  end
-  j.k = deadline(j) <= now
-  keep_wake = outcome == 'recorded' and old_deadline > now and deadline(j) >= old_deadline
-  if outcome == 'recovered' then
-    save(key, j, before)
-  else
-    if j.k and not before.k then
-      changed[#changed + 1] = 'k'
-      changed[#changed + 1] = '1'
-    elseif before.k and not j.k then
-      redis.call('HDEL', key, 'k')
-    end
-    redis.call('HSET', key, unpack(changed))
-  end
-else
-  if ftext == '' then return { 'frequency' } end
-  if redis.call('ZCARD', P .. 'names') >= max then return { 'full' } end
-  j = { f = ftext, s = fsecs, g = grace or 0, l = at or now, e = 0, a = 0, p = 1 }
-  j.k = deadline(j) <= now
-  save(key, j, nil)
-  redis.call('ZADD', P .. 'names', 0, name)
+  return { outcome, dump(j), earliest }
 end
--- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
-local earliest = 0
-if not keep_wake and redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
-  if redis.call('ZRANGE', wake, 0, 0)[1] == name then earliest = 1 end
+
+local replies = {}
+for i = 5, #ARGV, 7 do
+  replies[#replies + 1] = ping(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
+    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6])
 end
-return { outcome, dump(j), earliest }
+return replies

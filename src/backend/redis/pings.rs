@@ -1,0 +1,173 @@
+//! Pings reach Redis in batches: one `EVALSHA` of the ping script records every ping
+//! queued since the last call was sent, each in its own step, in arrival order.
+//!
+//! A ping alone is sent at once. Under load the batches form by themselves: at most
+//! [`IN_FLIGHT`] calls are out at a time, and what arrives meanwhile goes in the next
+//! call. Each call costs Redis a script start and the replica a command, a reply and
+//! two task wake-ups, so sharing them is most of what a replica saves at high rates.
+//! Nothing changes for the guarantees: a ping is answered only with Redis's reply to the
+//! call that carried it, and a failed call fails every ping in it (503).
+
+use std::sync::Arc;
+
+use redis::Value;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::{evalsha, key, millis, Core, LIVENESS_GAP, OP_TIMEOUT};
+use crate::backend::{BackendError, Ping};
+use crate::domain::UnixTime;
+
+/// Calls sent and not yet answered at once. One gave the most pings a second
+/// (measured 1, 2, 3 and 8 with `scripts/bench-redis.sh`): Redis's fixed cost is per
+/// call, and the pings that arrive during a round trip make the next batch.
+const IN_FLIGHT: usize = 1;
+/// The most pings in one call: Redis runs nothing else while a script runs (a few µs
+/// a ping), and the script's arguments grow with it.
+const MAX_BATCH: usize = 64;
+/// A call marks the deployment alive at most this often (unix ms): the dispatcher's
+/// look for alerts does it every second anyway.
+const HEARTBEAT_EVERY_MS: i64 = 500;
+
+struct Queued {
+    ping: Ping,
+    now: UnixTime,
+    reply: oneshot::Sender<Result<Value, BackendError>>,
+}
+
+/// The queue in front of the ping script, and the task that empties it.
+pub(super) struct Batcher {
+    queue: mpsc::UnboundedSender<Queued>,
+    core: Arc<Core>,
+}
+
+impl Batcher {
+    /// Starts the sending task; it stops when the batcher is dropped.
+    pub(super) fn start(core: Arc<Core>, max_services: usize) -> Self {
+        let (queue, queued) = mpsc::unbounded_channel();
+        tokio::spawn(run(Arc::clone(&core), queued, max_services));
+        Self { queue, core }
+    }
+
+    /// Records `ping` and answers with the script's reply for it, or fails within
+    /// [`OP_TIMEOUT`] of the call, queueing included.
+    pub(super) async fn send(&self, ping: Ping, now: UnixTime) -> Result<Value, BackendError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Queued { ping, now, reply })
+            .map_err(|_| BackendError::Unavailable("the ping queue is closed".to_owned()))?;
+        match tokio::time::timeout(OP_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(BackendError::Unavailable(
+                "the ping was dropped unanswered".to_owned(),
+            )),
+            Err(_) => {
+                self.core.mark_timed_out();
+                Err(BackendError::Unavailable(format!(
+                    "redis did not answer ping within {} s",
+                    OP_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+}
+
+async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_services: usize) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut heartbeat_ms = 0;
+    while let Some(first) = queued.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
+        // Gathered once a call may go, so that the batch holds everything that came
+        // while the others were out.
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(queued.len() + 1));
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queued.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        // A caller that gave up (its time ran out) has answered 503: its ping is not
+        // sent late.
+        batch.retain(|queued| !queued.reply.is_closed());
+        let Some(now) = batch.iter().map(|queued| queued.now.millis()).max() else {
+            continue;
+        };
+        let heartbeat = now.abs_diff(heartbeat_ms) >= HEARTBEAT_EVERY_MS as u64;
+        if heartbeat {
+            heartbeat_ms = now;
+        }
+        let cmd = command(&core, &batch, max_services, heartbeat.then_some(now));
+        tokio::spawn(flush(Arc::clone(&core), cmd, batch, slot));
+    }
+}
+
+/// The script call for `batch`. ARGV: prefix, liveness gap ms ('' for no heartbeat),
+/// the heartbeat's time, max services, then seven values a ping (see ping.lua).
+fn command(
+    core: &Core,
+    batch: &[Queued],
+    max_services: usize,
+    heartbeat_at: Option<i64>,
+) -> redis::Cmd {
+    let mut cmd = evalsha(&core.scripts.ping, key("wake"));
+    match heartbeat_at {
+        Some(at) => cmd.arg(millis(LIVENESS_GAP)).arg(at),
+        None => cmd.arg("").arg(""),
+    };
+    cmd.arg(max_services);
+    for Queued { ping, now, .. } in batch {
+        cmd.arg(ping.name.as_str());
+        match &ping.frequency {
+            Some(f) => cmd.arg(f.as_str()).arg(f.seconds()),
+            None => cmd.arg("").arg(""),
+        };
+        match ping.grace {
+            Some(g) => cmd.arg(g.seconds()),
+            None => cmd.arg(""),
+        };
+        match ping.at {
+            Some(at) => cmd.arg(at.millis()),
+            None => cmd.arg(""),
+        };
+        // The id of the `up` alert, should this ping recover its job.
+        cmd.arg(now.millis()).arg(ulid::Ulid::new().to_string());
+    }
+    cmd
+}
+
+async fn flush(core: Arc<Core>, cmd: redis::Cmd, batch: Vec<Queued>, slot: OwnedSemaphorePermit) {
+    let result = core.eval("ping", &core.scripts.ping, &cmd).await;
+    drop(slot);
+    match result {
+        Ok(Value::Array(replies)) if replies.len() == batch.len() => {
+            for (queued, reply) in batch.into_iter().zip(replies) {
+                // The caller may have given up meanwhile.
+                let _ = queued.reply.send(Ok(reply));
+            }
+        }
+        Ok(other) => {
+            let reason = format!(
+                "the ping script answered {} instead of {} replies",
+                match &other {
+                    Value::Array(replies) => replies.len().to_string(),
+                    _ => "no list".to_owned(),
+                },
+                batch.len()
+            );
+            for queued in batch {
+                let _ = queued
+                    .reply
+                    .send(Err(BackendError::Unavailable(reason.clone())));
+            }
+        }
+        Err(BackendError::Unavailable(reason)) => {
+            for queued in batch {
+                let _ = queued
+                    .reply
+                    .send(Err(BackendError::Unavailable(reason.clone())));
+            }
+        }
+    }
+}
