@@ -267,6 +267,8 @@ pub async fn concurrent_pings_each_count_once_and_the_cap_holds(store: &Store) {
     for task in tasks {
         match task.await.expect("task") {
             (name, PingOutcome::Recorded(job)) => {
+                // A reply handed to the wrong ping of a batch shows here.
+                assert_eq!(job.name.as_str(), name, "the answer to a ping of {name}");
                 counts.entry(name).or_default().push(job.pings_total)
             }
             (name, PingOutcome::Full { max: 3 }) => {

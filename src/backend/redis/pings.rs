@@ -140,34 +140,32 @@ fn command(
 async fn flush(core: Arc<Core>, cmd: redis::Cmd, batch: Vec<Queued>, slot: OwnedSemaphorePermit) {
     let result = core.eval("ping", &core.scripts.ping, &cmd).await;
     drop(slot);
-    match result {
-        Ok(Value::Array(replies)) if replies.len() == batch.len() => {
-            for (queued, reply) in batch.into_iter().zip(replies) {
-                // The caller may have given up meanwhile.
-                let _ = queued.reply.send(Ok(reply));
-            }
-        }
+    let replies = match result {
+        Ok(Value::Array(replies)) if replies.len() == batch.len() => replies,
         Ok(other) => {
+            let got = match &other {
+                Value::Array(replies) => replies.len().to_string(),
+                _ => "no list".to_owned(),
+            };
             let reason = format!(
-                "the ping script answered {} instead of {} replies",
-                match &other {
-                    Value::Array(replies) => replies.len().to_string(),
-                    _ => "no list".to_owned(),
-                },
+                "the ping script answered {got} instead of {} replies",
                 batch.len()
             );
-            for queued in batch {
-                let _ = queued
-                    .reply
-                    .send(Err(BackendError::Unavailable(reason.clone())));
-            }
+            return fail(batch, &reason);
         }
-        Err(BackendError::Unavailable(reason)) => {
-            for queued in batch {
-                let _ = queued
-                    .reply
-                    .send(Err(BackendError::Unavailable(reason.clone())));
-            }
-        }
+        Err(BackendError::Unavailable(reason)) => return fail(batch, &reason),
+    };
+    for (queued, reply) in batch.into_iter().zip(replies) {
+        // The caller may have given up meanwhile.
+        let _ = queued.reply.send(Ok(reply));
+    }
+}
+
+/// Answers every ping of a failed call with the call's failure.
+fn fail(batch: Vec<Queued>, reason: &str) {
+    for queued in batch {
+        let _ = queued
+            .reply
+            .send(Err(BackendError::Unavailable(reason.to_owned())));
     }
 }
