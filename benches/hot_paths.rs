@@ -53,6 +53,7 @@ async fn register(backend: &LocalBackend, names: &[JobName], frequency: &str, la
             frequency: Some(frequency.clone()),
             grace: None,
             at: None,
+            want_job: false,
         };
         backend
             .record_ping(ping, at(last_ping))
@@ -90,6 +91,7 @@ fn record_ping(c: &mut Criterion) {
                 frequency: None,
                 grace: None,
                 at: None,
+                want_job: false,
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -107,6 +109,7 @@ fn record_ping(c: &mut Criterion) {
                 frequency: Some(Frequency::parse("1h").expect("a valid frequency")),
                 grace: None,
                 at: None,
+                want_job: false,
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -129,6 +132,7 @@ fn record_ping(c: &mut Criterion) {
                 frequency: None,
                 grace: None,
                 at: None,
+                want_job: false,
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });

@@ -728,6 +728,7 @@ mod tests {
             frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
             grace: None,
             at: at.and_then(UnixTime::from_secs),
+            want_job: true,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct Ping {
     pub grace: Option<Grace>,
     /// When the job ran; `None` means at arrival.
     pub at: Option<UnixTime>,
+    /// The caller shows the job (a JSON answer). Without it a backend may answer
+    /// [`PingOutcome::Acknowledged`] for a plain ping, which spares reading the job back.
+    pub want_job: bool,
 }
 
 /// What recording a ping did.
@@ -37,6 +40,9 @@ pub struct Ping {
 pub enum PingOutcome {
     /// The ping is stored; the job was up or new.
     Recorded(Job),
+    /// The ping is stored; the job was up. Only for a ping without `want_job`, from a
+    /// backend for which reading the job back costs a round of work (Redis).
+    Acknowledged,
     /// The job was down: the ping is stored, the job is up and an `up` alert is queued.
     Recovered(Job),
     /// The ping's timestamp is older than the job's last ping: nothing changed.

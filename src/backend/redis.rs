@@ -534,7 +534,9 @@ impl Backend for RedisBackend {
                 }
                 if matches!(
                     outcome,
-                    PingOutcome::Recorded(_) | PingOutcome::Recovered(_)
+                    PingOutcome::Recorded(_)
+                        | PingOutcome::Acknowledged
+                        | PingOutcome::Recovered(_)
                 ) {
                     self.pings.record(now.secs());
                     self.timer.finish(StoreOp::Upsert, started);

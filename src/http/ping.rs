@@ -53,17 +53,20 @@ async fn record(
             )));
         }
     }
+    let want_job = wants_json(headers);
     let ping = Ping {
         name: name.clone(),
         frequency,
         grace,
         at,
+        want_job,
     };
     let job = match app.backend.record_ping(ping, now).await? {
-        PingOutcome::Recorded(job) => job,
+        PingOutcome::Recorded(job) => Some(job),
+        PingOutcome::Acknowledged => None,
         PingOutcome::Recovered(job) => {
             tracing::info!(job = %job.name, "job recovered");
-            job
+            Some(job)
         }
         PingOutcome::Stale(job) => {
             return Err(ApiError::new(
@@ -90,7 +93,18 @@ async fn record(
         }
     };
     app.health.count_ping(now.secs());
-    if wants_json(headers) {
+    if want_job {
+        // A backend answers `Acknowledged` only when the job was not asked for; should
+        // one do it anyway, the job is read back rather than the JSON left out.
+        let job = match job {
+            Some(job) => job,
+            None => app.backend.get(&name).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the ping for {name} was recorded but the job could not be read back"),
+                )
+            })?,
+        };
         return Ok(Json(job.to_json()).into_response());
     }
     Ok(text(

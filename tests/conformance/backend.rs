@@ -31,6 +31,7 @@ fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
         frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
         grace: None,
         at: at.and_then(UnixTime::from_secs),
+        want_job: true,
     }
 }
 
@@ -290,4 +291,103 @@ pub async fn concurrent_pings_each_count_once_and_the_cap_holds(store: &Store) {
             .expect("stored");
         assert_eq!(stored.pings_total, 50, "{name}");
     }
+}
+
+/// A ping whose caller does not show the job (a plain-text answer): a backend may
+/// acknowledge it without reading the job back, but it must change the job exactly as
+/// a ping that asks for it.
+fn plain(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
+    Ping {
+        want_job: false,
+        ..ping(name, frequency, at)
+    }
+}
+
+async fn job(b: &Arc<dyn Backend>, name: &str) -> overdue::domain::Job {
+    b.get(&JobName::parse(name).expect("name"))
+        .await
+        .expect("get")
+        .expect("the job exists")
+}
+
+pub async fn plain_pings_change_the_job_as_full_ones_do(store: &Store) {
+    let b = backend(store, Some(60)).await;
+    let new = b
+        .record_ping(plain("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(new, PingOutcome::Recorded(ref j) if j.pings_total == 1),
+        "a new job comes back whole: {new:?}"
+    );
+    let known = b
+        .record_ping(plain("j", None, None), t(1_030))
+        .await
+        .unwrap();
+    assert!(
+        matches!(known, PingOutcome::Recorded(_) | PingOutcome::Acknowledged),
+        "{known:?}"
+    );
+    let j = job(&b, "j").await;
+    assert_eq!((j.pings_total, j.last_ping), (2, t(1_030)));
+    assert!(
+        b.take_due(1_061_000, 10).await.unwrap().is_empty(),
+        "the deadline moved to 1_090"
+    );
+
+    // A retry counts once; an older timestamp comes back stale with the job; the same
+    // frequency again changes nothing but the ping.
+    b.record_ping(plain("j", None, Some(1_030)), t(1_031))
+        .await
+        .unwrap();
+    assert_eq!(job(&b, "j").await.pings_total, 2, "a retry counts once");
+    let stale = b
+        .record_ping(plain("j", Some("5m"), Some(1_029)), t(1_032))
+        .await
+        .unwrap();
+    assert!(
+        matches!(stale, PingOutcome::Stale(ref j) if j.last_ping == t(1_030)),
+        "{stale:?}"
+    );
+    b.record_ping(plain("j", Some("1m"), None), t(1_040))
+        .await
+        .unwrap();
+    let j = job(&b, "j").await;
+    assert_eq!((j.pings_total, j.frequency.seconds()), (3, 60));
+
+    // A new frequency through a plain ping moves the deadline earlier at once.
+    b.record_ping(plain("j", Some("30s"), None), t(1_050))
+        .await
+        .unwrap();
+    assert_eq!(b.next_wake().await, Some(t(1_080)));
+    let down = b.take_due(1_081_000, 10).await.unwrap();
+    assert_eq!(down.len(), 1, "down at the 30 s deadline");
+
+    // A down job's plain ping recovers it and comes back whole, with its `up` alert.
+    let recovered = b
+        .record_ping(plain("j", None, None), t(1_100))
+        .await
+        .unwrap();
+    assert!(
+        matches!(recovered, PingOutcome::Recovered(ref j) if j.pings_total == 5),
+        "{recovered:?}"
+    );
+    assert_eq!(b.backlog().await.unwrap(), 2);
+    b.close().await.unwrap();
+}
+
+pub async fn a_late_plain_ping_leaves_its_job_due(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(plain("j", Some("1m"), Some(800)), t(1_000))
+        .await
+        .unwrap();
+    // Pinged again with a run time whose deadline (970) has already passed.
+    b.record_ping(plain("j", None, Some(910)), t(1_000))
+        .await
+        .unwrap();
+    assert_eq!(job(&b, "j").await.last_ping, t(910));
+    let due = b.take_due(1_000_001, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "due after the sweep: {due:?}");
+    assert_eq!(due[0].expected_by_unix, 970);
+    b.close().await.unwrap();
 }

@@ -1,12 +1,15 @@
 -- Records a batch of pings (SPEC section 3), each in its own step, in order; the
 -- whole call is atomic.
 -- ARGV: prefix, liveness gap ms ('' when this replica marked itself alive less than
--- half a second ago), the time of that mark, max services, then seven values a ping:
--- name, frequency text ('' = keep), frequency seconds, grace seconds ('' = keep),
--- timestamp ms ('' = arrival), now ms, id of an up alert.
--- Returns one reply a ping: { outcome, job, earliest } where outcome is recorded |
--- recovered | stale, job is dump(), earliest is 1 when the job's wake-up is now the
--- first of all; or { frequency } | { full } | { corrupt }.
+-- half a second ago), the time of that mark, max services, alert id prefix (22
+-- characters of a fresh ULID; an `up` alert's id is it plus the ping's position), then
+-- seven values a ping: name, frequency text ('' = keep), frequency seconds, grace
+-- seconds ('' = keep), timestamp ms ('' = arrival), now ms, '1' when the caller wants
+-- the job back ('' otherwise).
+-- Returns one reply a ping: earliest (an integer, 1 when the job's wake-up is now the
+-- first of all) for a plain ping of an up job, recorded as it was; otherwise { outcome,
+-- job, earliest } where outcome is recorded | recovered | stale and job is dump(); or
+-- { frequency } | { full } | { corrupt }.
 --
 -- The usual ping (a known job, up, its deadline moving later) writes two fields and
 -- leaves the wake-up alone: the old one fires early, and the sweep finds the job not
@@ -17,8 +20,53 @@ local max = tonumber(ARGV[4])
 -- A replica that records pings is running: it counts for liveness like a sweep.
 if ARGV[2] ~= '' then heartbeat(tonumber(ARGV[3]), tonumber(ARGV[2])) end
 
-local function ping(name, ftext, fsecs, grace, at, now, alert_id)
+-- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
+-- Returns 1 when the job's wake-up changed and is now the first of all, else 0.
+local function schedule(name, at_ms)
+  if redis.call('ZADD', wake, 'LT', 'CH', int(at_ms), name) == 1 then
+    if redis.call('ZRANGE', wake, 0, 0)[1] == name then return 1 end
+  end
+  return 0
+end
+
+-- The usual ping, cut to what it needs: an up job, its frequency and grace unchanged,
+-- nobody waiting for the job. Reads seven fields, builds no table and answers one
+-- integer (the earliest flag). Returns nil when the ping is anything else (new, down,
+-- changed, stale, unreadable): the full path then takes it from the start.
+local function quick(key, name, ftext, fsecs, grace, at, now)
+  local v = redis.call('HMGET', key, 'f', 's', 'g', 'l', 'd', 'p', 'k')
+  if not v[1] or v[5] then return nil end
+  local s, g, l, p = tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[6])
+  if not (s and g and l and p) then return nil end
+  if ftext ~= '' and (ftext ~= v[1] or fsecs ~= s) then return nil end
+  if grace and grace ~= g then return nil end
+  if at then
+    local as, ls = secs(at), secs(l)
+    if as < ls then return nil end
+    -- A retry of a ping already recorded counts once.
+    if as == ls then return 0 end
+  else
+    at = math.max(now, l)
+  end
+  local old_deadline = plus(plus(l, s), g)
+  local new_deadline = plus(plus(at, s), g)
+  local was_k, k = v[7] and true or false, new_deadline <= now
+  if k and not was_k then
+    redis.call('HSET', key, 'l', int(at), 'p', int(p + 1), 'k', '1')
+  else
+    redis.call('HSET', key, 'l', int(at), 'p', int(p + 1))
+    if was_k and not k then redis.call('HDEL', key, 'k') end
+  end
+  if old_deadline > now and new_deadline >= old_deadline then return 0 end
+  return schedule(name, new_deadline)
+end
+
+local function ping(name, ftext, fsecs, grace, at, now, want, position)
   local key = job_key(name)
+  if want == '' then
+    local earliest = quick(key, name, ftext, fsecs, grace, at, now)
+    if earliest then return earliest end
+  end
   local j = load(key)
   if j == false then return { 'corrupt' } end
   local outcome = 'recorded'
@@ -59,7 +107,7 @@ local function ping(name, ftext, fsecs, grace, at, now, alert_id)
     j.l = at
     j.p = j.p + 1
     if j.d then
-      raise(j, name, 'u', now, alert_id)
+      raise(j, name, 'u', now, ARGV[5] .. string.format('%04X', position))
       j.d = nil
       j.r = nil
       j.a = j.a + 1
@@ -87,17 +135,15 @@ local function ping(name, ftext, fsecs, grace, at, now, alert_id)
     save(key, j, nil)
     redis.call('ZADD', P .. 'names', 0, name)
   end
-  -- LT: only an earlier wake-up replaces the scheduled one (or a missing one is added).
   local earliest = 0
-  if not keep_wake and redis.call('ZADD', wake, 'LT', 'CH', int(deadline(j)), name) == 1 then
-    if redis.call('ZRANGE', wake, 0, 0)[1] == name then earliest = 1 end
-  end
+  if not keep_wake then earliest = schedule(name, deadline(j)) end
   return { outcome, dump(j), earliest }
 end
 
 local replies = {}
-for i = 5, #ARGV, 7 do
+for i = 6, #ARGV, 7 do
   replies[#replies + 1] = ping(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
-    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6])
+    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6],
+    #replies)
 end
 return replies

@@ -104,7 +104,8 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
 }
 
 /// The script call for `batch`. ARGV: prefix, liveness gap ms ('' for no heartbeat),
-/// the heartbeat's time, max services, then seven values a ping (see ping.lua).
+/// the heartbeat's time, max services, the `up` alerts' id prefix, then seven values a
+/// ping (see ping.lua).
 fn command(
     core: &Core,
     batch: &[Queued],
@@ -116,7 +117,10 @@ fn command(
         Some(at) => cmd.arg(millis(LIVENESS_GAP)).arg(at),
         None => cmd.arg("").arg(""),
     };
-    cmd.arg(max_services);
+    // One fresh ULID a call rather than one a ping: the script appends the ping's
+    // position for the rare ping that recovers its job.
+    let id = ulid::Ulid::new().to_string();
+    cmd.arg(max_services).arg(id.get(..22).unwrap_or(&id));
     for Queued { ping, now, .. } in batch {
         cmd.arg(ping.name.as_str());
         match &ping.frequency {
@@ -131,8 +135,8 @@ fn command(
             Some(at) => cmd.arg(at.millis()),
             None => cmd.arg(""),
         };
-        // The id of the `up` alert, should this ping recover its job.
-        cmd.arg(now.millis()).arg(ulid::Ulid::new().to_string());
+        cmd.arg(now.millis())
+            .arg(if ping.want_job { "1" } else { "" });
     }
     cmd
 }
