@@ -33,28 +33,36 @@ end
 -- nobody waiting for the job. Reads seven fields, builds no table and answers one
 -- integer (the earliest flag). Returns nil when the ping is anything else (new, down,
 -- changed, stale, unreadable): the full path then takes it from the start.
-local function quick(key, name, ftext, fsecs, grace, at, now)
+-- Takes the arguments as sent: numbers written by overdue are canonical integer text,
+-- so equal values compare equal as strings, and one the ping keeps is written back as
+-- it came, without a conversion either way.
+local function quick(key, name, ftext, fsecs, grace, at_text, now_text)
   local v = redis.call('HMGET', key, 'f', 's', 'g', 'l', 'd', 'p', 'k')
   if not v[1] or v[5] then return nil end
+  if ftext ~= '' and (ftext ~= v[1] or fsecs ~= v[2]) then return nil end
+  if grace ~= '' and grace ~= v[3] then return nil end
   local s, g, l, p = tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[6])
   if not (s and g and l and p) then return nil end
-  if ftext ~= '' and (ftext ~= v[1] or fsecs ~= s) then return nil end
-  if grace and grace ~= g then return nil end
-  if at then
+  local now = tonumber(now_text)
+  local at
+  if at_text ~= '' then
+    at = tonumber(at_text)
     local as, ls = secs(at), secs(l)
     if as < ls then return nil end
     -- A retry of a ping already recorded counts once.
     if as == ls then return 0 end
+  elseif now >= l then
+    at, at_text = now, now_text
   else
-    at = math.max(now, l)
+    at, at_text = l, v[4]
   end
   local old_deadline = plus(plus(l, s), g)
   local new_deadline = plus(plus(at, s), g)
   local was_k, k = v[7] and true or false, new_deadline <= now
   if k and not was_k then
-    redis.call('HSET', key, 'l', int(at), 'p', int(p + 1), 'k', '1')
+    redis.call('HSET', key, 'l', at_text, 'p', int(p + 1), 'k', '1')
   else
-    redis.call('HSET', key, 'l', int(at), 'p', int(p + 1))
+    redis.call('HSET', key, 'l', at_text, 'p', int(p + 1))
     if was_k and not k then redis.call('HDEL', key, 'k') end
   end
   if old_deadline > now and new_deadline >= old_deadline then return 0 end
@@ -67,6 +75,7 @@ local function ping(name, ftext, fsecs, grace, at, now, want, position)
     local earliest = quick(key, name, ftext, fsecs, grace, at, now)
     if earliest then return earliest end
   end
+  fsecs, grace, at, now = tonumber(fsecs), tonumber(grace), tonumber(at), tonumber(now)
   local j = load(key)
   if j == false then return { 'corrupt' } end
   local outcome = 'recorded'
@@ -142,8 +151,7 @@ end
 
 local replies = {}
 for i = 6, #ARGV, 7 do
-  replies[#replies + 1] = ping(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
-    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6],
-    #replies)
+  replies[#replies + 1] = ping(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+    ARGV[i + 5], ARGV[i + 6], #replies)
 end
 return replies
