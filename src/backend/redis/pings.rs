@@ -9,6 +9,7 @@
 //! call that carried it, and a failed call fails every ping in it (503).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis::Value;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -31,43 +32,46 @@ const HEARTBEAT_EVERY_MS: i64 = 500;
 struct Queued {
     ping: Ping,
     now: UnixTime,
+    /// The ping is answered 503 if Redis has not answered it by then.
+    deadline: Instant,
     reply: oneshot::Sender<Result<Value, BackendError>>,
 }
 
 /// The queue in front of the ping script, and the task that empties it.
 pub(super) struct Batcher {
     queue: mpsc::UnboundedSender<Queued>,
-    core: Arc<Core>,
 }
 
 impl Batcher {
     /// Starts the sending task; it stops when the batcher is dropped.
     pub(super) fn start(core: Arc<Core>, max_services: usize) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
-        tokio::spawn(run(Arc::clone(&core), queued, max_services));
-        Self { queue, core }
+        tokio::spawn(run(core, queued, max_services));
+        Self { queue }
     }
 
     /// Records `ping` and answers with the script's reply for it, or fails within
     /// [`OP_TIMEOUT`] of the call, queueing included.
+    ///
+    /// The bound is kept by the sending task (one timer a call, not one a ping): a ping
+    /// still queued at its deadline is failed before it is sent, and a call may take no
+    /// longer than the earliest deadline among its pings.
     pub(super) async fn send(&self, ping: Ping, now: UnixTime) -> Result<Value, BackendError> {
         let (reply, answer) = oneshot::channel();
+        let deadline = Instant::now() + OP_TIMEOUT;
         self.queue
-            .send(Queued { ping, now, reply })
+            .send(Queued {
+                ping,
+                now,
+                deadline,
+                reply,
+            })
             .map_err(|_| BackendError::Unavailable("the ping queue is closed".to_owned()))?;
-        match tokio::time::timeout(OP_TIMEOUT, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(BackendError::Unavailable(
+        answer.await.unwrap_or_else(|_| {
+            Err(BackendError::Unavailable(
                 "the ping was dropped unanswered".to_owned(),
-            )),
-            Err(_) => {
-                self.core.mark_timed_out();
-                Err(BackendError::Unavailable(format!(
-                    "redis did not answer ping within {} s",
-                    OP_TIMEOUT.as_secs()
-                )))
-            }
-        }
+            ))
+        })
     }
 }
 
@@ -88,9 +92,21 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
                 Err(_) => break,
             }
         }
-        // A caller that gave up (its time ran out) has answered 503: its ping is not
-        // sent late.
+        // A caller that gave up (its request timed out or its client left) has been
+        // answered: its ping is not sent late. One whose time ran out while it waited
+        // for the slot (the call before took that long) gets its 503 now.
         batch.retain(|queued| !queued.reply.is_closed());
+        let started = Instant::now();
+        let (late, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|queued| queued.deadline <= started);
+        if !late.is_empty() {
+            core.mark_timed_out();
+            fail(late, &timed_out());
+        }
+        let Some(deadline) = batch.iter().map(|queued| queued.deadline).min() else {
+            continue;
+        };
         let Some(now) = batch.iter().map(|queued| queued.now.millis()).max() else {
             continue;
         };
@@ -99,7 +115,7 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
             heartbeat_ms = now;
         }
         let cmd = command(&core, &batch, max_services, heartbeat.then_some(now));
-        tokio::spawn(flush(Arc::clone(&core), cmd, batch, slot));
+        tokio::spawn(flush(Arc::clone(&core), cmd, batch, deadline, slot));
     }
 }
 
@@ -141,8 +157,21 @@ fn command(
     cmd
 }
 
-async fn flush(core: Arc<Core>, cmd: redis::Cmd, batch: Vec<Queued>, slot: OwnedSemaphorePermit) {
-    let result = core.eval("ping", &core.scripts.ping, &cmd).await;
+async fn flush(
+    core: Arc<Core>,
+    cmd: redis::Cmd,
+    batch: Vec<Queued>,
+    deadline: Instant,
+    slot: OwnedSemaphorePermit,
+) {
+    let call = core.eval("ping", &core.scripts.ping, &cmd);
+    let result = match tokio::time::timeout_at(deadline.into(), call).await {
+        Ok(result) => result,
+        Err(_) => {
+            core.mark_timed_out();
+            Err(BackendError::Unavailable(timed_out()))
+        }
+    };
     drop(slot);
     let replies = match result {
         Ok(Value::Array(replies)) if replies.len() == batch.len() => replies,
@@ -163,6 +192,13 @@ async fn flush(core: Arc<Core>, cmd: redis::Cmd, batch: Vec<Queued>, slot: Owned
         // The caller may have given up meanwhile.
         let _ = queued.reply.send(Ok(reply));
     }
+}
+
+fn timed_out() -> String {
+    format!(
+        "redis did not answer ping within {} s",
+        OP_TIMEOUT.as_secs()
+    )
 }
 
 /// Answers every ping of a failed call with the call's failure.
