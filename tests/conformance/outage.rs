@@ -114,6 +114,66 @@ async fn scripts_redis_forgot_are_sent_again() {
     app.stop().await;
 }
 
+/// The `k` field (the last ping's deadline had already passed when it was recorded; no
+/// startup grace for it) is kept by plain pings too, which take the script's short path:
+/// set by a late one, removed by a timely one. Explicit clocks, no sweep in between, so
+/// the job stays up as it would during a startup grace.
+#[tokio::test]
+async fn plain_pings_keep_the_late_ping_mark() {
+    use overdue::backend::{open, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::domain::{Frequency, JobName, UnixTime};
+
+    let store = Store::redis().await;
+    let url = store.url.parse().expect("store URL");
+    let options = BackendOptions {
+        max_services: 10,
+        realert_every: None,
+        startup_grace: Duration::from_secs(900),
+        sync: SyncMode::Normal,
+    };
+    let b = open(&url, options, Signals::default(), StoreTimer::default())
+        .await
+        .expect("open the store");
+    let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
+    let plain = |frequency: Option<&str>, at: Option<i64>| Ping {
+        name: JobName::parse("nightly").expect("name"),
+        frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
+        grace: None,
+        at: at.map(t),
+        want_job: false,
+    };
+    let mut conn = store.redis.as_ref().expect("redis").connection().await;
+    let mut late_mark = async || -> Option<String> {
+        redis::cmd("HGET")
+            .arg("{overdue}:j:nightly")
+            .arg("k")
+            .query_async(&mut conn)
+            .await
+            .expect("HGET")
+    };
+
+    b.record_ping(plain(Some("1m"), Some(1_000)), t(1_000))
+        .await
+        .expect("register");
+    assert_eq!(late_mark().await, None, "registered in time");
+    // A run of 1_010 reported at 1_100, after its deadline (1_070).
+    b.record_ping(plain(None, Some(1_010)), t(1_100))
+        .await
+        .expect("late ping");
+    assert_eq!(late_mark().await.as_deref(), Some("1"), "a late plain ping");
+    b.record_ping(plain(None, None), t(1_101))
+        .await
+        .expect("ping in time");
+    assert_eq!(late_mark().await, None, "a ping in time clears it");
+    let job = b
+        .get(&JobName::parse("nightly").expect("name"))
+        .await
+        .expect("get")
+        .expect("the job");
+    assert_eq!((job.pings_total, job.last_ping), (3, t(1_101)));
+    b.close().await.expect("close");
+}
+
 /// Keys, per-job data and the outbox all sit under one hash tag, so that a deployment
 /// lives in one Redis Cluster slot.
 #[tokio::test]
