@@ -107,17 +107,17 @@ after=$(used_memory)
 usage() {
     redis-cli -p "$memory_port" memory usage "$1" samples 0
 }
-job_hash=$(usage '{overdue}:j:job-1')
+jobs=$(usage '{overdue}:jobs')
 names=$(usage '{overdue}:names')
 wake=$(usage '{overdue}:wake')
 keys=$(redis-cli -p "$memory_port" dbsize)
 awk -v b="$before" -v a="$after" -v n="$MEMORY_JOBS" -v k="$keys" 'BEGIN {
     printf "  used_memory %.1f MiB -> %.1f MiB: %.1f MiB for %d jobs, %.0f bytes per job (%d keys)\n",
         b / 1048576, a / 1048576, (a - b) / 1048576, n, (a - b) / n, k }'
-awk -v h="$job_hash" -v s="$names" -v w="$wake" -v n="$MEMORY_JOBS" 'BEGIN {
-    printf "  MEMORY USAGE: job hash {overdue}:j:job-1 %d bytes; names %.0f and wake %.0f bytes per job\n",
-        h, s / n, w / n }'
-echo "  (job names are job-1 … job-$MEMORY_JOBS; a longer name costs its length about three times: key, names, wake)"
+awk -v h="$jobs" -v s="$names" -v w="$wake" -v n="$MEMORY_JOBS" 'BEGIN {
+    printf "  MEMORY USAGE per job: jobs %.0f, names %.0f and wake %.0f bytes\n",
+        h / n, s / n, w / n }'
+echo "  (job names are job-1 … job-$MEMORY_JOBS; a longer name costs its length about three times: jobs, names, wake)"
 
 for log in "$tmp"/overdue-*.log; do
     if grep -q '"level":"ERROR"' "$log"; then

@@ -11,8 +11,8 @@
 //!
 //! Keys, all under the hash tag `{overdue}` so that a deployment lives in one cluster
 //! slot (see the README's "Running several replicas" for the whole layout):
-//! `j:<name>` (hash: the job), `names` and `down` (sorted sets with score 0, for
-//! byte-ordered listings and counts), `wake` (sorted set of wake-ups in ms), `outbox`
+//! `jobs` (hash: each job's name and its fields packed in one value), `names` and
+//! `down` (sorted sets with score 0, for byte-ordered listings and counts), `wake` (sorted set of wake-ups in ms), `outbox`
 //! (stream, one consumer group), `q:<name>` (list: the job's undelivered alerts in
 //! order), `ready` (sorted set: queue heads due for an attempt), `att` (hash: attempts
 //! per alert), `meta` (hash: liveness, alert sequence) and `pings` (hash: pings per
@@ -127,6 +127,7 @@ struct Scripts {
     delete: Script,
     list: Script,
     prune: Script,
+    migrate: Script,
 }
 
 impl Scripts {
@@ -147,10 +148,11 @@ impl Scripts {
             delete: lua!("delete.lua"),
             list: lua!("list.lua"),
             prune: lua!("prune.lua"),
+            migrate: lua!("migrate.lua"),
         }
     }
 
-    fn all(&self) -> [&Script; 7] {
+    fn all(&self) -> [&Script; 8] {
         [
             &self.ping,
             &self.take_due,
@@ -159,6 +161,7 @@ impl Scripts {
             &self.delete,
             &self.list,
             &self.prune,
+            &self.migrate,
         ]
     }
 }
@@ -488,12 +491,39 @@ impl RedisBackend {
                 Ok(())
             })
             .await?;
+        self.migrate().await?;
         let mut prune = evalsha(&self.core.scripts.prune, key("outbox"));
         prune.arg("").arg(millis(CONSUMER_RETENTION));
         self.core
             .eval("prune", &self.core.scripts.prune, &prune)
             .await
             .map(drop)
+    }
+
+    /// Moves jobs stored in the layout before 2026-12-06 (a hash a job) into the `jobs`
+    /// hash, a slice a call; a deployment already moved costs one call.
+    async fn migrate(&self) -> Result<(), BackendError> {
+        const SLICE: usize = 1_000;
+        let mut from = 0_i64;
+        let mut moved = false;
+        while from >= 0 {
+            let mut invocation = evalsha(&self.core.scripts.migrate, key("names"));
+            invocation.arg(from).arg(SLICE);
+            let reply = self
+                .core
+                .eval("migrate", &self.core.scripts.migrate, &invocation)
+                .await?;
+            let next = decode::int(&reply)
+                .ok_or_else(|| unavailable("migrate reply", "not an integer"))?;
+            moved |= next > 0;
+            if next >= 0 {
+                tracing::info!(jobs = next, "moving jobs to the one-hash layout");
+            } else if moved {
+                tracing::info!("every job is in the one-hash layout");
+            }
+            from = next;
+        }
+        Ok(())
     }
 
     /// Removes an outbox entry that cannot be read back, so that it does not hold its
@@ -574,14 +604,13 @@ impl Backend for RedisBackend {
     }
 
     async fn get(&self, name: &JobName) -> Result<Option<Job>, BackendError> {
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(format!("{PREFIX}j:{name}"))
-            .arg(&["f", "s", "g", "l", "d", "e", "a", "p", "r"]);
-        let fields: Vec<Value> = self.core.query("get", &cmd).await?;
-        if matches!(fields.first(), None | Some(Value::Nil)) {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(key("jobs")).arg(name.as_str());
+        let value: Option<Vec<u8>> = self.core.query("get", &cmd).await?;
+        let Some(value) = value else {
             return Ok(None);
-        }
-        decode::job(name.clone(), &fields).map(Some).map_err(|e| {
+        };
+        decode::packed(name.clone(), &value).map(Some).map_err(|e| {
             tracing::error!(job = %name, error = %e, "the job's fields in redis do not parse");
             unavailable("job", e)
         })

@@ -293,6 +293,64 @@ pub async fn concurrent_pings_each_count_once_and_the_cap_holds(store: &Store) {
     }
 }
 
+/// 300 pings at once over three known jobs, two in three plain and the rest asking for
+/// the job: each counts exactly once and the last ping is the latest. On Redis a call
+/// then holds the same job several times, on the short path and the full one in turn,
+/// so this checks that each step sees the steps before it.
+pub async fn concurrent_plain_and_full_pings_each_count_once(store: &Store) {
+    let b = backend(store, None).await;
+    let names = ["a", "b", "c"];
+    for name in names {
+        b.record_ping(ping(name, Some("1h"), None), t(1_000))
+            .await
+            .expect("register");
+    }
+    let mut tasks = Vec::new();
+    for round in 0..100_i64 {
+        for name in names {
+            let b = Arc::clone(&b);
+            let sent = if round % 3 == 2 {
+                ping(name, Some("1h"), None)
+            } else {
+                plain(name, None, None)
+            };
+            tasks.push(tokio::spawn(async move {
+                let outcome = b.record_ping(sent, t(2_000 + round)).await.expect("ping");
+                (name, outcome)
+            }));
+        }
+    }
+    let mut shown: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+    for task in tasks {
+        match task.await.expect("task") {
+            (name, PingOutcome::Recorded(job)) => {
+                assert_eq!(job.name.as_str(), name, "the answer to a ping of {name}");
+                shown.entry(name).or_default().push(job.pings_total);
+            }
+            (_, PingOutcome::Acknowledged) => {}
+            (name, other) => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+    for name in names {
+        let seen = shown.remove(name).unwrap_or_default();
+        let distinct: std::collections::BTreeSet<u64> = seen.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            seen.len(),
+            "{name}: a count shown twice {seen:?}"
+        );
+        assert!(
+            seen.iter().all(|&n| (2..=101).contains(&n)),
+            "{name}: {seen:?}"
+        );
+        let stored = job(&b, name).await;
+        assert_eq!(stored.pings_total, 101, "{name}");
+        assert_eq!(stored.last_ping, t(2_099), "{name}");
+        assert_eq!(stored.status, overdue::domain::Status::Up, "{name}");
+    }
+    b.close().await.expect("close");
+}
+
 /// A ping whose caller does not show the job (a plain-text answer): a backend may
 /// acknowledge it without reading the job back, but it must change the job exactly as
 /// a ping that asks for it.

@@ -79,6 +79,7 @@ conformance!(trait_api => backend:
     a_retry_waits_for_its_time_and_counts_its_attempts,
     deleting_a_job_drops_its_alerts,
     concurrent_pings_each_count_once_and_the_cap_holds,
+    concurrent_plain_and_full_pings_each_count_once,
     plain_pings_change_the_job_as_full_ones_do,
     a_late_plain_ping_leaves_its_job_due,
 );

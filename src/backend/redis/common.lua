@@ -38,51 +38,44 @@ local function since(now, earlier)
   return math.floor(d / 1000)
 end
 
-local function job_key(name)
-  return P .. 'j:' .. name
+-- Every job is one field of this hash: its name, and as value the job packed as
+-- `l|p|k|d|r|e|a|s|g|f`: l last ping (unix ms), p pings, k '1' when the last ping's
+-- deadline had already passed as it was recorded (no startup grace for it), d down
+-- since and r next reminder (both only while down, else empty), e alerts of the
+-- episode, a alerts sent, s frequency seconds, g grace seconds, f the frequency as sent
+-- (last: it is free text). One hash rather than a key a job lets a call of many pings
+-- read them all with one HMGET and write them with one HSET.
+local JOBS = P .. 'jobs'
+
+local function pack(j)
+  local k = ''
+  if j.k then k = '1' end
+  return int(j.l) .. '|' .. int(j.p) .. '|' .. k .. '|' .. opt(j.d) .. '|' .. opt(j.r) .. '|'
+    .. int(j.e) .. '|' .. int(j.a) .. '|' .. int(j.s) .. '|' .. int(j.g) .. '|' .. j.f
 end
 
--- A job hash: f frequency text, s frequency seconds, g grace seconds, l last ping,
--- d down since (present only while down), e alerts of the episode, a alerts sent,
--- p pings, r next reminder (only while down), k set when the last ping's deadline had
--- already passed when it was recorded (no startup grace for it).
--- Returns nil for a missing job and false for one whose fields do not parse.
-local function load(key)
-  local v = redis.call('HMGET', key, 'f', 's', 'g', 'l', 'd', 'e', 'a', 'p', 'r', 'k')
-  if not v[1] then return nil end
+-- The job from its packed value; nil for a missing job and false for a value that does
+-- not parse.
+local function unpack_job(v)
+  if not v then return nil end
+  local l, p, k, d, r, e, a, s, g, f = string.match(v,
+    '^(%d+)|(%d+)|(1?)|(%d*)|(%d*)|(%d+)|(%d+)|(%d+)|(%d+)|(.+)$')
+  if not l then return false end
   local j = {
-    f = v[1], s = tonumber(v[2]), g = tonumber(v[3]), l = tonumber(v[4]),
-    e = tonumber(v[6]), a = tonumber(v[7]), p = tonumber(v[8]), k = v[10] and true or false,
+    f = f, s = tonumber(s), g = tonumber(g), l = tonumber(l), e = tonumber(e),
+    a = tonumber(a), p = tonumber(p), k = k == '1',
   }
-  if not (j.s and j.g and j.l and j.e and j.a and j.p) then return false end
-  if v[5] then
-    j.d = tonumber(v[5])
-    if not j.d then return false end
-  end
-  if v[9] then
-    j.r = tonumber(v[9])
-    if not j.r then return false end
-  end
+  if d ~= '' then j.d = tonumber(d) end
+  if r ~= '' then j.r = tonumber(r) end
   return j
 end
 
--- Writes the fields of `j`, removing the optional ones it no longer has.
-local function save(key, j, before)
-  redis.call('HSET', key, 'f', j.f, 's', int(j.s), 'g', int(j.g), 'l', int(j.l),
-    'e', int(j.e), 'a', int(j.a), 'p', int(j.p))
-  local gone = {}
-  for _, field in ipairs({ 'd', 'r', 'k' }) do
-    if j[field] then
-      if field == 'k' then
-        redis.call('HSET', key, 'k', '1')
-      else
-        redis.call('HSET', key, field, int(j[field]))
-      end
-    elseif before and before[field] then
-      gone[#gone + 1] = field
-    end
-  end
-  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+local function load(name)
+  return unpack_job(redis.call('HGET', JOBS, name))
+end
+
+local function save(name, j)
+  redis.call('HSET', JOBS, name, pack(j))
 end
 
 -- The job as the Rust side reads it: f s g l d e a p r, '' for an absent time. Numbers

@@ -126,6 +126,19 @@ pub fn job(name: JobName, fields: &[Value]) -> Result<Job, String> {
     })
 }
 
+/// A job from its packed value `l|p|k|d|r|e|a|s|g|f` (see `common.lua`).
+pub fn packed(name: JobName, value: &[u8]) -> Result<Job, String> {
+    let parts: Vec<&[u8]> = value.splitn(10, |&b| b == b'|').collect();
+    let [l, p, _k, d, r, e, a, s, g, f] = parts[..] else {
+        return Err(format!("{} parts instead of 10", parts.len()));
+    };
+    let fields: Vec<Value> = [f, s, g, l, d, e, a, p, r]
+        .into_iter()
+        .map(|part| Value::BulkString(part.to_vec()))
+        .collect();
+    job(name, &fields)
+}
+
 /// The list script's reply: the jobs (unreadable ones skipped) and the counts.
 pub fn page(reply: &Value) -> Result<(Vec<Job>, Counts), String> {
     let items = array(reply).ok_or("not an array")?;
@@ -317,6 +330,49 @@ mod tests {
             (Status::Up, None, None)
         );
         assert_eq!((job.alerts_sent, job.pings_total), (2, 7));
+    }
+
+    #[test]
+    fn a_job_reads_back_from_its_packed_value() {
+        let up = packed(
+            JobName::parse("j").unwrap(),
+            b"1000500|7|1|||0|2|3600|30|1h",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                up.frequency.seconds(),
+                up.grace.seconds(),
+                up.last_ping.millis()
+            ),
+            (3_600, 30, 1_000_500)
+        );
+        assert_eq!(
+            (up.status, up.alerts_sent, up.pings_total),
+            (Status::Up, 2, 7)
+        );
+        let down = packed(
+            JobName::parse("j").unwrap(),
+            b"1000500|7||4600500|8200500|3|5|3600|0|1h",
+        )
+        .unwrap();
+        assert_eq!(down.status, Status::Down);
+        assert_eq!(down.down_since.map(UnixTime::millis), Some(4_600_500));
+        assert_eq!(down.next_reminder.map(UnixTime::millis), Some(8_200_500));
+        assert_eq!(down.episode_alerts, 3);
+        for bad in [
+            &b""[..],
+            b"1000500|7|1|||0|2|3600|30",
+            b"1000500|7|1|||0|2|3600|x|1h",
+            b"1000500|7|1|soon||0|2|3600|30|1h",
+            b"1000500|7|1|||0|2|60|30|1h",
+        ] {
+            assert!(
+                packed(JobName::parse("j").unwrap(), bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,6 @@
 -- Removes job ARGV[2] and drops its undelivered alerts. Returns 1, or 0 when unknown.
 local name = ARGV[2]
-local key = job_key(name)
-if redis.call('EXISTS', key) == 0 then return 0 end
-redis.call('DEL', key)
+if redis.call('HDEL', JOBS, name) == 0 then return 0 end
 redis.call('ZREM', P .. 'names', name)
 redis.call('ZREM', P .. 'down', name)
 redis.call('ZREM', P .. 'wake', name)

@@ -14,15 +14,18 @@ local jobs = {}
 while #jobs <= limit do
   local names = redis.call('ZRANGEBYLEX', source, start, '+', 'LIMIT', 0, 512)
   if #names == 0 then break end
-  for _, name in ipairs(names) do
-    local v = redis.call('HMGET', job_key(name), 'f', 's', 'g', 'l', 'd', 'e', 'a', 'p', 'r')
-    if v[1] then
-      local down = v[5] ~= false
-      if status == '' or (status == 'down') == down then
-        jobs[#jobs + 1] = { name, v[1], v[2] or '', v[3] or '', v[4] or '', v[5] or '',
-          v[6] or '', v[7] or '', v[8] or '', v[9] or '' }
+  local values = redis.call('HMGET', JOBS, unpack(names))
+  for n, name in ipairs(names) do
+    local j = unpack_job(values[n])
+    if j then
+      if status == '' or (status == 'down') == (j.d ~= nil) then
+        jobs[#jobs + 1] = { name, unpack(dump(j)) }
         if #jobs > limit then break end
       end
+    elseif j == false and status == '' then
+      -- Sent as it is: the Rust side skips it with a warning, as the local store skips
+      -- a row it cannot read.
+      jobs[#jobs + 1] = { name, values[n] }
     end
     start = '(' .. name
   end

@@ -11,8 +11,8 @@
 -- job, earliest } where outcome is recorded | recovered | stale and job is dump(); or
 -- { frequency } | { full } | { corrupt }.
 --
--- The usual ping (a known job, up, its deadline moving later) writes two fields and
--- leaves the wake-up alone: the old one fires early, and the sweep finds the job not
+-- The usual ping (a known job, up, its deadline moving later) rewrites the job's value
+-- and leaves the wake-up alone: the old one fires early, and the sweep finds the job not
 -- due and re-arms it at the real deadline.
 local wake = P .. 'wake'
 local max = tonumber(ARGV[4])
@@ -30,53 +30,49 @@ local function schedule(name, at_ms)
 end
 
 -- The usual ping, cut to what it needs: an up job, its frequency and grace unchanged,
--- nobody waiting for the job. Reads seven fields, builds no table and answers one
--- integer (the earliest flag). Returns nil when the ping is anything else (new, down,
--- changed, stale, unreadable): the full path then takes it from the start.
+-- nobody waiting for the job. `v` is the job's packed value. Builds no table and
+-- returns the earliest flag and the new packed value, or nil when the ping is anything
+-- else (new, down, changed, stale, unreadable): the full path then takes it from the
+-- start.
 -- Takes the arguments as sent: numbers written by overdue are canonical integer text,
 -- so equal values compare equal as strings, and one the ping keeps is written back as
 -- it came, without a conversion either way.
-local function quick(key, name, ftext, fsecs, grace, at_text, now_text)
-  local v = redis.call('HMGET', key, 'f', 's', 'g', 'l', 'd', 'p', 'k')
-  if not v[1] or v[5] then return nil end
-  if ftext ~= '' and (ftext ~= v[1] or fsecs ~= v[2]) then return nil end
-  if grace ~= '' and grace ~= v[3] then return nil end
-  local s, g, l, p = tonumber(v[2]), tonumber(v[3]), tonumber(v[4]), tonumber(v[6])
-  if not (s and g and l and p) then return nil end
-  local now = tonumber(now_text)
+local function quick(v, name, ftext, fsecs, grace, at_text, now_text)
+  if not v then return nil end
+  -- Up only: d and r empty. `rest` is everything after k, written back as it is.
+  local l_text, p, rest, s_text, g_text, f = string.match(v,
+    '^(%d+)|(%d+)|1?|(||%d+|%d+|(%d+)|(%d+)|(.+))$')
+  if not l_text then return nil end
+  if ftext ~= '' and (ftext ~= f or fsecs ~= s_text) then return nil end
+  if grace ~= '' and grace ~= g_text then return nil end
+  local l, now = tonumber(l_text), tonumber(now_text)
+  -- Frequency plus grace, in ms: a deadline is a time plus it, saturating (plus()).
+  local span = (tonumber(s_text) + tonumber(g_text)) * 1000
   local at
   if at_text ~= '' then
     at = tonumber(at_text)
     local as, ls = secs(at), secs(l)
     if as < ls then return nil end
     -- A retry of a ping already recorded counts once.
-    if as == ls then return 0 end
+    if as == ls then return 0, v end
   elseif now >= l then
     at, at_text = now, now_text
   else
-    at, at_text = l, v[4]
+    at, at_text = l, l_text
   end
-  local old_deadline = plus(plus(l, s), g)
-  local new_deadline = plus(plus(at, s), g)
-  local was_k, k = v[7] and true or false, new_deadline <= now
-  if k and not was_k then
-    redis.call('HSET', key, 'l', at_text, 'p', int(p + 1), 'k', '1')
-  else
-    redis.call('HSET', key, 'l', at_text, 'p', int(p + 1))
-    if was_k and not k then redis.call('HDEL', key, 'k') end
-  end
-  if old_deadline > now and new_deadline >= old_deadline then return 0 end
-  return schedule(name, new_deadline)
+  local old_deadline, new_deadline = l + span, at + span
+  if old_deadline > MAX_MS then old_deadline = MAX_MS end
+  if new_deadline > MAX_MS then new_deadline = MAX_MS end
+  local k = ''
+  if new_deadline <= now then k = '1' end
+  local packed = at_text .. '|' .. int(tonumber(p) + 1) .. '|' .. k .. '|' .. rest
+  if old_deadline > now and new_deadline >= old_deadline then return 0, packed end
+  return schedule(name, new_deadline), packed
 end
 
-local function ping(name, ftext, fsecs, grace, at, now, want, position)
-  local key = job_key(name)
-  if want == '' then
-    local earliest = quick(key, name, ftext, fsecs, grace, at, now)
-    if earliest then return earliest end
-  end
+local function ping(name, ftext, fsecs, grace, at, now, position)
   fsecs, grace, at, now = tonumber(fsecs), tonumber(grace), tonumber(at), tonumber(now)
-  local j = load(key)
+  local j = load(name)
   if j == false then return { 'corrupt' } end
   local outcome = 'recorded'
   -- Whether the scheduled wake-up can stay: an up job whose deadline is still ahead has
@@ -97,22 +93,12 @@ local function ping(name, ftext, fsecs, grace, at, now, want, position)
       -- An arrival-time ping never moves the last ping back.
       at = math.max(now, j.l)
     end
-    local before = { d = j.d, r = j.r, k = j.k }
     local old_deadline = deadline(j)
-    local changed = { 'l', int(at), 'p', int(j.p + 1) }
     if ftext ~= '' and (ftext ~= j.f or fsecs ~= j.s) then
       j.f = ftext
       j.s = fsecs
-      changed[#changed + 1] = 'f'
-      changed[#changed + 1] = ftext
-      changed[#changed + 1] = 's'
-      changed[#changed + 1] = int(fsecs)
     end
-    if grace and grace ~= j.g then
-      j.g = grace
-      changed[#changed + 1] = 'g'
-      changed[#changed + 1] = int(grace)
-    end
+    if grace then j.g = grace end
     j.l = at
     j.p = j.p + 1
     if j.d then
@@ -125,23 +111,13 @@ local function ping(name, ftext, fsecs, grace, at, now, want, position)
     end
     j.k = deadline(j) <= now
     keep_wake = outcome == 'recorded' and old_deadline > now and deadline(j) >= old_deadline
-    if outcome == 'recovered' then
-      save(key, j, before)
-    else
-      if j.k and not before.k then
-        changed[#changed + 1] = 'k'
-        changed[#changed + 1] = '1'
-      elseif before.k and not j.k then
-        redis.call('HDEL', key, 'k')
-      end
-      redis.call('HSET', key, unpack(changed))
-    end
+    save(name, j)
   else
     if ftext == '' then return { 'frequency' } end
     if redis.call('ZCARD', P .. 'names') >= max then return { 'full' } end
     j = { f = ftext, s = fsecs, g = grace or 0, l = at or now, e = 0, a = 0, p = 1 }
     j.k = deadline(j) <= now
-    save(key, j, nil)
+    save(name, j)
     redis.call('ZADD', P .. 'names', 0, name)
   end
   local earliest = 0
@@ -149,9 +125,46 @@ local function ping(name, ftext, fsecs, grace, at, now, want, position)
   return { outcome, dump(j), earliest }
 end
 
-local replies = {}
-for i = 6, #ARGV, 7 do
-  replies[#replies + 1] = ping(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-    ARGV[i + 5], ARGV[i + 6], #replies)
+-- Every job of the call is read with one HMGET, and the short path's writes go out
+-- with one HSET. The latest value of each job is kept here, so that a job pinged twice
+-- in one call sees its first ping; the full path reads and writes Redis itself, so the
+-- writes held back are sent before it runs, and its job is read again after.
+local names = {}
+for i = 6, #ARGV, 7 do names[#names + 1] = ARGV[i] end
+local latest = {}
+local values = redis.call('HMGET', JOBS, unpack(names))
+for n = #names, 1, -1 do latest[names[n]] = values[n] end
+local held = {}
+
+local function send_held()
+  if #held > 0 then
+    redis.call('HSET', JOBS, unpack(held))
+    held = {}
+  end
 end
+
+local replies = {}
+for n = 1, #names do
+  local i = 6 + (n - 1) * 7
+  local name = names[n]
+  local earliest, packed
+  if ARGV[i + 6] == '' then
+    earliest, packed = quick(latest[name], name, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+      ARGV[i + 4], ARGV[i + 5])
+  end
+  if earliest then
+    if packed ~= latest[name] then
+      latest[name] = packed
+      held[#held + 1] = name
+      held[#held + 1] = packed
+    end
+    replies[n] = earliest
+  else
+    send_held()
+    replies[n] = ping(name, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+      n - 1)
+    latest[name] = redis.call('HGET', JOBS, name)
+  end
+end
+send_held()
 return replies

@@ -21,15 +21,13 @@ local unreadable = {}
 -- A job is due just after its wake-up (backend::due): strictly below now.
 local names = redis.call('ZRANGEBYSCORE', wake, '-inf', '(' .. int(now), 'LIMIT', 0, limit)
 for _, name in ipairs(names) do
-  local key = job_key(name)
-  local j = load(key)
+  local j = load(name)
   if j == nil then
     redis.call('ZREM', wake, name)
   elseif j == false then
     redis.call('ZREM', wake, name)
     unreadable[#unreadable + 1] = name
   else
-    local before = { d = j.d, r = j.r, k = j.k }
     local target
     if j.d then
       target = j.r
@@ -58,7 +56,7 @@ for _, name in ipairs(names) do
       if every > 0 then j.r = plus(now, every) else j.r = nil end
       j.k = false
       alerts[#alerts + 1] = raise(j, name, 'd', now, id_prefix .. string.format('%04X', #alerts))
-      save(key, j, before)
+      save(name, j)
       if j.r then
         redis.call('ZADD', wake, int(j.r), name)
       else
