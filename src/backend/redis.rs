@@ -504,9 +504,9 @@ impl RedisBackend {
     /// hash, a slice a call; a deployment already moved costs one call.
     async fn migrate(&self) -> Result<(), BackendError> {
         const SLICE: usize = 1_000;
+        let started = Instant::now();
         let mut from = 0_i64;
-        let mut moved = false;
-        while from >= 0 {
+        loop {
             let mut invocation = evalsha(&self.core.scripts.migrate, key("names"));
             invocation.arg(from).arg(SLICE);
             let reply = self
@@ -515,13 +515,24 @@ impl RedisBackend {
                 .await?;
             let next = decode::int(&reply)
                 .ok_or_else(|| unavailable("migrate reply", "not an integer"))?;
-            moved |= next > 0;
-            if next >= 0 {
-                tracing::info!(jobs = next, "moving jobs to the one-hash layout");
-            } else if moved {
-                tracing::info!("every job is in the one-hash layout");
+            if next < 0 {
+                break;
             }
+            if from == 0 && next > 0 {
+                tracing::info!("moving the jobs of an earlier layout (a hash a job) to one hash");
+            }
+            let last = next - from < SLICE as i64;
             from = next;
+            if last {
+                break;
+            }
+        }
+        if from > 0 {
+            tracing::info!(
+                jobs = from,
+                elapsed_ms = started.elapsed().as_millis(),
+                "jobs moved to the one-hash layout"
+            );
         }
         Ok(())
     }

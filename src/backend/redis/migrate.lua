@@ -1,8 +1,8 @@
 -- Moves jobs stored as before 2026-12-06, one hash a job (`j:<name>` with the fields
 -- f s g l d e a p r k), into `jobs`, a slice of `names` a call so that Redis is never
 -- held for long. ARGV: prefix, index in `names` to start at, slice length.
--- Returns the index of the next slice, or -1 when every job is in `jobs`; `meta`'s
--- `layout` then says so, and later starts return at once.
+-- Returns the index of the next slice; a slice shorter than asked was the last, and
+-- `meta`'s `layout` then says so: later starts get -1 at once.
 if redis.call('HGET', P .. 'meta', 'layout') == '2' then return -1 end
 local from = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
@@ -30,8 +30,5 @@ for _, name in ipairs(names) do
     redis.call('DEL', old)
   end
 end
-if #names < count then
-  redis.call('HSET', P .. 'meta', 'layout', '2')
-  return -1
-end
+if #names < count then redis.call('HSET', P .. 'meta', 'layout', '2') end
 return from + #names
