@@ -89,6 +89,9 @@ pub async fn run(
     let options = BackendOptions {
         max_services: usize::try_from(config.max_services).unwrap_or(usize::MAX),
         realert_every: Some(config.realert_every).filter(|d| !d.is_zero()),
+        // The flag comes with the configuration work; until then reminders back off
+        // up to a day, as SPEC §5 sets by default.
+        realert_max: std::time::Duration::from_secs(86_400),
         startup_grace: config.startup_grace,
         sync: config.sync,
     };

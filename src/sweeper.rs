@@ -8,18 +8,18 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, Signals};
-use crate::domain::now_ms;
+use crate::domain::UnixTime;
 
 /// Alerts raised per call to the backend, so one huge burst is made durable in steps.
 const BATCH: usize = 10_000;
 /// Floor on a sleep, so a store that keeps failing cannot turn the loop into a spin.
 const MIN_SLEEP: Duration = Duration::from_millis(5);
 
-/// Raises every alert due at `now_ms`; returns how many.
-pub async fn sweep_once(backend: &dyn Backend, now_ms: i64) -> usize {
+/// Raises every alert due at `now`; returns how many.
+pub async fn sweep_once(backend: &dyn Backend, now: UnixTime) -> usize {
     let mut total = 0;
     loop {
-        match backend.take_due(now_ms, BATCH).await {
+        match backend.take_due(now, BATCH).await {
             Ok(alerts) => {
                 for alert in &alerts {
                     tracing::info!(
@@ -51,14 +51,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     loop {
-        let now = now_ms();
-        sweep_once(backend.as_ref(), now).await;
-        // A job is due just after its wake-up (see `backend::due`).
+        sweep_once(backend.as_ref(), UnixTime::now()).await;
+        // A job is due just after its wake-up (see `domain::is_due`).
         let until_next = backend
             .next_wake()
             .await
-            .map(|at| at.millis().saturating_add(1) - now_ms())
-            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+            .map(|at| UnixTime::now().until(at.plus_millis(1)))
             .unwrap_or(interval);
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Signer;
 use crate::backend::{Backend, Delivery, PendingAlert, Signals};
 use crate::config::AlertUri;
-use crate::domain::{now_ms, Alert, UnixTime};
+use crate::domain::{Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
 const CONCURRENCY: usize = 64;
@@ -137,7 +137,7 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
-            let now = now_ms();
+            let now = UnixTime::now();
             let free = permits.available_permits();
             if free > 0 {
                 let leased = match this.backend.lease_alerts(now, free).await {
@@ -162,7 +162,7 @@ impl Dispatcher {
                 .backend
                 .next_alert_at()
                 .await
-                .map(|at| Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)))
+                .map(|at| UnixTime::now().until(at))
                 .unwrap_or(Duration::from_secs(60))
                 // The floor keeps a store that fails to lease from turning this into a spin.
                 .clamp(Duration::from_millis(5), Duration::from_secs(60));
@@ -232,12 +232,11 @@ impl Dispatcher {
                 // Retry-After is honoured, but never below the first backoff step: a
                 // "0" or a past date must not turn retries into a flood.
                 let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
-                let next =
-                    now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                let deadline = alert
-                    .raised_at_unix
-                    .saturating_add(GIVE_UP_AFTER.as_secs() as i64)
-                    .saturating_mul(1000);
+                let next = UnixTime::now()
+                    .plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                let deadline = UnixTime::from_secs(alert.raised_at_unix)
+                    .unwrap_or(next)
+                    .plus(GIVE_UP_AFTER.as_secs());
                 if next > deadline {
                     tracing::error!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,

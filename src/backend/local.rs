@@ -21,9 +21,9 @@ use super::outbox::{Outbox, PendingAlert};
 use super::sqlite::{self, Journal, Op};
 use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreOp, StoreTimer,
+    StoreHealth, StoreOp, StoreTimer,
 };
-use crate::domain::{Alert, AlertEvent, Job, JobName, Status, UnixTime};
+use crate::domain::{is_due, Alert, Job, JobName, PingEffect, Status, UnixTime};
 
 /// Names fetched per step of a listing, so `names` is never held for long.
 const LIST_CHUNK: usize = 512;
@@ -31,28 +31,17 @@ const LIST_CHUNK: usize = 512;
 /// A job and its place in the sweeper's schedule.
 struct Entry {
     job: Job,
-    /// The wake-up this job has in the heap (unix ms). The heap may also hold
-    /// stale, later entries for it; only the one equal to this counts.
-    scheduled: Option<i64>,
+    /// The wake-up this job has in the heap. The heap may also hold stale, later
+    /// entries for it; only the one equal to this counts.
+    scheduled: Option<UnixTime>,
     /// After a restart, the job is not alerted before this (SPEC §8 startup grace).
     not_before: Option<UnixTime>,
 }
 
 impl Entry {
-    /// When the job next needs the sweeper: its deadline while up, its next reminder
-    /// while down.
-    fn wake_target(&self) -> Option<i64> {
-        match self.job.status {
-            Status::Up => {
-                let deadline = self.job.deadline();
-                Some(
-                    self.not_before
-                        .map_or(deadline, |nb| nb.max(deadline))
-                        .millis(),
-                )
-            }
-            Status::Down => self.job.next_reminder.map(UnixTime::millis),
-        }
+    /// When the job next needs the sweeper.
+    fn wake_target(&self) -> Option<UnixTime> {
+        self.job.wake_target(self.not_before)
     }
 }
 
@@ -81,7 +70,7 @@ pub struct LocalBackend {
     down: AtomicUsize,
     /// The sweeper's wake-ups: (unix ms, job). Pings only touch it when they move
     /// a wake-up earlier, which keeps the usual ping free of any global lock.
-    heap: Mutex<BinaryHeap<Reverse<(i64, JobName)>>>,
+    heap: Mutex<BinaryHeap<Reverse<(UnixTime, JobName)>>>,
     /// Alerts that are durable and not yet delivered. Shared with the journal's writer,
     /// which adds alerts once their commit is done.
     outbox: Arc<Mutex<Outbox>>,
@@ -94,11 +83,6 @@ pub struct LocalBackend {
     store_timer: StoreTimer,
 }
 
-/// Whether a wake-up at `at` (unix ms) has passed at `now_ms`.
-pub fn due(at: i64, now_ms: i64) -> bool {
-    at < now_ms
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take the monitor down with it: the data behind these
     // locks stays consistent between statements, so a poisoned lock is still usable.
@@ -108,7 +92,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the start gathers while stored jobs are put into the registry.
 #[derive(Default)]
 struct Restoring {
-    wakeups: Vec<Reverse<(i64, JobName)>>,
+    wakeups: Vec<Reverse<(UnixTime, JobName)>>,
     names: BTreeSet<JobName>,
     down: usize,
 }
@@ -199,41 +183,24 @@ impl LocalBackend {
 
     /// Puts one stored job into the registry. Down jobs stay down; up jobs whose
     /// deadline passed while overdue was stopped get the startup grace.
-    fn restore_job(&self, mut job: Job, start: UnixTime, restoring: &mut Restoring) {
-        {
-            let mut not_before = None;
-            match job.status {
-                Status::Up => {
-                    if job.deadline() < start {
-                        let extra = (job.frequency.seconds() + job.grace.seconds())
-                            .min(self.options.startup_grace.as_secs());
-                        not_before = Some(start.plus(extra));
-                    }
-                }
-                Status::Down => {
-                    restoring.down += 1;
-                    // The interval may have changed since the reminder was scheduled:
-                    // never wait longer than the current one.
-                    job.next_reminder = self.options.realert_every.map(|every| {
-                        let next = start.plus(every.as_secs().max(1));
-                        job.next_reminder.map_or(next, |stored| stored.min(next))
-                    });
-                }
-            }
-            let mut entry = Entry {
-                job,
-                scheduled: None,
-                not_before,
-            };
-            entry.scheduled = entry.wake_target();
-            if let Some(at) = entry.scheduled {
-                restoring
-                    .wakeups
-                    .push(Reverse((at, entry.job.name.clone())));
-            }
-            restoring.names.insert(entry.job.name.clone());
-            self.jobs.insert(entry.job.name.clone(), Box::new(entry));
+    fn restore_job(&self, job: Job, start: UnixTime, restoring: &mut Restoring) {
+        let (job, not_before) = job.restore(start, &self.options.policy());
+        if job.status == Status::Down {
+            restoring.down += 1;
         }
+        let mut entry = Entry {
+            job,
+            scheduled: None,
+            not_before,
+        };
+        entry.scheduled = entry.wake_target();
+        if let Some(at) = entry.scheduled {
+            restoring
+                .wakeups
+                .push(Reverse((at, entry.job.name.clone())));
+        }
+        restoring.names.insert(entry.job.name.clone());
+        self.jobs.insert(entry.job.name.clone(), Box::new(entry));
     }
 
     /// Publishes what [`Self::restore_job`] gathered, and the pending alerts.
@@ -287,12 +254,12 @@ impl LocalBackend {
         }
     }
 
-    fn pending(&self, alert: Alert, now_ms: i64) -> PendingAlert {
+    fn pending(&self, alert: Alert, now: UnixTime) -> PendingAlert {
         PendingAlert {
             seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
             alert,
             attempts: 0,
-            next_attempt_ms: now_ms,
+            next_attempt_ms: now.millis(),
         }
     }
 
@@ -342,74 +309,28 @@ impl LocalBackend {
             down: self.down.load(Ordering::SeqCst),
         }
     }
-
-    fn new_entry(&self, ping: &Ping, frequency: crate::domain::Frequency, at: UnixTime) -> Entry {
-        Entry {
-            job: Job {
-                name: ping.name.clone(),
-                frequency,
-                grace: ping.grace.unwrap_or_default(),
-                last_ping: at,
-                status: Status::Up,
-                down_since: None,
-                episode_alerts: 0,
-                alerts_sent: 0,
-                pings_total: 1,
-                next_reminder: None,
-            },
-            scheduled: None,
-            not_before: None,
-        }
-    }
 }
 
 #[async_trait]
 impl Backend for LocalBackend {
     async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError> {
         let started = self.memory_timer();
-        let at = ping.at.unwrap_or(now);
         let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
             MapEntry::Occupied(mut occupied) => {
                 let entry = occupied.get_mut();
-                // Timestamps a job sends are whole seconds and are compared as such.
-                let at = match ping.at {
-                    Some(at) if at.secs() < entry.job.last_ping.secs() => {
-                        return Ok(PingOutcome::Stale(entry.job.clone()));
-                    }
-                    Some(at) if at.secs() == entry.job.last_ping.secs() => {
-                        // A retry of a ping already recorded: it must not count twice,
-                        // nor recover a job that went down after the original.
-                        return Ok(PingOutcome::Recorded(entry.job.clone()));
-                    }
-                    Some(at) => at,
-                    // An arrival-time ping never moves the last ping back (after a
-                    // timestamp a little in the future, or a clock step).
-                    None => at.max(entry.job.last_ping),
+                let (job, up_alert) = match entry.job.apply_ping(&ping, now, Alert::fresh_id) {
+                    PingEffect::Stale => return Ok(PingOutcome::Stale(entry.job.clone())),
+                    PingEffect::Retry => return Ok(PingOutcome::Recorded(entry.job.clone())),
+                    PingEffect::Recorded(job) => (job, None),
+                    PingEffect::Recovered(job, alert) => (job, Some(alert)),
                 };
-                // The new state is built aside and stored first: memory changes only
-                // once the journal has it.
-                let mut job = entry.job.clone();
-                if let Some(frequency) = ping.frequency {
-                    job.frequency = frequency;
-                }
-                if let Some(grace) = ping.grace {
-                    job.grace = grace;
-                }
-                job.last_ping = at;
-                job.pings_total += 1;
-                let recovered = job.status == Status::Down;
-                let up_alert = recovered.then(|| {
-                    let alert = Alert::new(&job, AlertEvent::Up, now);
-                    job.status = Status::Up;
-                    job.down_since = None;
-                    job.next_reminder = None;
-                    job.alerts_sent += 1;
-                    alert
-                });
+                // The new state is stored first: memory changes only once the journal
+                // has it.
+                let recovered = up_alert.is_some();
                 let mut ops = Vec::with_capacity(2);
                 ops.push(Op::Upsert(job.clone()));
                 if let Some(alert) = up_alert {
-                    ops.push(Op::OutboxPut(self.pending(alert, now.secs() * 1000)));
+                    ops.push(Op::OutboxPut(self.pending(alert, now)));
                 }
                 let durable = self.persist(&job.name, ops)?;
                 if recovered {
@@ -426,7 +347,7 @@ impl Backend for LocalBackend {
                 (outcome, durable)
             }
             MapEntry::Vacant(vacant) => {
-                let Some(frequency) = ping.frequency.clone() else {
+                let Some(job) = Job::from_first_ping(&ping, now) else {
                     return Ok(PingOutcome::FrequencyRequired);
                 };
                 let max = self.options.max_services;
@@ -438,8 +359,11 @@ impl Backend for LocalBackend {
                 if reserved.is_err() {
                     return Ok(PingOutcome::Full { max });
                 }
-                let mut entry = self.new_entry(&ping, frequency, at);
-                let job = entry.job.clone();
+                let mut entry = Entry {
+                    job: job.clone(),
+                    scheduled: None,
+                    not_before: None,
+                };
                 let durable = match self.persist(&job.name, vec![Op::Upsert(job.clone())]) {
                     Ok(durable) => durable,
                     Err(e) => {
@@ -549,15 +473,15 @@ impl Backend for LocalBackend {
         Ok(self.counts_now())
     }
 
-    async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError> {
-        let now = UnixTime::from_millis(now_ms).unwrap_or_else(UnixTime::now);
+    async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {
+        let policy = self.options.policy();
         let mut raised = Vec::new();
         let mut waiting = Vec::new();
         while raised.len() < limit {
             let popped = {
                 let mut heap = lock(&self.heap);
                 match heap.peek() {
-                    Some(Reverse((at, _))) if due(*at, now_ms) => heap.pop(),
+                    Some(Reverse((at, _))) if is_due(*at, now) => heap.pop(),
                     _ => None,
                 }
             };
@@ -573,36 +497,23 @@ impl Backend for LocalBackend {
             entry.scheduled = None;
             match entry.wake_target() {
                 None => continue,
-                Some(target) if !due(target, now_ms) => {
+                Some(target) if !is_due(target, now) => {
                     self.schedule(&mut entry);
                     continue;
                 }
                 Some(_) => {}
             }
-            let mut job = entry.job.clone();
-            let went_down = job.status == Status::Up;
-            if went_down {
-                job.status = Status::Down;
-                job.down_since = Some(job.deadline());
-                job.episode_alerts = 1;
-            } else {
-                job.episode_alerts = job.episode_alerts.saturating_add(1);
-            }
-            job.alerts_sent += 1;
-            job.next_reminder = self
-                .options
-                .realert_every
-                .map(|every| now.plus(every.as_secs().max(1)));
-            let alert = Alert::new(&job, AlertEvent::Down, now);
+            let went_down = entry.job.status == Status::Up;
+            let (job, alert) = entry.job.fall_due(now, &policy, Alert::fresh_id());
             let ops = vec![
                 Op::Upsert(job.clone()),
-                Op::OutboxPut(self.pending(alert.clone(), now_ms)),
+                Op::OutboxPut(self.pending(alert.clone(), now)),
             ];
             match self.persist(&name, ops) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
                     // Nothing changed; the job is taken again in a second.
-                    let retry = now_ms.saturating_add(1_000);
+                    let retry = now.plus(1);
                     entry.scheduled = Some(retry);
                     lock(&self.heap).push(Reverse((retry, name.clone())));
                     drop(entry);
@@ -632,21 +543,21 @@ impl Backend for LocalBackend {
     }
 
     async fn next_wake(&self) -> Option<UnixTime> {
-        lock(&self.heap)
-            .peek()
-            .and_then(|Reverse((at, _))| UnixTime::from_millis(*at))
+        lock(&self.heap).peek().map(|Reverse((at, _))| *at)
     }
 
     async fn lease_alerts(
         &self,
-        now_ms: i64,
+        now: UnixTime,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
-        Ok(lock(&self.outbox).lease(now_ms, limit))
+        Ok(lock(&self.outbox).lease(now.millis(), limit))
     }
 
-    async fn next_alert_at(&self) -> Option<i64> {
-        lock(&self.outbox).next_ready_ms()
+    async fn next_alert_at(&self) -> Option<UnixTime> {
+        lock(&self.outbox)
+            .next_ready_ms()
+            .and_then(UnixTime::from_millis)
     }
 
     async fn finish_alert(
@@ -669,32 +580,16 @@ impl Backend for LocalBackend {
         }
         let op = match outcome {
             Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.alert.id.clone()),
-            Delivery::RetryAt(next_attempt_ms) => Op::OutboxRetry {
+            Delivery::RetryAt(next_attempt) => Op::OutboxRetry {
                 id: alert.alert.id.clone(),
                 attempts: alert.attempts.saturating_add(1),
-                next_attempt_ms,
+                next_attempt_ms: next_attempt.millis(),
             },
         };
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.
         journal.append(Some(&alert.alert.name), vec![op])?;
         Ok(())
-    }
-
-    async fn backlog(&self) -> Result<usize, BackendError> {
-        Ok(lock(&self.outbox).len())
-    }
-
-    async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError> {
-        Ok(lock(&self.outbox).oldest_raised_at())
-    }
-
-    async fn check(&self) -> Result<Duration, BackendError> {
-        let started = Instant::now();
-        if let Some(journal) = &self.journal {
-            journal.check().await?;
-        }
-        Ok(started.elapsed())
     }
 
     async fn close(&self) -> Result<(), BackendError> {
@@ -705,16 +600,42 @@ impl Backend for LocalBackend {
     }
 }
 
+#[async_trait]
+impl StoreHealth for LocalBackend {
+    async fn backlog(&self) -> Result<usize, BackendError> {
+        Ok(lock(&self.outbox).len())
+    }
+
+    async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
+        Ok(lock(&self.outbox)
+            .oldest_raised_at()
+            .and_then(UnixTime::from_secs))
+    }
+
+    async fn check(&self) -> Result<Duration, BackendError> {
+        let started = Instant::now();
+        if let Some(journal) = &self.journal {
+            journal.check().await?;
+        }
+        Ok(started.elapsed())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Frequency, Grace};
+
+    fn ms(v: i64) -> UnixTime {
+        UnixTime::from_millis(v).unwrap()
+    }
+    use crate::domain::{AlertEvent, Frequency, Grace};
 
     fn backend(realert: Option<u64>) -> LocalBackend {
         LocalBackend::in_memory(
             BackendOptions {
                 max_services: 3,
                 realert_every: realert.map(Duration::from_secs),
+                realert_max: Duration::from_secs(86_400),
                 startup_grace: Duration::from_secs(900),
                 sync: super::super::SyncMode::Normal,
             },
@@ -743,20 +664,20 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            b.take_due(1_060_000, 10).await.unwrap().is_empty(),
+            b.take_due(ms(1_060_000), 10).await.unwrap().is_empty(),
             "not due at the deadline itself"
         );
-        let due = b.take_due(1_060_001, 10).await.unwrap();
+        let due = b.take_due(ms(1_060_001), 10).await.unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(
             (due[0].event, due[0].alert_count, due[0].expected_by_unix),
             (AlertEvent::Down, 1, 1_060)
         );
         assert!(
-            b.take_due(1_100_000, 10).await.unwrap().is_empty(),
+            b.take_due(ms(1_100_000), 10).await.unwrap().is_empty(),
             "no reminder yet"
         );
-        let reminder = b.take_due(1_120_002, 10).await.unwrap();
+        let reminder = b.take_due(ms(1_120_002), 10).await.unwrap();
         assert_eq!(reminder[0].alert_count, 2);
         assert_eq!(reminder[0].overdue_seconds, 60);
         assert_eq!(b.counts_now().down, 1);
@@ -772,13 +693,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(lock(&b.heap).len(), 1);
-        assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
+        assert!(b.take_due(ms(1_061_000), 10).await.unwrap().is_empty());
         assert_eq!(
             b.next_wake().await,
             Some(t(1_110)),
             "re-armed at the real deadline"
         );
-        assert_eq!(b.take_due(1_111_000, 10).await.unwrap().len(), 1);
+        assert_eq!(b.take_due(ms(1_111_000), 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -791,7 +712,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(b.next_wake().await, Some(t(1_090)));
-        assert_eq!(b.take_due(1_091_000, 10).await.unwrap().len(), 1);
+        assert_eq!(b.take_due(ms(1_091_000), 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -800,19 +721,19 @@ mod tests {
         b.record_ping(ping("j", Some("1m"), None), t(1_000))
             .await
             .unwrap();
-        b.take_due(1_061_000, 10).await.unwrap();
+        b.take_due(ms(1_061_000), 10).await.unwrap();
         let outcome = b
             .record_ping(ping("j", None, None), t(1_200))
             .await
             .unwrap();
         assert!(matches!(outcome, PingOutcome::Recovered(_)));
-        let leased = b.lease_alerts(1_200_000, 10).await.unwrap();
+        let leased = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
         assert_eq!(leased.len(), 1, "one per job: the down alert first");
         assert_eq!(leased[0].alert.event, AlertEvent::Down);
         b.finish_alert(&leased[0], Delivery::Delivered)
             .await
             .unwrap();
-        let up = b.lease_alerts(1_200_000, 10).await.unwrap();
+        let up = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
         assert_eq!(up[0].alert.event, AlertEvent::Up);
         assert_eq!(up[0].alert.overdue_seconds, 140);
         assert_eq!(b.counts_now().down, 0);
@@ -882,11 +803,11 @@ mod tests {
         };
         b.restore(vec![up, down], Vec::new(), 0, t(100_000));
         // The late job waits min(1h, 15m) from the start; the down job only reminds.
-        let first = b.take_due(100_031_000, 10).await.unwrap();
+        let first = b.take_due(ms(100_031_000), 10).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!((first[0].name.as_str(), first[0].alert_count), ("down", 2));
-        assert!(b.take_due(100_900_000, 10).await.unwrap().is_empty());
-        let late = b.take_due(100_900_001, 10).await.unwrap();
+        assert!(b.take_due(ms(100_900_000), 10).await.unwrap().is_empty());
+        let late = b.take_due(ms(100_900_001), 10).await.unwrap();
         assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
     }
 }

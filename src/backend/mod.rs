@@ -16,24 +16,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
+pub use crate::domain::Ping;
+use crate::domain::{Alert, Job, JobName, Policy, Status, UnixTime};
 
 pub use self::redis::{RedisBackend, RedisStore};
-pub use local::{due, LocalBackend};
+pub use local::LocalBackend;
 pub use outbox::PendingAlert;
-
-/// A ping as the handler parsed it.
-#[derive(Debug, Clone)]
-pub struct Ping {
-    pub name: JobName,
-    pub frequency: Option<Frequency>,
-    pub grace: Option<Grace>,
-    /// When the job ran; `None` means at arrival.
-    pub at: Option<UnixTime>,
-    /// The caller shows the job (a JSON answer). Without it a backend may answer
-    /// [`PingOutcome::Acknowledged`] for a plain ping, which spares reading the job back.
-    pub want_job: bool,
-}
 
 /// What recording a ping did.
 #[derive(Debug)]
@@ -72,8 +60,8 @@ pub struct Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     Delivered,
-    /// Try again at this unix time in milliseconds.
-    RetryAt(i64),
+    /// Try again at this moment.
+    RetryAt(UnixTime),
     GaveUp,
 }
 
@@ -86,7 +74,7 @@ pub enum BackendError {
 /// Everything stateful, shaped so that one process (memory + SQLite) and a set of
 /// replicas sharing Redis can both implement it.
 #[async_trait]
-pub trait Backend: Send + Sync {
+pub trait Backend: StoreHealth {
     /// Records a ping; answers only once the change is durable.
     async fn record_ping(&self, ping: Ping, now: UnixTime) -> Result<PingOutcome, BackendError>;
 
@@ -105,24 +93,25 @@ pub trait Backend: Send + Sync {
 
     async fn counts(&self) -> Result<Counts, BackendError>;
 
-    /// Marks jobs whose wake-up passed before `now_ms` down (or schedules their next
+    /// Marks jobs whose wake-up passed before `now` down (or raises their next
     /// reminder) and puts their alerts into the outbox in the same durable step.
     /// Returns the alerts raised, at most about `limit`.
-    async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError>;
+    async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError>;
 
-    /// The earliest scheduled wake-up; the job is due just after it ([`due`]).
+    /// The earliest scheduled wake-up; the job is due just after it
+    /// ([`crate::domain::is_due`]).
     async fn next_wake(&self) -> Option<UnixTime>;
 
-    /// Leases alerts ready for an attempt at `now_ms`: at most one per job, the oldest
+    /// Leases alerts ready for an attempt at `now`: at most one per job, the oldest
     /// first, so that per job alerts go out in the order they were raised.
     async fn lease_alerts(
         &self,
-        now_ms: i64,
+        now: UnixTime,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError>;
 
-    /// When the next leasable alert becomes ready, in unix milliseconds.
-    async fn next_alert_at(&self) -> Option<i64>;
+    /// When the next leasable alert becomes ready.
+    async fn next_alert_at(&self) -> Option<UnixTime>;
 
     /// Records the end of an attempt on a leased alert.
     async fn finish_alert(
@@ -131,23 +120,27 @@ pub trait Backend: Send + Sync {
         outcome: Delivery,
     ) -> Result<(), BackendError>;
 
-    /// Alerts waiting for delivery.
-    async fn backlog(&self) -> Result<usize, BackendError>;
+    /// Makes everything durable and releases the store; called once at shutdown.
+    async fn close(&self) -> Result<(), BackendError>;
+}
 
-    /// When the oldest undelivered alert was raised (unix seconds); `None` when none is.
-    async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError>;
-
-    /// Pings recorded in the last hour by every replica sharing this store; `None`
-    /// when the store does not count them (one process then counts its own).
-    async fn pings_last_hour(&self, _now_secs: i64) -> Result<Option<u64>, BackendError> {
-        Ok(None)
-    }
-
+/// What the health monitor asks of the store (SPEC §6), apart from the job routes.
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
     /// A real round trip through the store; its latency.
     async fn check(&self) -> Result<Duration, BackendError>;
 
-    /// Makes everything durable and releases the store; called once at shutdown.
-    async fn close(&self) -> Result<(), BackendError>;
+    /// Alerts waiting for delivery.
+    async fn backlog(&self) -> Result<usize, BackendError>;
+
+    /// When the oldest undelivered alert was raised; `None` when none is.
+    async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError>;
+
+    /// Pings recorded in the last hour by every replica sharing this store; `None`
+    /// when the store does not count them (one process then counts its own).
+    async fn pings_last_hour(&self, _now: UnixTime) -> Result<Option<u64>, BackendError> {
+        Ok(None)
+    }
 }
 
 /// How often pings must be made durable: see `--sync`.
@@ -198,9 +191,22 @@ pub struct BackendOptions {
     pub max_services: usize,
     /// Reminder interval while a job stays down; `None` alerts once.
     pub realert_every: Option<Duration>,
+    /// Longest interval between reminders (SPEC §5 back-off).
+    pub realert_max: Duration,
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.
     pub startup_grace: Duration,
     pub sync: SyncMode,
+}
+
+impl BackendOptions {
+    /// The settings the rules of a job's life take.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            realert_every: self.realert_every,
+            realert_max: self.realert_max,
+            startup_grace: self.startup_grace,
+        }
+    }
 }
 
 /// A store operation, timed by name for the performance metrics (SPEC §7).

@@ -93,7 +93,8 @@ impl Outbox {
                     }
                 }
             }
-            Delivery::RetryAt(at_ms) => {
+            Delivery::RetryAt(at) => {
+                let at_ms = at.millis();
                 if let Some(head) = queue.front_mut() {
                     head.attempts = head.attempts.saturating_add(1);
                     head.next_attempt_ms = at_ms;
@@ -135,6 +136,10 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ms(v: i64) -> UnixTime {
+        UnixTime::from_millis(v).unwrap()
+    }
     use crate::domain::{AlertEvent, Frequency, Grace, Job, Status, UnixTime};
 
     fn pending(job: &str, seq: u64, at: i64) -> PendingAlert {
@@ -152,7 +157,12 @@ mod tests {
         };
         PendingAlert {
             seq,
-            alert: Alert::new(&job, AlertEvent::Down, UnixTime::from_secs(100).unwrap()),
+            alert: Alert::new(
+                Alert::fresh_id(),
+                &job,
+                AlertEvent::Down,
+                UnixTime::from_secs(100).unwrap(),
+            ),
             attempts: 0,
             next_attempt_ms: at,
         }
@@ -185,7 +195,7 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.push(pending("a", 1, 0));
         let leased = outbox.lease(0, 1);
-        outbox.finish(&leased[0], Delivery::RetryAt(1_000));
+        outbox.finish(&leased[0], Delivery::RetryAt(ms(1_000)));
         assert!(outbox.lease(999, 1).is_empty());
         assert_eq!(outbox.next_ready_ms(), Some(1_000));
         let again = outbox.lease(1_000, 1);

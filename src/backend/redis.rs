@@ -39,7 +39,7 @@ use tokio::sync::OnceCell;
 use super::outbox::PendingAlert;
 use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreOp, StoreTimer,
+    StoreHealth, StoreOp, StoreTimer,
 };
 use crate::domain::{Alert, Job, JobName, Status, UnixTime};
 
@@ -668,7 +668,8 @@ impl Backend for RedisBackend {
         Ok(Counts { total, down })
     }
 
-    async fn take_due(&self, now_ms: i64, limit: usize) -> Result<Vec<Alert>, BackendError> {
+    async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {
+        let now_ms = now.millis();
         let started = self.timer.start();
         let every = self
             .options
@@ -732,9 +733,10 @@ impl Backend for RedisBackend {
 
     async fn lease_alerts(
         &self,
-        now_ms: i64,
+        now: UnixTime,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
+        let now_ms = now.millis();
         let mut invocation = evalsha(&self.core.scripts.lease, key("outbox"));
         invocation
             .arg(&self.consumer)
@@ -765,8 +767,8 @@ impl Backend for RedisBackend {
         Ok(leased)
     }
 
-    async fn next_alert_at(&self) -> Option<i64> {
-        let poll = crate::domain::now_ms().saturating_add(millis(POLL));
+    async fn next_alert_at(&self) -> Option<UnixTime> {
+        let poll = UnixTime::now().plus_millis(millis(POLL));
         if self.core.fail_fast("next alert").is_err() {
             return Some(poll);
         }
@@ -779,7 +781,8 @@ impl Backend for RedisBackend {
         Some(
             first
                 .first()
-                .map_or(poll, |(_, score)| (*score as i64).min(poll)),
+                .and_then(|(_, score)| UnixTime::from_millis(*score as i64))
+                .map_or(poll, |at| at.min(poll)),
         )
     }
 
@@ -791,7 +794,7 @@ impl Backend for RedisBackend {
         let started = self.timer.start();
         let (kind, retry_at, op) = match outcome {
             Delivery::Delivered | Delivery::GaveUp => ("done", 0, StoreOp::OutboxAck),
-            Delivery::RetryAt(at) => ("retry", at, StoreOp::OutboxRetry),
+            Delivery::RetryAt(at) => ("retry", at.millis(), StoreOp::OutboxRetry),
         };
         let mut invocation = evalsha(&self.core.scripts.finish, key("outbox"));
         invocation
@@ -816,6 +819,37 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
+    /// Redis keeps the state; a stopping replica only leaves the consumer group when
+    /// it holds no alert (otherwise another replica takes them over after the lease).
+    async fn close(&self) -> Result<(), BackendError> {
+        // The last second of ping counts, which the next look for alerts would have sent.
+        let mut counts = redis::cmd("HSET");
+        counts.arg(key("pings"));
+        let mut any = false;
+        for (minute, count) in self.pings.snapshot() {
+            counts.arg(format!("{}:{minute}", self.consumer)).arg(count);
+            any = true;
+        }
+        if any {
+            if let Err(e) = self.core.query::<i64>("ping counts", &counts).await {
+                tracing::debug!(error = %e, "could not write the last ping counts");
+            }
+        }
+        let mut prune = evalsha(&self.core.scripts.prune, key("outbox"));
+        prune.arg(&self.consumer).arg(millis(CONSUMER_RETENTION));
+        if let Err(e) = self
+            .core
+            .eval("prune", &self.core.scripts.prune, &prune)
+            .await
+        {
+            tracing::warn!(error = %e, "could not leave the outbox's consumer group");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StoreHealth for RedisBackend {
     async fn backlog(&self) -> Result<usize, BackendError> {
         self.core.fail_fast("backlog")?;
         let mut cmd = redis::cmd("XLEN");
@@ -823,15 +857,16 @@ impl Backend for RedisBackend {
         self.core.query("backlog", &cmd).await
     }
 
-    async fn oldest_pending_alert(&self) -> Result<Option<i64>, BackendError> {
+    async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
         self.core.fail_fast("oldest alert")?;
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(key("outbox")).arg("-").arg("+").arg("COUNT").arg(1);
         let reply: Value = self.core.query("oldest alert", &cmd).await?;
-        Ok(decode::first_raised_at(&reply))
+        Ok(decode::first_raised_at(&reply).and_then(UnixTime::from_secs))
     }
 
-    async fn pings_last_hour(&self, now_secs: i64) -> Result<Option<u64>, BackendError> {
+    async fn pings_last_hour(&self, now: UnixTime) -> Result<Option<u64>, BackendError> {
+        let now_secs = now.secs();
         self.core.fail_fast("pings per hour")?;
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(key("pings"));
@@ -865,34 +900,6 @@ impl Backend for RedisBackend {
         let elapsed = begun.elapsed();
         self.timer.finish(StoreOp::Check, started);
         Ok(elapsed)
-    }
-
-    /// Redis keeps the state; a stopping replica only leaves the consumer group when
-    /// it holds no alert (otherwise another replica takes them over after the lease).
-    async fn close(&self) -> Result<(), BackendError> {
-        // The last second of ping counts, which the next look for alerts would have sent.
-        let mut counts = redis::cmd("HSET");
-        counts.arg(key("pings"));
-        let mut any = false;
-        for (minute, count) in self.pings.snapshot() {
-            counts.arg(format!("{}:{minute}", self.consumer)).arg(count);
-            any = true;
-        }
-        if any {
-            if let Err(e) = self.core.query::<i64>("ping counts", &counts).await {
-                tracing::debug!(error = %e, "could not write the last ping counts");
-            }
-        }
-        let mut prune = evalsha(&self.core.scripts.prune, key("outbox"));
-        prune.arg(&self.consumer).arg(millis(CONSUMER_RETENTION));
-        if let Err(e) = self
-            .core
-            .eval("prune", &self.core.scripts.prune, &prune)
-            .await
-        {
-            tracing::warn!(error = %e, "could not leave the outbox's consumer group");
-        }
-        Ok(())
     }
 }
 

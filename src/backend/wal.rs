@@ -324,6 +324,7 @@ mod tests {
     fn sample_ops() -> Vec<Op> {
         let down = job("nightly backup", 1_795_000_000_123, true);
         let alert = Alert::new(
+            Alert::fresh_id(),
             &down,
             AlertEvent::Down,
             UnixTime::from_secs(1_795_006_000).unwrap(),

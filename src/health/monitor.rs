@@ -419,7 +419,7 @@ impl HealthMonitor {
         let backlog = self.backend.backlog().await.unwrap_or(0);
         let oldest = self.backend.oldest_pending_alert().await.ok().flatten();
         // Replicas sharing a store count pings there, so that each reports them all.
-        let pings_per_hour = match self.backend.pings_last_hour(now.secs()).await {
+        let pings_per_hour = match self.backend.pings_last_hour(now).await {
             Ok(Some(shared)) => shared,
             Ok(None) | Err(_) => self.pings.last_hour(now.secs()),
         };
@@ -441,8 +441,7 @@ impl HealthMonitor {
                     .success_rate_percent
                     .filter(|_| configured),
                 alert_backlog: backlog as u64,
-                oldest_pending_alert_age_seconds: oldest
-                    .map_or(0, |raised| u64::try_from(now.secs() - raised).unwrap_or(0)),
+                oldest_pending_alert_age_seconds: oldest.map_or(0, |raised| now.since(raised)),
                 services_monitored: counts.total as u64,
                 services_down: counts.down as u64,
                 pings_per_hour: pings_per_hour as f64,
@@ -779,6 +778,7 @@ mod tests {
             BackendOptions {
                 max_services: 10,
                 realert_every: None,
+                realert_max: Duration::from_secs(86_400),
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
             },

@@ -17,6 +17,7 @@ async fn backend(store: &Store, realert_secs: Option<u64>) -> Arc<dyn Backend> {
     let options = BackendOptions {
         max_services: 3,
         realert_every: realert_secs.map(Duration::from_secs),
+        realert_max: Duration::from_secs(86_400),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
@@ -35,6 +36,10 @@ fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
     }
 }
 
+pub fn ms(v: i64) -> UnixTime {
+    UnixTime::from_millis(v).unwrap()
+}
+
 fn t(secs: i64) -> UnixTime {
     UnixTime::from_secs(secs).expect("time")
 }
@@ -45,20 +50,20 @@ pub async fn a_job_is_due_just_after_its_deadline_and_reminded(store: &Store) {
         .await
         .unwrap();
     assert!(
-        b.take_due(1_060_000, 10).await.unwrap().is_empty(),
+        b.take_due(ms(1_060_000), 10).await.unwrap().is_empty(),
         "not due at the deadline itself"
     );
-    let due = b.take_due(1_060_001, 10).await.unwrap();
+    let due = b.take_due(ms(1_060_001), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(
         (due[0].event, due[0].alert_count, due[0].expected_by_unix),
         (AlertEvent::Down, 1, 1_060)
     );
     assert!(
-        b.take_due(1_100_000, 10).await.unwrap().is_empty(),
+        b.take_due(ms(1_100_000), 10).await.unwrap().is_empty(),
         "no reminder yet"
     );
-    let reminder = b.take_due(1_120_002, 10).await.unwrap();
+    let reminder = b.take_due(ms(1_120_002), 10).await.unwrap();
     assert_eq!(reminder.len(), 1);
     assert_eq!(
         (reminder[0].alert_count, reminder[0].overdue_seconds),
@@ -81,13 +86,13 @@ pub async fn a_later_ping_defers_the_alert(store: &Store) {
     b.record_ping(ping("j", None, None), t(1_050))
         .await
         .unwrap();
-    assert!(b.take_due(1_061_000, 10).await.unwrap().is_empty());
+    assert!(b.take_due(ms(1_061_000), 10).await.unwrap().is_empty());
     assert_eq!(
         b.next_wake().await,
         Some(t(1_110)),
         "re-armed at the real deadline"
     );
-    assert_eq!(b.take_due(1_111_000, 10).await.unwrap().len(), 1);
+    assert_eq!(b.take_due(ms(1_111_000), 10).await.unwrap().len(), 1);
     assert_eq!(
         b.next_wake().await,
         None,
@@ -105,7 +110,7 @@ pub async fn a_shorter_frequency_moves_the_deadline_earlier_at_once(store: &Stor
         .await
         .unwrap();
     assert_eq!(b.next_wake().await, Some(t(1_090)));
-    assert_eq!(b.take_due(1_091_000, 10).await.unwrap().len(), 1);
+    assert_eq!(b.take_due(ms(1_091_000), 10).await.unwrap().len(), 1);
     b.close().await.unwrap();
 }
 
@@ -114,25 +119,28 @@ pub async fn recovery_raises_up_after_the_down_alerts(store: &Store) {
     b.record_ping(ping("j", Some("1m"), None), t(1_000))
         .await
         .unwrap();
-    b.take_due(1_061_000, 10).await.unwrap();
+    b.take_due(ms(1_061_000), 10).await.unwrap();
     let outcome = b
         .record_ping(ping("j", None, None), t(1_200))
         .await
         .unwrap();
     assert!(matches!(outcome, PingOutcome::Recovered(_)), "{outcome:?}");
     assert_eq!(b.backlog().await.unwrap(), 2);
-    assert_eq!(b.oldest_pending_alert().await.unwrap(), Some(1_061));
-    let leased = b.lease_alerts(1_200_000, 10).await.unwrap();
+    assert_eq!(
+        b.oldest_pending_alert().await.unwrap(),
+        UnixTime::from_secs(1_061)
+    );
+    let leased = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
     assert_eq!(leased.len(), 1, "one per job: the down alert first");
     assert_eq!(leased[0].alert.event, AlertEvent::Down);
     assert!(
-        b.lease_alerts(1_200_000, 10).await.unwrap().is_empty(),
+        b.lease_alerts(ms(1_200_000), 10).await.unwrap().is_empty(),
         "leased"
     );
     b.finish_alert(&leased[0], Delivery::Delivered)
         .await
         .unwrap();
-    let up = b.lease_alerts(1_200_000, 10).await.unwrap();
+    let up = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].alert.event, AlertEvent::Up);
     assert_eq!(
@@ -202,15 +210,15 @@ pub async fn a_retry_waits_for_its_time_and_counts_its_attempts(store: &Store) {
     b.record_ping(ping("j", Some("1m"), None), t(1_000))
         .await
         .unwrap();
-    b.take_due(1_061_000, 10).await.unwrap();
-    let leased = b.lease_alerts(1_061_000, 10).await.unwrap();
+    b.take_due(ms(1_061_000), 10).await.unwrap();
+    let leased = b.lease_alerts(ms(1_061_000), 10).await.unwrap();
     assert_eq!((leased.len(), leased[0].attempts), (1, 0));
-    b.finish_alert(&leased[0], Delivery::RetryAt(1_062_000))
+    b.finish_alert(&leased[0], Delivery::RetryAt(ms(1_062_000)))
         .await
         .unwrap();
-    assert!(b.lease_alerts(1_061_999, 10).await.unwrap().is_empty());
-    assert_eq!(b.next_alert_at().await, Some(1_062_000));
-    let again = b.lease_alerts(1_062_000, 10).await.unwrap();
+    assert!(b.lease_alerts(ms(1_061_999), 10).await.unwrap().is_empty());
+    assert_eq!(b.next_alert_at().await, Some(ms(1_062_000)));
+    let again = b.lease_alerts(ms(1_062_000), 10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 1);
     assert_eq!(
@@ -227,18 +235,18 @@ pub async fn deleting_a_job_drops_its_alerts(store: &Store) {
     b.record_ping(ping("j", Some("1m"), None), t(1_000))
         .await
         .unwrap();
-    b.take_due(1_061_000, 10).await.unwrap();
-    b.take_due(1_122_000, 10).await.unwrap();
+    b.take_due(ms(1_061_000), 10).await.unwrap();
+    b.take_due(ms(1_122_000), 10).await.unwrap();
     assert_eq!(b.backlog().await.unwrap(), 2);
-    let leased = b.lease_alerts(1_122_000, 10).await.unwrap();
+    let leased = b.lease_alerts(ms(1_122_000), 10).await.unwrap();
     assert!(b.delete(&JobName::parse("j").unwrap()).await.unwrap());
     assert_eq!(b.backlog().await.unwrap(), 0);
     // A delivery that ends after the deletion changes nothing.
     b.finish_alert(&leased[0], Delivery::Delivered)
         .await
         .unwrap();
-    assert!(b.lease_alerts(1_122_000, 10).await.unwrap().is_empty());
-    assert!(b.take_due(2_000_000, 10).await.unwrap().is_empty());
+    assert!(b.lease_alerts(ms(1_122_000), 10).await.unwrap().is_empty());
+    assert!(b.take_due(ms(2_000_000), 10).await.unwrap().is_empty());
     assert_eq!(b.get(&JobName::parse("j").unwrap()).await.unwrap(), None);
     b.close().await.unwrap();
 }
@@ -389,7 +397,7 @@ pub async fn plain_pings_change_the_job_as_full_ones_do(store: &Store) {
     let j = job(&b, "j").await;
     assert_eq!((j.pings_total, j.last_ping), (2, t(1_030)));
     assert!(
-        b.take_due(1_061_000, 10).await.unwrap().is_empty(),
+        b.take_due(ms(1_061_000), 10).await.unwrap().is_empty(),
         "the deadline moved to 1_090"
     );
 
@@ -418,7 +426,7 @@ pub async fn plain_pings_change_the_job_as_full_ones_do(store: &Store) {
         .await
         .unwrap();
     assert_eq!(b.next_wake().await, Some(t(1_080)));
-    let down = b.take_due(1_081_000, 10).await.unwrap();
+    let down = b.take_due(ms(1_081_000), 10).await.unwrap();
     assert_eq!(down.len(), 1, "down at the 30 s deadline");
 
     // A down job's plain ping recovers it and comes back whole, with its `up` alert.
@@ -444,7 +452,7 @@ pub async fn a_late_plain_ping_leaves_its_job_due(store: &Store) {
         .await
         .unwrap();
     assert_eq!(job(&b, "j").await.last_ping, t(910));
-    let due = b.take_due(1_000_001, 10).await.unwrap();
+    let due = b.take_due(ms(1_000_001), 10).await.unwrap();
     assert_eq!(due.len(), 1, "due after the sweep: {due:?}");
     assert_eq!(due[0].expected_by_unix, 970);
     b.close().await.unwrap();
