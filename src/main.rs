@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,14 +24,19 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{}", one_line(&e.to_string()));
+            report(&one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
-    let addr = match config.listen_addr() {
+    // Every option is checked before anything is opened, bound or logged: an invalid
+    // configuration exits 2 with one line naming the option.
+    let addr = match config.listen_addr().and_then(|addr| {
+        config.settings()?;
+        Ok(addr)
+    }) {
         Ok(addr) => addr,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            report(&format!("error: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -40,10 +45,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "overdue stopped with an error");
-            eprintln!("error: {e:#}");
+            report(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on standard error. A closed or broken stderr is not worth a panic: the
+/// exit code still tells.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn serve(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {

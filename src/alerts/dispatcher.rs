@@ -11,9 +11,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Signer;
+use super::{AlertUri, Signer};
 use crate::backend::{Backend, Delivery, PendingAlert, Signals};
-use crate::config::AlertUri;
 use crate::domain::{now_ms, Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.

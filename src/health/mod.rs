@@ -17,10 +17,10 @@ use std::fmt;
 use std::time::Duration;
 
 pub use monitor::{
-    evaluate, Condition, HealthMonitor, HealthOptions, HealthReport, Indicators, Severity, Status,
+    evaluate, Condition, HealthMonitor, HealthReport, Indicators, Settings, Severity, Status,
     Thresholds,
 };
-pub use publisher::{channel, EventQueue, PerformanceSummary, Publisher};
+pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
 pub use window::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
 
 /// The channel every monitor's conditions and job alerts go to.

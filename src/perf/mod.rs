@@ -21,7 +21,6 @@ use serde_json::{json, Map, Value};
 
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::{StoreObserver, StoreOp, StoreTimer};
-use crate::config::Config;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
 pub use layer::{Timing, TimingFuture, TimingLayer};
 use window::{Cumulative, Stats, Tick, Window};
@@ -57,19 +56,6 @@ pub struct PerfSettings {
     pub retention: Duration,
     pub slow_request: Duration,
     pub slow_store: Duration,
-}
-
-impl From<&Config> for PerfSettings {
-    fn from(config: &Config) -> Self {
-        Self {
-            enabled: config.perf,
-            timing_header: config.timing_header,
-            log_all_timings: config.log_all_timings,
-            retention: config.perf_retention,
-            slow_request: config.slow_request,
-            slow_store: config.slow_store,
-        }
-    }
 }
 
 impl Default for PerfSettings {
@@ -332,11 +318,6 @@ impl Perf {
             alerts: std::array::from_fn(|_| Series::default()),
             pings: AtomicU64::new(0),
         }))
-    }
-
-    /// An empty registry with the settings of the `--perf…` options.
-    pub fn from_config(config: &Config) -> Self {
-        Self::new(PerfSettings::from(config))
     }
 
     /// Whether anything is timed (`--perf`, `enabled`).
@@ -706,7 +687,6 @@ impl DeliveryObserver for Perf {
 mod tests {
     use super::*;
     use axum::http::Method;
-    use clap::Parser;
 
     fn perf() -> Perf {
         Perf::new(PerfSettings::default())
@@ -821,49 +801,5 @@ mod tests {
         assert_eq!(config["slow_store_ms"], 0);
         assert_eq!(config["enabled"], false);
         assert_eq!(p.update_config(b"{}").unwrap(), config);
-    }
-
-    #[test]
-    fn perf_flags_have_the_spec_defaults_and_accept_bare_booleans() {
-        let c = Config::parse_from(["overdue"]);
-        assert_eq!(
-            PerfSettings::from(&c),
-            PerfSettings::default(),
-            "defaults of SPEC §2"
-        );
-        let c = Config::parse_from([
-            "overdue",
-            "--timing-header",
-            "--log-all-timings",
-            "false",
-            "--perf",
-            "off",
-            "--perf-retention",
-            "90s",
-            "--slow-request",
-            "1s",
-            "--slow-store",
-            "5ms",
-        ]);
-        let s = PerfSettings::from(&c);
-        assert!(s.timing_header && !s.log_all_timings && !s.enabled);
-        assert_eq!(s.retention, Duration::from_secs(90));
-        assert_eq!(s.slow_request, Duration::from_secs(1));
-        assert_eq!(s.slow_store, Duration::from_millis(5));
-        let c = Config::parse_from(["overdue", "--timing-header", "true", "--perf", "on"]);
-        assert!(c.timing_header && c.perf);
-        for bad in [
-            &["overdue", "--perf", "maybe"][..],
-            &["overdue", "--perf-retention", "0"],
-            &["overdue", "--perf-retention", "1500ms"],
-            &["overdue", "--perf-retention", "2D"],
-            &["overdue", "--timing-header", "sometimes"],
-            &["overdue", "--slow-request", "soon"],
-        ] {
-            assert!(
-                Config::try_parse_from(bad).is_err(),
-                "{bad:?} should be refused"
-            );
-        }
     }
 }
