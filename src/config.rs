@@ -6,6 +6,7 @@
 //! opening anything, so an invalid configuration never starts half-way.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -358,6 +359,28 @@ impl Config {
 /// interval, so that raises and resolves are logged without a `/health` request.
 const MAX_EVALUATION_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Where a `sqlite://` store lives, as an absolute path for the log at start: the
+/// path is relative to the working directory, which an operator may not know. The
+/// parent is resolved when it exists (symbolic links included); otherwise the path is
+/// joined to the working directory.
+pub fn absolute_store_path(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let resolved = match (parent.map(std::fs::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(file)) => Some(dir.join(file)),
+        (None, Some(file)) => std::env::current_dir().ok().map(|dir| dir.join(file)),
+        _ => None,
+    };
+    resolved
+        .or_else(|| std::env::current_dir().ok().map(|dir| dir.join(path)))
+        .map(|joined| {
+            joined
+                .components()
+                .filter(|c| *c != Component::CurDir)
+                .collect()
+        })
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 /// `N/s`, `N/m` (also `N/sec`, `N/min`), or `off` / `0`.
 fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
     let trimmed = raw.trim();
@@ -702,6 +725,24 @@ mod tests {
         assert!(
             shown.contains("--max-services") && shown.contains("at least 1"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_relative_store_path_is_shown_from_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute_store_path(Path::new("./not-there-yet/overdue.db")),
+            cwd.join("not-there-yet").join("overdue.db")
+        );
+        assert_eq!(absolute_store_path(Path::new("x.db")), cwd.join("x.db"));
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("x.db");
+        let shown = absolute_store_path(&inside);
+        assert!(
+            shown.is_absolute() && shown.ends_with("x.db"),
+            "{}",
+            shown.display()
         );
     }
 

@@ -33,6 +33,7 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod perf;
 pub mod secret;
 pub mod sweeper;
@@ -50,7 +51,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{DeliveryObserver, Dispatcher, Sink};
-use crate::backend::{BackendError, Signals};
+use crate::backend::{BackendError, Signals, StoreUrl};
 pub use crate::config::Config;
 use crate::config::ConfigError;
 
@@ -93,6 +94,10 @@ pub async fn run(
     // Built before the store, so that its load at start is timed too.
     let perf = perf::Perf::new(settings.perf);
     let signals = Signals::default();
+    if let StoreUrl::Sqlite(path) = &settings.store {
+        let path = config::absolute_store_path(path);
+        tracing::info!(path = %path.display(), "opening the sqlite store");
+    }
     let backend = backend::open(
         &settings.store,
         settings.backend,

@@ -205,7 +205,7 @@ impl Dispatcher {
             Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
         };
         let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+        let elapsed_ms = crate::logging::millis(elapsed);
         let (outcome, observed, status) = match result {
             Attempt::Success(status) => {
                 tracing::info!(

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::{StoreObserver, StoreOp, StoreTimer};
+use crate::logging;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
 pub use layer::{Timing, TimingFuture, TimingLayer};
 use window::{Cumulative, Stats, Tick, Window};
@@ -401,7 +402,7 @@ impl Perf {
                 method = entry.method,
                 route = %entry.route,
                 status,
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "slow request"
             );
         } else if settings.log_all.load(Ordering::Relaxed) {
@@ -409,7 +410,7 @@ impl Perf {
                 method = entry.method,
                 route = %entry.route,
                 status,
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "request timed"
             );
         }
@@ -427,13 +428,13 @@ impl Perf {
         if slow && !matches!(op, StoreOp::Load | StoreOp::Fold) {
             tracing::warn!(
                 op = op.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "slow store operation"
             );
         } else if slow || settings.log_all.load(Ordering::Relaxed) {
             tracing::info!(
                 op = op.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "store operation timed"
             );
         }
@@ -676,7 +677,7 @@ impl DeliveryObserver for Perf {
         if registry.settings.log_all.load(Ordering::Relaxed) {
             tracing::info!(
                 outcome = report.outcome.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "alert delivery timed"
             );
         }
