@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::hour_counters::{DeliveryResult, HourCounter, SinkStats};
 use super::millis;
 use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
-use super::window::{DeliveryResult, HourCounter, SinkStats};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
 use crate::domain::UnixTime;
@@ -46,27 +46,27 @@ impl Severity {
 /// The service's health as `/health` sums it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum HealthStatus {
     Healthy,
     Degraded,
     Unhealthy,
 }
 
-impl Status {
+impl HealthStatus {
     /// Any critical condition makes the service unhealthy, any warning degraded.
     pub fn of(conditions: &[Condition]) -> Self {
         match conditions.iter().map(|c| c.severity).max() {
-            Some(Severity::Critical) => Status::Unhealthy,
-            Some(Severity::Warning) => Status::Degraded,
-            None => Status::Healthy,
+            Some(Severity::Critical) => HealthStatus::Unhealthy,
+            Some(Severity::Warning) => HealthStatus::Degraded,
+            None => HealthStatus::Healthy,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Healthy => "healthy",
-            Status::Degraded => "degraded",
-            Status::Unhealthy => "unhealthy",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
         }
     }
 }
@@ -264,7 +264,7 @@ pub fn evaluate(m: &Measurement, t: &Thresholds) -> Vec<Condition> {
 /// The `/health` document of SPEC §6.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
-    pub status: Status,
+    pub status: HealthStatus,
     pub service: String,
     pub instance: String,
     pub version: &'static str,
@@ -429,7 +429,7 @@ impl HealthMonitor {
         let alerts = evaluate(&measurement, &self.settings.thresholds);
         self.observe(&alerts);
         HealthReport {
-            status: Status::of(&alerts),
+            status: HealthStatus::of(&alerts),
             service: self.settings.service.clone(),
             instance: self.settings.instance.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -582,7 +582,7 @@ mod tests {
     fn nothing_wrong_is_healthy() {
         let found = evaluate(&healthy(), &Thresholds::default());
         assert!(found.is_empty(), "{found:?}");
-        assert_eq!(Status::of(&found), Status::Healthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Healthy);
     }
 
     #[test]
@@ -593,7 +593,7 @@ mod tests {
         let found = evaluate(&m, &Thresholds::default());
         assert_eq!(codes(&found), [("store_unreachable", Severity::Critical)]);
         assert!(found[0].message.contains("writer stopped"));
-        assert_eq!(Status::of(&found), Status::Unhealthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Unhealthy);
     }
 
     #[test]
@@ -684,7 +684,7 @@ mod tests {
         m.consecutive_failures = 10;
         let found = evaluate(&m, &Thresholds::default());
         assert_eq!(codes(&found), [("alert_uri_missing", Severity::Warning)]);
-        assert_eq!(Status::of(&found), Status::Degraded);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Degraded);
     }
 
     #[test]
@@ -715,7 +715,7 @@ mod tests {
                 ("alert_sink_slow", Severity::Warning),
             ]
         );
-        assert_eq!(Status::of(&found), Status::Unhealthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Unhealthy);
     }
 
     #[test]
@@ -774,7 +774,7 @@ mod tests {
             events,
         );
         let first = monitor.report().await;
-        assert_eq!(first.status, Status::Degraded);
+        assert_eq!(first.status, HealthStatus::Degraded);
         monitor.report().await;
         let raised: Value = serde_json::from_str(&receiver.try_recv().unwrap()).unwrap();
         assert_eq!(raised["state"], "raised");

@@ -5,13 +5,13 @@
 //! [`StoreTimer`] (store operations, on the journal's fold thread too), and the
 //! dispatcher through its [`DeliveryObserver`] (deliveries). Each series keeps a
 //! windowed histogram for the JSON of `/metrics/performance` and fixed Prometheus
-//! buckets since start for `/metrics` ([`window`], [`export`]). Recording takes no lock
+//! buckets since start for `/metrics` ([`histogram`], [`export`]). Recording takes no lock
 //! and allocates nothing once a series exists; the route series are found in a
 //! fixed-size table whose reads are single atomic loads.
 
 mod export;
+pub mod histogram;
 mod layer;
-pub mod window;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,8 +23,8 @@ use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::{StoreObserver, StoreOp, StoreTimer};
 use crate::logging;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
+use histogram::{Cumulative, Stats, Tick, Window};
 pub use layer::{Timing, TimingFuture, TimingLayer};
-use window::{Cumulative, Stats, Tick, Window};
 
 /// Longest accepted retention: a sub-window (1/12 of it) must fit `u32` bucket counts.
 pub const MAX_RETENTION_SECS: u64 = 24 * 3600;
@@ -128,7 +128,7 @@ impl Clock {
     }
 
     fn pack(generation: u64, retention_secs: u64) -> u64 {
-        let sub_us = (retention_secs * 1_000_000 / window::SUB_WINDOWS).max(1);
+        let sub_us = (retention_secs * 1_000_000 / histogram::SUB_WINDOWS).max(1);
         (generation << SUB_BITS) | (sub_us & SUB_MASK)
     }
 
