@@ -24,7 +24,7 @@ use crate::secret::Secret;
 #[command(name = "overdue", version, about)]
 pub struct Config {
     /// Address to serve on [default: 127.0.0.1:4000; PORT alone also sets the port]
-    #[arg(long, env = "OVERDUE_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "OVERDUE_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
     /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] shared by replicas
@@ -381,6 +381,13 @@ pub fn absolute_store_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
+/// `--listen`: an IP address and a port.
+fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:4000, 0.0.0.0:4000 or [::]:4000".into())
+}
+
 /// `N/s`, `N/m` (also `N/sec`, `N/min`), or `off` / `0`.
 fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
     let trimmed = raw.trim();
@@ -720,6 +727,13 @@ mod tests {
             .contains("at least 1"));
         assert!(health_backlog("many").unwrap_err().contains("whole number"));
         assert_eq!(health_backlog("0"), Ok(0));
+        assert!(parse_listen("nonsense")
+            .unwrap_err()
+            .contains("127.0.0.1:4000"));
+        assert_eq!(
+            parse_listen("[::1]:80"),
+            Ok(SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), 80))
+        );
         let err = Config::try_parse_from(["overdue", "--max-services", "0"]).unwrap_err();
         let shown = err.to_string();
         assert!(

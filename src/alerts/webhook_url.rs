@@ -9,7 +9,8 @@ pub struct AlertUri(reqwest::Url);
 impl AlertUri {
     /// An `http://` or `https://` URL with a host.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        let url = reqwest::Url::parse(raw.trim())
+            .map_err(|e| format!("expected an http:// or https:// URL ({e})"))?;
         match url.scheme() {
             "http" | "https" if url.host_str().is_some() => Ok(Self(url)),
             _ => Err("expected an http:// or https:// URL".into()),

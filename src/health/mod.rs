@@ -35,7 +35,9 @@ impl RedisUrl {
     /// Accepts what the redis client accepts (`redis://`, `redis+unix://`, …).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        redis::Client::open(raw).map_err(|e| format!("not a usable Redis URL: {e}"))?;
+        redis::Client::open(raw).map_err(|e| {
+            format!("expected a Redis URL such as redis://[:PASSWORD@]HOST:PORT[/DB] ({e})")
+        })?;
         Ok(Self(raw.to_owned()))
     }
 

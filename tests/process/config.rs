@@ -349,7 +349,7 @@ fn realert_max_equal_to_realert_every_or_with_reminders_off_starts() {
 }
 
 #[test]
-fn numeric_refusals_show_the_accepted_form_not_a_type_limit() {
+fn refusals_show_the_accepted_form_not_a_type_limit() {
     for (flag, value, accepted) in [
         ("--max-services", "0", "at least 1"),
         ("--max-services", "many", "at least 1"),
@@ -359,9 +359,17 @@ fn numeric_refusals_show_the_accepted_form_not_a_type_limit() {
         ("--health-success-warn", "101", "from 0 to 100"),
         ("--slow-request", "2h", "from 0 to 1h"),
         ("--perf-retention", "2D", "from 1s to 24h"),
+        ("--listen", "nonsense", "IP:PORT"),
+        ("--alert-uri", "nothing", "http:// or https://"),
+        ("--health-redis", "http://x", "redis://"),
     ] {
         let arg = format!("{flag}={value}");
-        let out = run_to_exit(command(&[&SAFE[..], &[&arg]].concat()));
+        let base = if flag == "--listen" {
+            &SAFE[..2]
+        } else {
+            &SAFE[..]
+        };
+        let out = run_to_exit(command(&[base, &[&arg]].concat()));
         assert_eq!(out.status.code(), Some(2), "{arg}: {}", out.stderr);
         assert!(
             out.stderr.contains(flag) && out.stderr.contains(accepted),
