@@ -22,7 +22,7 @@ fn options() -> BackendOptions {
     BackendOptions {
         max_services: 1_000_000,
         realert_every: Some(Duration::from_secs(60)),
-        realert_max: Duration::from_secs(86_400),
+        realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     }

@@ -2,7 +2,9 @@
 //! next ping does not arrive in time, overdue POSTs an alert to a webhook.
 //!
 //! How the modules fit:
-//! - [`config`] parses flags and environment variables into a validated [`Config`].
+//! - [`config`] parses flags and environment variables into a [`Config`] and turns it
+//!   into each module's own settings, refusing values that disagree; no other module
+//!   reads it.
 //! - [`domain`] holds the types parsed at the boundary: `JobName`, `Frequency`,
 //!   `Grace`, `UnixTime`, and the `Job` and `Alert` records.
 //! - [`http`] serves the routes, behind the connection cap, the header and request
@@ -31,7 +33,9 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod perf;
+pub mod secret;
 pub mod sweeper;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
@@ -46,9 +50,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{DeliveryObserver, Dispatcher, Signer, Sink};
-use crate::backend::{BackendError, BackendOptions, Signals};
+use crate::alerts::{DeliveryObserver, Dispatcher, Sink};
+use crate::backend::{BackendError, Signals, StoreUrl};
 pub use crate::config::Config;
+use crate::config::ConfigError;
 
 /// Why the monitor could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -66,57 +71,55 @@ pub enum RunError {
     Client(#[from] reqwest::Error),
 }
 
-/// Runs the monitor on `listener` until `shutdown` is cancelled: loads state, starts the
-/// sweeper and the dispatcher, serves HTTP; then drains requests, gives deliveries in
-/// flight up to 5 s, and closes the store.
+impl From<ConfigError> for RunError {
+    fn from(e: ConfigError) -> Self {
+        RunError::Config {
+            option: e.option,
+            message: e.message,
+        }
+    }
+}
+
+/// Runs the monitor on `listener` until `shutdown` is cancelled: checks the
+/// configuration, loads state, starts the sweeper and the dispatcher, serves HTTP; then
+/// drains requests, gives deliveries in flight up to 5 s, and closes the store.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let signer = config
-        .alert_secret
-        .as_ref()
-        .map(|s| Signer::new(s.expose()))
-        .transpose()
-        .map_err(|e| RunError::Config {
-            option: "--alert-secret",
-            message: e.to_string(),
-        })?;
+    // Checked again here (main checks first) for callers that embed the monitor, so
+    // nothing below opens with a configuration that disagrees with itself.
+    let settings = config.settings()?;
     // Built before the store, so that its load at start is timed too.
-    let perf = perf::Perf::from_config(&config);
+    let perf = perf::Perf::new(settings.perf);
     let signals = Signals::default();
-    let options = BackendOptions {
-        max_services: usize::try_from(config.max_services).unwrap_or(usize::MAX),
-        realert_every: Some(config.realert_every).filter(|d| !d.is_zero()),
-        // The flag comes with the configuration work; until then reminders back off
-        // up to a day, as SPEC §5 sets by default.
-        realert_max: std::time::Duration::from_secs(86_400),
-        startup_grace: config.startup_grace,
-        sync: config.sync,
-    };
-    let backend = backend::open(&config.store, options, signals.clone(), perf.store_timer())
-        .await
-        .map_err(|e| RunError::Config {
-            option: "--store",
-            message: e.to_string(),
-        })?;
+    if let StoreUrl::Sqlite(path) = &settings.store {
+        let path = config::absolute_store_path(path);
+        tracing::info!(path = %path.display(), "opening the sqlite store");
+    }
+    let backend = backend::open(
+        &settings.store,
+        settings.backend,
+        signals.clone(),
+        perf.store_timer(),
+    )
+    .await
+    .map_err(|e| RunError::Config {
+        option: "--store",
+        message: e.to_string(),
+    })?;
 
-    let sink = match &config.alert_uri {
-        Some(uri) => {
+    match &settings.sink {
+        Sink::Webhook { uri, signer } => {
             tracing::info!(webhook = %uri, signed = signer.is_some(), "alerts go to the webhook");
-            Sink::Webhook {
-                uri: uri.clone(),
-                signer,
-            }
         }
-        None => {
+        Sink::Log => {
             tracing::warn!("PING_ALERT_URI is not set: alerts are only written to the log");
-            Sink::Log
         }
-    };
+    }
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && config.admin_token.is_none() {
+    if !addr.ip().is_loopback() && settings.http.admin_token.is_none() {
         tracing::warn!(
             %addr,
             "listening beyond loopback without --admin-token: the job routes are open to anyone who can reach this address"
@@ -125,41 +128,33 @@ pub async fn run(
 
     // One signal stops every background task; they are joined below, where started.
     let background = CancellationToken::new();
-    let health_options = health::HealthOptions::from_config(&config)
-        .map_err(|(option, message)| RunError::Config { option, message })?;
-    let (health_events, health_queue) = health::channel(config.health_redis.is_some());
+    let health_settings = settings.health;
+    let publishing = health_settings.publishing.clone();
+    let evaluate_every = health_settings.evaluate_every;
+    let (health_events, health_queue) = health::channel(publishing.is_some());
     let health = Arc::new(health::HealthMonitor::new(
         backend.clone(),
-        health_options,
+        health_settings,
         health_events,
     ));
     // The metrics publication carries the same document as GET /metrics/performance.
     let summary = perf.clone();
     health.set_performance_summary(Arc::new(move || summary.summary_json()));
-    // Conditions are evaluated at least every 5 s, so raises and resolves are logged
-    // and published even when nobody asks for /health.
     let health_evaluator = tokio::spawn(health::monitor::evaluate_periodically(
         health.clone(),
-        config
-            .health_publish_every
-            .min(std::time::Duration::from_secs(5)),
+        evaluate_every,
         background.clone(),
     ));
-    let health_publisher = match (&config.health_redis, health_queue) {
-        (Some(url), Some(queue)) => {
-            let publisher = health::Publisher::new(
-                url,
-                health.clone(),
-                queue,
-                config.health_publish_every,
-                config.health_metrics_every,
-                config.health_retention,
-            )
-            .map_err(|e| RunError::Config {
-                option: "--health-redis",
-                message: e.to_string(),
-            })?;
-            tracing::info!(redis = %url, service = %config.service_name, "publishing health to redis");
+    let health_publisher = match (&publishing, health_queue) {
+        (Some(publishing), Some(queue)) => {
+            let publisher =
+                health::Publisher::new(publishing, health.clone(), queue).map_err(|e| {
+                    RunError::Config {
+                        option: "--health-redis",
+                        message: e.to_string(),
+                    }
+                })?;
+            tracing::info!(redis = %publishing.redis, service = %settings.service_name, "publishing health to redis");
             Some(tokio::spawn(publisher.run(background.clone())))
         }
         _ => None,
@@ -170,36 +165,33 @@ pub async fn run(
     let dispatcher = Dispatcher::new(
         backend.clone(),
         signals.clone(),
-        sink,
-        &config.service_name,
+        settings.sink,
+        &settings.service_name,
         observers,
     )?;
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),
         signals.clone(),
-        config.sweep_interval,
+        settings.sweep_interval,
         background.clone(),
     ));
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
 
+    let http_settings = settings.http;
     let state = http::AppState::new(http::Shared {
         backend: Arc::clone(&backend),
-        admin_token: config.admin_token.as_ref().map(http::Token::new),
-        ping_token: config.ping_token.as_ref().map(http::Token::new),
-        max_clock_skew_secs: config.max_clock_skew.as_secs(),
+        admin_token: http_settings.admin_token.as_ref().map(http::Token::new),
+        ping_token: http_settings.ping_token.as_ref().map(http::Token::new),
+        max_clock_skew_secs: http_settings.max_clock_skew_secs,
         health: Arc::clone(&health),
         perf: perf.clone(),
-        rate_limiter: http::Limiter::new(config.rate_limit).map(Arc::new),
+        rate_limiter: http::Limiter::new(http_settings.rate_limit).map(Arc::new),
     });
-    let serve_options = http::ServeOptions {
-        max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
-        peer_address: state.rate_limiter.is_some(),
-    };
-    if !config.rate_limit.is_off() {
-        tracing::info!(rate_limit = %config.rate_limit, "per-client rate limit is on");
+    if !http_settings.rate_limit.is_off() {
+        tracing::info!(rate_limit = %http_settings.rate_limit, "per-client rate limit is on");
     }
     tracing::info!(%addr, "listening on http://{addr}");
-    http::serve(listener, http::router(state), serve_options, shutdown).await;
+    http::serve(listener, http::router(state), http_settings.serve, shutdown).await;
 
     tracing::info!("shutting down");
     background.cancel();

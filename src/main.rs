@@ -1,10 +1,11 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::Parser;
 use overdue::config::LogFormat;
+use overdue::logging::{self, FlushOnDrop, LogWriter};
 use overdue::Config;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -24,26 +25,43 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            eprintln!("{}", one_line(&e.to_string()));
+            report(&one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
-    let addr = match config.listen_addr() {
+    // Every option is checked before anything is opened, bound or logged: an invalid
+    // configuration exits 2 with one line naming the option.
+    let addr = match config.listen_addr().and_then(|addr| {
+        config.settings()?;
+        Ok(addr)
+    }) {
         Ok(addr) => addr,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            report(&format!("error: {e}"));
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config);
+    let _flush_logs = match init_tracing(&config) {
+        Ok(guard) => guard,
+        Err(e) => {
+            report(&format!("error: cannot start the log writer: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
     match serve(config, addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "overdue stopped with an error");
-            eprintln!("error: {e:#}");
+            report(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on standard error. A closed or broken stderr is not worth a panic: the
+/// exit code still tells.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn serve(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {
@@ -71,29 +89,38 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
             }
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stop requested"),
-        () = terminate => tracing::info!(signal = "SIGTERM", "stop requested"),
-    }
+    let signal = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        () = terminate => "SIGTERM",
+    };
+    // Stop first, log after: the stop may not wait on the log.
     shutdown.cancel();
+    tracing::info!(signal, "stop requested");
 }
 
-fn init_tracing(config: &Config) {
+/// Logs go to standard output through [`LogWriter`], which never blocks or fails the
+/// code that logs. Pretty logs are coloured only on a terminal without `NO_COLOR`.
+fn init_tracing(config: &Config) -> std::io::Result<FlushOnDrop> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = config
-        .log_format
-        .unwrap_or(if std::io::stdout().is_terminal() {
-            LogFormat::Pretty
-        } else {
-            LogFormat::Json
-        });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let terminal = std::io::stdout().is_terminal();
+    let format = config.log_format.unwrap_or(if terminal {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let colour = logging::colour(terminal, std::env::var_os("NO_COLOR").as_deref());
+    let (writer, guard) = LogWriter::stdout()?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(format == LogFormat::Pretty && colour)
+        .log_internal_errors(false);
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    Ok(guard)
 }
-
 /// Clap's message on one line: the error and the accepted values, without the
 /// "For more information" footer.
 fn one_line(message: &str) -> String {

@@ -11,9 +11,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Signer;
+use super::{AlertUri, Signer};
 use crate::backend::{Backend, Delivery, PendingAlert, Signals};
-use crate::config::AlertUri;
 use crate::domain::{Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
@@ -206,7 +205,7 @@ impl Dispatcher {
             Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
         };
         let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+        let elapsed_ms = crate::logging::millis(elapsed);
         let (outcome, observed, status) = match result {
             Attempt::Success(status) => {
                 tracing::info!(

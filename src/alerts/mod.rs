@@ -3,6 +3,8 @@
 
 mod dispatcher;
 mod signing;
+mod webhook_url;
 
 pub use dispatcher::{AttemptOutcome, AttemptReport, DeliveryObserver, Dispatcher, Sink};
 pub use signing::{Signer, SignerError};
+pub use webhook_url::AlertUri;

@@ -635,7 +635,7 @@ mod tests {
             BackendOptions {
                 max_services: 3,
                 realert_every: realert.map(Duration::from_secs),
-                realert_max: Duration::from_secs(86_400),
+                realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(900),
                 sync: super::super::SyncMode::Normal,
             },

@@ -191,7 +191,7 @@ pub struct BackendOptions {
     pub max_services: usize,
     /// Reminder interval while a job stays down; `None` alerts once.
     pub realert_every: Option<Duration>,
-    /// Longest interval between reminders (SPEC §5 back-off).
+    /// Longest interval between reminders, however long a job stays down.
     pub realert_max: Duration,
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.
     pub startup_grace: Duration,

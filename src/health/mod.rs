@@ -1,7 +1,7 @@
 //! Self-health (SPEC §6): measured indicators, warning and critical conditions against
 //! thresholds, the `/health` document, and publications to Redis channels.
 //!
-//! - [`window`] holds the sliding-hour counters: pings per hour (lock-free, on the ping
+//! - [`hour_counters`] holds the sliding-hour counters: pings per hour (lock-free, on the ping
 //!   path) and the webhook's attempts, successes and last response.
 //! - [`monitor`] measures the indicators, evaluates the conditions, and notices when a
 //!   condition is raised or resolved (logged once, queued for publishing).
@@ -9,19 +9,19 @@
 //!   system alerts channel. It runs on its own task and is fed through a bounded queue,
 //!   so a dead or slow Redis never touches a ping or an alert delivery.
 
+pub mod hour_counters;
 pub mod monitor;
 pub mod publisher;
-pub mod window;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use hour_counters::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
 pub use monitor::{
-    evaluate, Condition, HealthMonitor, HealthOptions, HealthReport, Indicators, Severity, Status,
+    evaluate, Condition, HealthMonitor, HealthReport, HealthStatus, Indicators, Settings, Severity,
     Thresholds,
 };
-pub use publisher::{channel, EventQueue, PerformanceSummary, Publisher};
-pub use window::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
+pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
 
 /// The channel every monitor's conditions and job alerts go to.
 pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";
@@ -35,7 +35,9 @@ impl RedisUrl {
     /// Accepts what the redis client accepts (`redis://`, `redis+unix://`, …).
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        redis::Client::open(raw).map_err(|e| format!("not a usable Redis URL: {e}"))?;
+        redis::Client::open(raw).map_err(|e| {
+            format!("expected a Redis URL such as redis://[:PASSWORD@]HOST:PORT[/DB] ({e})")
+        })?;
         Ok(Self(raw.to_owned()))
     }
 

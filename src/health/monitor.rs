@@ -14,12 +14,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::publisher::{EventQueue, PerformanceSummary};
-use super::window::{DeliveryResult, HourCounter, SinkStats};
-use super::{instance_name, millis};
+use super::hour_counters::{DeliveryResult, HourCounter, SinkStats};
+use super::millis;
+use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
-use crate::config::Config;
 use crate::domain::UnixTime;
 
 /// A store round trip slower than this counts as the store not answering; it also keeps
@@ -47,27 +46,27 @@ impl Severity {
 /// The service's health as `/health` sums it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum HealthStatus {
     Healthy,
     Degraded,
     Unhealthy,
 }
 
-impl Status {
+impl HealthStatus {
     /// Any critical condition makes the service unhealthy, any warning degraded.
     pub fn of(conditions: &[Condition]) -> Self {
         match conditions.iter().map(|c| c.severity).max() {
-            Some(Severity::Critical) => Status::Unhealthy,
-            Some(Severity::Warning) => Status::Degraded,
-            None => Status::Healthy,
+            Some(Severity::Critical) => HealthStatus::Unhealthy,
+            Some(Severity::Warning) => HealthStatus::Degraded,
+            None => HealthStatus::Healthy,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Healthy => "healthy",
-            Status::Degraded => "degraded",
-            Status::Unhealthy => "unhealthy",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
         }
     }
 }
@@ -120,53 +119,22 @@ impl Default for Thresholds {
     }
 }
 
-/// What the monitor needs from the configuration.
+/// The health settings: the monitor's own, the evaluator's interval, and where and
+/// how often to publish.
 #[derive(Debug, Clone)]
-pub struct HealthOptions {
+pub struct Settings {
+    /// This monitor's name in documents and channels (`--service-name`).
     pub service: String,
+    /// This instance's name in documents (see [`super::instance_name`]).
     pub instance: String,
     pub thresholds: Thresholds,
+    /// Whether a webhook is configured; without one, the sink indicators are `null`.
     pub sink_configured: bool,
-    pub redis_configured: bool,
-}
-
-impl HealthOptions {
-    /// Reads the health options, refusing thresholds whose warning level lies beyond
-    /// their critical one. The error names the option.
-    pub fn from_config(config: &Config) -> Result<Self, (&'static str, String)> {
-        if config.health_backlog_critical < config.health_backlog_warn {
-            return Err((
-                "--health-backlog-critical",
-                format!(
-                    "{} is below --health-backlog-warn ({})",
-                    config.health_backlog_critical, config.health_backlog_warn
-                ),
-            ));
-        }
-        if config.health_success_critical > config.health_success_warn {
-            return Err((
-                "--health-success-critical",
-                format!(
-                    "{} is above --health-success-warn ({})",
-                    config.health_success_critical, config.health_success_warn
-                ),
-            ));
-        }
-        Ok(Self {
-            service: config.service_name.clone(),
-            instance: instance_name(),
-            thresholds: Thresholds {
-                backlog_warn: config.health_backlog_warn,
-                backlog_critical: config.health_backlog_critical,
-                success_warn: config.health_success_warn,
-                success_critical: config.health_success_critical,
-                sink_slow: config.health_sink_slow,
-                sink_failures: config.health_sink_failures,
-            },
-            sink_configured: config.alert_uri.is_some(),
-            redis_configured: config.health_redis.is_some(),
-        })
-    }
+    /// Conditions are evaluated at least this often, so that raises and resolves are
+    /// noticed even when nobody asks for `/health`.
+    pub evaluate_every: Duration,
+    /// Where and how often to publish; `None` publishes nothing.
+    pub publishing: Option<PublishSettings>,
 }
 
 /// The indicators of SPEC §6, in its order; `None` is `null` (does not apply).
@@ -296,7 +264,7 @@ pub fn evaluate(m: &Measurement, t: &Thresholds) -> Vec<Condition> {
 /// The `/health` document of SPEC §6.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
-    pub status: Status,
+    pub status: HealthStatus,
     pub service: String,
     pub instance: String,
     pub version: &'static str,
@@ -328,7 +296,7 @@ enum RedisSeen {
 /// [`DeliveryObserver`]), the evaluator and the publisher.
 pub struct HealthMonitor {
     backend: Arc<dyn Backend>,
-    options: HealthOptions,
+    settings: Settings,
     started: Instant,
     pings: HourCounter,
     sink: SinkStats,
@@ -343,15 +311,16 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    pub fn new(backend: Arc<dyn Backend>, options: HealthOptions, events: EventQueue) -> Self {
-        let redis = if options.redis_configured {
+    /// A monitor of `backend` with `settings`, queueing raises and resolves on `events`.
+    pub fn new(backend: Arc<dyn Backend>, settings: Settings, events: EventQueue) -> Self {
+        let redis = if settings.publishing.is_some() {
             RedisSeen::Unknown
         } else {
             RedisSeen::NotConfigured
         };
         Self {
             backend,
-            options,
+            settings,
             started: Instant::now(),
             pings: HourCounter::default(),
             sink: SinkStats::default(),
@@ -364,12 +333,12 @@ impl HealthMonitor {
 
     /// `--service-name`.
     pub fn service(&self) -> &str {
-        &self.options.service
+        &self.settings.service
     }
 
     /// The host name reported as `instance`.
     pub fn instance(&self) -> &str {
-        &self.options.instance
+        &self.settings.instance
     }
 
     /// Counts a recorded ping for `pings_per_hour`; two atomic operations.
@@ -424,7 +393,7 @@ impl HealthMonitor {
             Ok(None) | Err(_) => self.pings.last_hour(now.secs()),
         };
         let sink = self.sink.snapshot(now.secs());
-        let configured = self.options.sink_configured;
+        let configured = self.settings.sink_configured;
         let (redis_reachable, redis_error) = match &*lock(&self.redis) {
             RedisSeen::NotConfigured | RedisSeen::Unknown => (None, None),
             RedisSeen::Reachable => (Some(true), None),
@@ -456,12 +425,12 @@ impl HealthMonitor {
     /// Measures, evaluates, records transitions, and returns the `/health` document.
     pub async fn report(&self) -> HealthReport {
         let measurement = self.measure().await;
-        let alerts = evaluate(&measurement, &self.options.thresholds);
+        let alerts = evaluate(&measurement, &self.settings.thresholds);
         self.observe(&alerts);
         HealthReport {
-            status: Status::of(&alerts),
-            service: self.options.service.clone(),
-            instance: self.options.instance.clone(),
+            status: HealthStatus::of(&alerts),
+            service: self.settings.service.clone(),
+            instance: self.settings.instance.clone(),
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
             checked_at: UnixTime::now().rfc3339(),
@@ -517,7 +486,7 @@ impl HealthMonitor {
             }
             if self.events.is_enabled() {
                 self.events.push(json!({
-                    "source": self.options.service,
+                    "source": self.settings.service,
                     "kind": "monitor",
                     "state": state,
                     "severity": condition.severity.as_str(),
@@ -545,9 +514,9 @@ impl DeliveryObserver for HealthMonitor {
         // Each job alert is published once, at its first attempt, whatever its fate.
         if report.attempt == 1 && self.events.is_enabled() {
             let mut event = serde_json::Map::new();
-            event.insert("source".into(), json!(self.options.service));
+            event.insert("source".into(), json!(self.settings.service));
             event.insert("kind".into(), json!("job"));
-            if let Value::Object(payload) = report.alert.payload(now, &self.options.service) {
+            if let Value::Object(payload) = report.alert.payload(now, &self.settings.service) {
                 event.extend(payload);
             }
             self.events.push(Value::Object(event));
@@ -612,7 +581,7 @@ mod tests {
     fn nothing_wrong_is_healthy() {
         let found = evaluate(&healthy(), &Thresholds::default());
         assert!(found.is_empty(), "{found:?}");
-        assert_eq!(Status::of(&found), Status::Healthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Healthy);
     }
 
     #[test]
@@ -623,7 +592,7 @@ mod tests {
         let found = evaluate(&m, &Thresholds::default());
         assert_eq!(codes(&found), [("store_unreachable", Severity::Critical)]);
         assert!(found[0].message.contains("writer stopped"));
-        assert_eq!(Status::of(&found), Status::Unhealthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Unhealthy);
     }
 
     #[test]
@@ -714,7 +683,7 @@ mod tests {
         m.consecutive_failures = 10;
         let found = evaluate(&m, &Thresholds::default());
         assert_eq!(codes(&found), [("alert_uri_missing", Severity::Warning)]);
-        assert_eq!(Status::of(&found), Status::Degraded);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Degraded);
     }
 
     #[test]
@@ -745,7 +714,7 @@ mod tests {
                 ("alert_sink_slow", Severity::Warning),
             ]
         );
-        assert_eq!(Status::of(&found), Status::Unhealthy);
+        assert_eq!(HealthStatus::of(&found), HealthStatus::Unhealthy);
     }
 
     #[test]
@@ -778,7 +747,7 @@ mod tests {
             BackendOptions {
                 max_services: 10,
                 realert_every: None,
-                realert_max: Duration::from_secs(86_400),
+                realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
             },
@@ -788,17 +757,23 @@ mod tests {
         let mut receiver = receiver.unwrap();
         let monitor = HealthMonitor::new(
             backend,
-            HealthOptions {
+            Settings {
                 service: "svc".into(),
                 instance: "host".into(),
                 thresholds: Thresholds::default(),
                 sink_configured: false,
-                redis_configured: true,
+                evaluate_every: Duration::from_secs(5),
+                publishing: Some(PublishSettings {
+                    redis: crate::health::RedisUrl::parse("redis://127.0.0.1:1").unwrap(),
+                    status_every: Duration::from_secs(30),
+                    metrics_every: Duration::from_secs(300),
+                    retention: Duration::from_secs(3600),
+                }),
             },
             events,
         );
         let first = monitor.report().await;
-        assert_eq!(first.status, Status::Degraded);
+        assert_eq!(first.status, HealthStatus::Degraded);
         monitor.report().await;
         let raised: Value = serde_json::from_str(&receiver.try_recv().unwrap()).unwrap();
         assert_eq!(raised["state"], "raised");

@@ -97,6 +97,18 @@ impl Keys {
     }
 }
 
+/// Where and how often health is published (`--health-redis` and its intervals).
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    pub redis: RedisUrl,
+    /// Interval between status publications.
+    pub status_every: Duration,
+    /// Interval between metrics publications.
+    pub metrics_every: Duration,
+    /// How long published history is kept.
+    pub retention: Duration,
+}
+
 /// Publishes status, metrics and history on its intervals and drains the alerts queue.
 pub struct Publisher {
     client: redis::Client,
@@ -126,22 +138,20 @@ enum Op {
 }
 
 impl Publisher {
+    /// A publisher for `settings`, fed by `events`; it connects when it runs.
     pub fn new(
-        url: &RedisUrl,
+        settings: &PublishSettings,
         monitor: Arc<HealthMonitor>,
         events: mpsc::Receiver<String>,
-        status_every: Duration,
-        metrics_every: Duration,
-        retention: Duration,
     ) -> redis::RedisResult<Self> {
         let keys = Keys::of(monitor.service());
         Ok(Self {
-            client: url.client()?,
+            client: settings.redis.client()?,
             monitor,
             events,
-            status_every,
-            metrics_every,
-            retention,
+            status_every: settings.status_every,
+            metrics_every: settings.metrics_every,
+            retention: settings.retention,
             keys,
         })
     }

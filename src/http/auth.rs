@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// A configured token. Only its digest is kept, so comparing digests in constant time
 /// reveals neither the token's bytes nor its length.

@@ -8,7 +8,7 @@ use axum::Json;
 
 use super::error::KeepBody;
 use super::AppState;
-use crate::health::Status;
+use crate::health::HealthStatus;
 
 /// 200 when healthy or degraded, 503 when unhealthy. Cheap: one store round trip and
 /// in-memory counters; the health Redis is never asked (its indicator is the
@@ -16,8 +16,8 @@ use crate::health::Status;
 pub async fn health(State(app): State<AppState>) -> Response {
     let report = app.health.report().await;
     let code = match report.status {
-        Status::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
-        Status::Healthy | Status::Degraded => StatusCode::OK,
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+        HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
     };
     let mut response = (code, Json(report)).into_response();
     response

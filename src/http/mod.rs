@@ -33,7 +33,7 @@ pub use auth::Token;
 use error::ApiError;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
-pub use rate_limit::Limiter;
+pub use rate_limit::{Limiter, RateLimit};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -16,7 +16,37 @@ use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
 
 use super::error::ApiError;
-use crate::config::RateLimit;
+
+/// `--rate-limit`: at most `requests` per `per` from one client, in bursts of up to
+/// `requests`; `requests == 0` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// No limit.
+    pub const OFF: RateLimit = RateLimit {
+        requests: 0,
+        per: Duration::from_secs(1),
+    };
+
+    /// Whether there is no limit at all.
+    pub fn is_off(&self) -> bool {
+        self.requests == 0
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_off() {
+            return f.write_str("off");
+        }
+        let unit = if self.per.as_secs() == 60 { "m" } else { "s" };
+        write!(f, "{}/{unit}", self.requests)
+    }
+}
 
 /// Clients tracked at once before idle entries are swept out early.
 const MAX_TRACKED: usize = 100_000;

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::window::{CumulativeSnapshot, PROM_BOUNDS_TEXT};
+use super::histogram::{CumulativeSnapshot, PROM_BOUNDS_TEXT};
 use super::{Perf, OUTCOMES};
 use crate::backend::{Counts, StoreOp};
 

@@ -5,13 +5,13 @@
 //! [`StoreTimer`] (store operations, on the journal's fold thread too), and the
 //! dispatcher through its [`DeliveryObserver`] (deliveries). Each series keeps a
 //! windowed histogram for the JSON of `/metrics/performance` and fixed Prometheus
-//! buckets since start for `/metrics` ([`window`], [`export`]). Recording takes no lock
+//! buckets since start for `/metrics` ([`histogram`], [`export`]). Recording takes no lock
 //! and allocates nothing once a series exists; the route series are found in a
 //! fixed-size table whose reads are single atomic loads.
 
 mod export;
+pub mod histogram;
 mod layer;
-pub mod window;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,10 +21,10 @@ use serde_json::{json, Map, Value};
 
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::{StoreObserver, StoreOp, StoreTimer};
-use crate::config::Config;
+use crate::logging;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
+use histogram::{Cumulative, Stats, Tick, Window};
 pub use layer::{Timing, TimingFuture, TimingLayer};
-use window::{Cumulative, Stats, Tick, Window};
 
 /// Longest accepted retention: a sub-window (1/12 of it) must fit `u32` bucket counts.
 pub const MAX_RETENTION_SECS: u64 = 24 * 3600;
@@ -57,19 +57,6 @@ pub struct PerfSettings {
     pub retention: Duration,
     pub slow_request: Duration,
     pub slow_store: Duration,
-}
-
-impl From<&Config> for PerfSettings {
-    fn from(config: &Config) -> Self {
-        Self {
-            enabled: config.perf,
-            timing_header: config.timing_header,
-            log_all_timings: config.log_all_timings,
-            retention: config.perf_retention,
-            slow_request: config.slow_request,
-            slow_store: config.slow_store,
-        }
-    }
 }
 
 impl Default for PerfSettings {
@@ -141,7 +128,7 @@ impl Clock {
     }
 
     fn pack(generation: u64, retention_secs: u64) -> u64 {
-        let sub_us = (retention_secs * 1_000_000 / window::SUB_WINDOWS).max(1);
+        let sub_us = (retention_secs * 1_000_000 / histogram::SUB_WINDOWS).max(1);
         (generation << SUB_BITS) | (sub_us & SUB_MASK)
     }
 
@@ -334,11 +321,6 @@ impl Perf {
         }))
     }
 
-    /// An empty registry with the settings of the `--perf…` options.
-    pub fn from_config(config: &Config) -> Self {
-        Self::new(PerfSettings::from(config))
-    }
-
     /// Whether anything is timed (`--perf`, `enabled`).
     #[inline]
     pub fn enabled(&self) -> bool {
@@ -420,7 +402,7 @@ impl Perf {
                 method = entry.method,
                 route = %entry.route,
                 status,
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "slow request"
             );
         } else if settings.log_all.load(Ordering::Relaxed) {
@@ -428,7 +410,7 @@ impl Perf {
                 method = entry.method,
                 route = %entry.route,
                 status,
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "request timed"
             );
         }
@@ -446,13 +428,13 @@ impl Perf {
         if slow && !matches!(op, StoreOp::Load | StoreOp::Fold) {
             tracing::warn!(
                 op = op.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "slow store operation"
             );
         } else if slow || settings.log_all.load(Ordering::Relaxed) {
             tracing::info!(
                 op = op.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "store operation timed"
             );
         }
@@ -695,7 +677,7 @@ impl DeliveryObserver for Perf {
         if registry.settings.log_all.load(Ordering::Relaxed) {
             tracing::info!(
                 outcome = report.outcome.as_str(),
-                duration_ms = millis(ns),
+                duration_ms = logging::millis(Duration::from_nanos(ns)),
                 "alert delivery timed"
             );
         }
@@ -706,7 +688,6 @@ impl DeliveryObserver for Perf {
 mod tests {
     use super::*;
     use axum::http::Method;
-    use clap::Parser;
 
     fn perf() -> Perf {
         Perf::new(PerfSettings::default())
@@ -821,49 +802,5 @@ mod tests {
         assert_eq!(config["slow_store_ms"], 0);
         assert_eq!(config["enabled"], false);
         assert_eq!(p.update_config(b"{}").unwrap(), config);
-    }
-
-    #[test]
-    fn perf_flags_have_the_spec_defaults_and_accept_bare_booleans() {
-        let c = Config::parse_from(["overdue"]);
-        assert_eq!(
-            PerfSettings::from(&c),
-            PerfSettings::default(),
-            "defaults of SPEC §2"
-        );
-        let c = Config::parse_from([
-            "overdue",
-            "--timing-header",
-            "--log-all-timings",
-            "false",
-            "--perf",
-            "off",
-            "--perf-retention",
-            "90s",
-            "--slow-request",
-            "1s",
-            "--slow-store",
-            "5ms",
-        ]);
-        let s = PerfSettings::from(&c);
-        assert!(s.timing_header && !s.log_all_timings && !s.enabled);
-        assert_eq!(s.retention, Duration::from_secs(90));
-        assert_eq!(s.slow_request, Duration::from_secs(1));
-        assert_eq!(s.slow_store, Duration::from_millis(5));
-        let c = Config::parse_from(["overdue", "--timing-header", "true", "--perf", "on"]);
-        assert!(c.timing_header && c.perf);
-        for bad in [
-            &["overdue", "--perf", "maybe"][..],
-            &["overdue", "--perf-retention", "0"],
-            &["overdue", "--perf-retention", "1500ms"],
-            &["overdue", "--perf-retention", "2D"],
-            &["overdue", "--timing-header", "sometimes"],
-            &["overdue", "--slow-request", "soon"],
-        ] {
-            assert!(
-                Config::try_parse_from(bad).is_err(),
-                "{bad:?} should be refused"
-            );
-        }
     }
 }

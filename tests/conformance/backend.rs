@@ -17,7 +17,7 @@ async fn backend(store: &Store, realert_secs: Option<u64>) -> Arc<dyn Backend> {
     let options = BackendOptions {
         max_services: 3,
         realert_every: realert_secs.map(Duration::from_secs),
-        realert_max: Duration::from_secs(86_400),
+        realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };

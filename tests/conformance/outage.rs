@@ -128,7 +128,7 @@ async fn plain_pings_keep_the_late_ping_mark() {
     let options = BackendOptions {
         max_services: 10,
         realert_every: None,
-        realert_max: Duration::from_secs(86_400),
+        realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
@@ -306,7 +306,7 @@ async fn jobs_in_the_layout_of_one_hash_a_job_are_moved_at_start() {
     let options = || BackendOptions {
         max_services: 10_000,
         realert_every: None,
-        realert_max: Duration::from_secs(86_400),
+        realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };

@@ -1,5 +1,5 @@
-//! `--help`, and configuration errors: non-zero exit, one line naming the option
-//! (SPEC §2).
+//! `--help`, and configuration errors: exit 2, one line naming the option, nothing
+//! opened or bound (SPEC §2).
 
 use crate::harness::{command, job, ping, run_to_exit, Server};
 
@@ -19,6 +19,7 @@ fn help_exits_zero_and_lists_every_option_with_its_environment_variable_and_defa
         ("--alert-uri", "PING_ALERT_URI", None),
         ("--alert-secret", "PING_ALERT_SECRET", None),
         ("--realert-every", "OVERDUE_REALERT_EVERY", Some("60s")),
+        ("--realert-max", "OVERDUE_REALERT_MAX", Some("24h")),
         ("--sweep-interval", "OVERDUE_SWEEP_INTERVAL", Some("1s")),
         ("--startup-grace", "OVERDUE_STARTUP_GRACE", Some("15m")),
         ("--admin-token", "OVERDUE_ADMIN_TOKEN", None),
@@ -69,8 +70,8 @@ fn option_block(help: &str, flag: &str) -> Option<String> {
     block.map(|lines| lines.join("\n"))
 }
 
-/// Runs the binary with `args` (and `env`) and asserts that it refuses to start: a
-/// non-zero exit and exactly one line on stderr that names `option` and, unless it is
+/// Runs the binary with `args` (and `env`) and asserts that it refuses to start: exit
+/// code 2 and exactly one line on stderr that names `option` and, unless it is
 /// a secret, the offending `value`.
 fn refuses(args: &[&str], env: &[(&str, &str)], option: &str, value: Option<&str>) {
     let mut cmd = command(args);
@@ -79,10 +80,12 @@ fn refuses(args: &[&str], env: &[(&str, &str)], option: &str, value: Option<&str
     }
     let out = run_to_exit(cmd);
     let shown = format!("{args:?} {env:?}");
-    assert!(
-        !out.status.success(),
-        "{shown} should exit non-zero; stdout:\n{}",
-        out.stdout
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{shown} should exit 2; stdout:\n{}\nstderr:\n{}",
+        out.stdout,
+        out.stderr
     );
     let stderr = out.stderr.trim_end();
     assert_eq!(
@@ -101,8 +104,8 @@ fn refuses(args: &[&str], env: &[(&str, &str)], option: &str, value: Option<&str
         );
     }
     assert!(
-        !out.stdout.contains("listening on"),
-        "{shown} must not start serving:\n{}",
+        out.stdout.is_empty(),
+        "{shown} must not start, nor log anything:\n{}",
         out.stdout
     );
 }
@@ -273,4 +276,125 @@ fn the_sqlite_directory_is_created_when_missing() {
     let server = Server::start_sqlite(&db, &[]);
     assert_eq!(job(&server, "nested").0, 200);
     server.stop();
+}
+
+#[test]
+fn swapped_health_thresholds_exit_2_before_the_store_is_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("store").join("x.db");
+    let store = format!("sqlite://{}", db.display());
+    for (flags, option) in [
+        (
+            [
+                "--health-backlog-warn",
+                "500",
+                "--health-backlog-critical",
+                "100",
+            ],
+            "--health-backlog-critical",
+        ),
+        (
+            [
+                "--health-success-warn",
+                "40",
+                "--health-success-critical",
+                "60",
+            ],
+            "--health-success-critical",
+        ),
+    ] {
+        let args = [&["--listen", "127.0.0.1:0", "--store", &store][..], &flags].concat();
+        refuses(&args, &[], option, None);
+        assert!(
+            !dir.path().join("store").exists(),
+            "{flags:?}: the store must not be opened"
+        );
+    }
+}
+
+#[test]
+fn realert_max_below_realert_every_exits_2() {
+    refuses(
+        &[
+            &SAFE[..],
+            &["--realert-every", "10m", "--realert-max", "5m"],
+        ]
+        .concat(),
+        &[],
+        "--realert-max",
+        Some("--realert-every"),
+    );
+    refuses(
+        &SAFE,
+        &[
+            ("OVERDUE_REALERT_EVERY", "2h"),
+            ("OVERDUE_REALERT_MAX", "1h"),
+        ],
+        "--realert-max",
+        None,
+    );
+    refuses_flag("--realert-max", "soon");
+}
+
+#[test]
+fn realert_max_equal_to_realert_every_or_with_reminders_off_starts() {
+    for extra in [
+        ["--realert-every", "5m", "--realert-max", "5m"],
+        ["--realert-every", "0", "--realert-max", "0"],
+    ] {
+        let server = Server::spawn(command(&[&SAFE[..], &extra].concat()));
+        assert_eq!(ping(&server, &[("name", "a"), ("frequency", "1h")]).0, 200);
+        server.stop();
+    }
+}
+
+#[test]
+fn refusals_show_the_accepted_form_not_a_type_limit() {
+    for (flag, value, accepted) in [
+        ("--max-services", "0", "at least 1"),
+        ("--max-services", "many", "at least 1"),
+        ("--max-connections", "0", "from 1 to 1000000"),
+        ("--health-sink-failures", "0", "at least 1"),
+        ("--health-backlog-warn", "lots", "whole number"),
+        ("--health-success-warn", "101", "from 0 to 100"),
+        ("--slow-request", "2h", "from 0 to 1h"),
+        ("--perf-retention", "2D", "from 1s to 24h"),
+        ("--listen", "nonsense", "IP:PORT"),
+        ("--alert-uri", "nothing", "http:// or https://"),
+        ("--health-redis", "http://x", "redis://"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let base = if flag == "--listen" {
+            &SAFE[..2]
+        } else {
+            &SAFE[..]
+        };
+        let out = run_to_exit(command(&[base, &[&arg]].concat()));
+        assert_eq!(out.status.code(), Some(2), "{arg}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains(accepted),
+            "{arg}: the message should show {accepted:?}: {}",
+            out.stderr
+        );
+        for limit in [u64::MAX.to_string(), u32::MAX.to_string()] {
+            assert!(
+                !out.stderr.contains(&limit),
+                "{arg}: a type's limit is not the accepted form: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn a_malformed_store_exits_2() {
+    for store in [
+        "sqlite://",
+        "postgres://db/x",
+        "redis://localhost:6379/zero",
+    ] {
+        let out = run_to_exit(command(&["--listen", "127.0.0.1:0", "--store", store]));
+        assert_eq!(out.status.code(), Some(2), "{store}: {}", out.stderr);
+        assert!(out.stderr.contains("--store"), "{store}: {}", out.stderr);
+    }
 }

@@ -13,6 +13,7 @@ mod fault_hook;
 mod faults;
 mod harness;
 mod lifecycle;
+mod logs;
 mod restarts;
 mod secrets;
 mod store_faults;
