@@ -179,7 +179,7 @@ pub async fn run(
     ));
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
 
-    let state = http::AppState::new(http::Shared {
+    let state = http::AppState::new(http::AppContext {
         backend: Arc::clone(&backend),
         admin_token: config.admin_token.as_ref().map(http::Token::new),
         ping_token: config.ping_token.as_ref().map(http::Token::new),

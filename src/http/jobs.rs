@@ -1,11 +1,12 @@
 //! The admin job routes (SPEC §4): one job, its deletion, and the paginated list.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::error::{text, wants_json, ApiError};
+use super::error::{text_ok, wants_json, ApiError};
 use super::query::Query;
 use super::AppState;
 use crate::domain::{JobName, Status};
@@ -13,34 +14,50 @@ use crate::domain::{JobName, Status};
 const DEFAULT_LIMIT: usize = 1_000;
 const MAX_LIMIT: usize = 10_000;
 
+/// `GET /ping/{name}`.
 pub async fn get_job(
     State(app): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let name = JobName::parse(&name)?;
+    show(&app, &path_name(name)?).await
+}
+
+/// `DELETE /ping/{name}`.
+pub async fn delete_job(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    delete(&app, &headers, &path_name(name)?).await
+}
+
+fn path_name(name: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    name.map(|Path(name)| name)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
+async fn show(app: &AppState, name: &str) -> Result<Response, ApiError> {
+    let name = JobName::parse(name)?;
     match app.backend.get(&name).await? {
         Some(job) => Ok(Json(job.to_json()).into_response()),
         None => Err(ApiError::not_found(format!("no job named {name}"))),
     }
 }
 
-pub async fn delete_job(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let name = JobName::parse(&name)?;
+async fn delete(app: &AppState, headers: &HeaderMap, name: &str) -> Result<Response, ApiError> {
+    let name = JobName::parse(name)?;
     if !app.backend.delete(&name).await? {
         return Err(ApiError::not_found(format!("no job named {name}")));
     }
     tracing::info!(job = %name, "job deleted");
     let message = format!("Successfully deleted ping: {name}");
-    if wants_json(&headers) {
+    if wants_json(headers) {
         return Ok(Json(serde_json::json!({ "message": message })).into_response());
     }
-    Ok(text(StatusCode::OK, message))
+    Ok(text_ok(message))
 }
 
+/// `GET /pings`.
 pub async fn list_jobs(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,

@@ -2,9 +2,10 @@
 //! (SPEC §7): admin routes that read and configure the [`crate::perf`] registry.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -32,7 +33,6 @@ pub async fn prometheus(State(app): State<AppState>) -> Response {
     };
     let body = app.perf.prometheus(Gauges { services, backlog });
     (
-        StatusCode::OK,
         [(
             CONTENT_TYPE,
             HeaderValue::from_static(crate::perf::PROMETHEUS_CONTENT_TYPE),
@@ -56,8 +56,9 @@ pub async fn config(State(app): State<AppState>) -> Json<Value> {
 /// the field that is wrong (and then changes nothing).
 pub async fn update_config(
     State(app): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body?;
     app.perf
         .update_config(&body)
         .map(Json)

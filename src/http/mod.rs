@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod error_shape;
 mod health;
 mod idle;
 mod jobs;
@@ -30,7 +31,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use crate::backend::Backend;
 pub use auth::Token;
-use error::ApiError;
+use error::{ApiError, ErrorFormat};
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
 pub use rate_limit::Limiter;
@@ -54,9 +55,10 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<AppContext>);
 
-pub struct Shared {
+/// Everything a request may need beyond itself: the store, the tokens, the monitors.
+pub struct AppContext {
     pub backend: Arc<dyn Backend>,
     pub admin_token: Option<Token>,
     pub ping_token: Option<Token>,
@@ -73,19 +75,20 @@ pub struct Shared {
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = AppContext;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &AppContext {
         &self.0
     }
 }
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+    pub fn new(context: AppContext) -> Self {
+        Self(Arc::new(context))
     }
 }
 
+/// The router of every route, with its limits and error shapes.
 pub fn router(state: AppState) -> Router {
     let timing = state.perf.layer();
     let limiter = state.rate_limiter.clone();
@@ -109,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("not found") })
+        // After every route is added: it applies to the routes there are.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
     // Innermost of the layers below, so that a 429 is timed and shaped like any other
     // error; without --rate-limit the middleware is not there at all.
@@ -117,14 +122,14 @@ pub fn router(state: AppState) -> Router {
         None => routes,
     };
     routes
-        // Outermost first: error bodies are shaped last, so they also cover the
-        // timeout's and the body limit's own responses. The timing layer is outside
-        // them all, so it sees every final status (414, 413, 408 included); these
-        // layers run per route, after routing, so it knows the route template.
+        // Outermost first. The error shape wraps the timeout and the body limit, so
+        // their errors take the client's format too. The timing layer is outside them
+        // all, so it sees every final status (414, 413, 408 included); these layers run
+        // per route, after routing, so it knows the route template.
         .layer(
             ServiceBuilder::new()
                 .layer(timing)
-                .layer(error::BoundaryLayer)
+                .layer(error_shape::ErrorShapeLayer)
                 .layer(timeout::RequestTimeoutLayer::new(REQUEST_TIMEOUT))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
@@ -197,11 +202,13 @@ pub async fn serve(
                 let connection = refusing.serve_connection(
                     TokioIo::new(stream),
                     hyper::service::service_fn(move |request| {
-                        let json = error::wants_json(request.headers());
-                        std::future::ready(Ok::<_, std::convert::Infallible>(error::over_capacity(
-                            options.max_connections,
-                            json,
-                        )))
+                        let refusal = ApiError::OverCapacity {
+                            max_connections: options.max_connections,
+                        };
+                        let format = ErrorFormat::from_headers(request.headers());
+                        std::future::ready(Ok::<_, std::convert::Infallible>(
+                            refusal.render(format),
+                        ))
                     }),
                 );
                 let connection = graceful.watch(connection);

@@ -1,14 +1,15 @@
 //! `GET`, `HEAD` and `POST /ping` (SPEC §3).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::auth::check_ping_token;
-use super::error::{text, wants_json, ApiError};
+use super::error::{text_ok, wants_json, ApiError};
 use super::query::Query;
 use super::AppState;
 use crate::backend::{Ping, PingOutcome};
@@ -16,16 +17,20 @@ use crate::domain::{Frequency, Grace, JobName, UnixTime};
 
 // The handlers borrow the request's headers and query rather than extracting a
 // `HeaderMap` (a copy of every header) and an owned query: the hot path of overdue.
+
+/// `GET` (and `HEAD`) `/ping`.
 pub async fn get_ping(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
     record(&app, request.headers(), request.uri().query()).await
 }
 
-/// The body is read (so that an oversized one is refused with 413) and ignored.
+/// `POST /ping`: the body is read (so that an oversized one is refused with 413) and
+/// ignored.
 pub async fn post_ping(
     State(app): State<AppState>,
     parts: Parts,
-    _body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    body.map_err(ApiError::from)?;
     record(&app, &parts.headers, parts.uri.query()).await
 }
 
@@ -69,13 +74,10 @@ async fn record(
             Some(job)
         }
         PingOutcome::Stale(job) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
+            return Err(ApiError::Conflict(format!(
                 "timestamp is older than the last recorded ping for {name} ({}); nothing changed",
                 job.last_ping
-            ),
-            ))
+            )))
         }
         PingOutcome::FrequencyRequired => {
             return Err(ApiError::bad_request(format!(
@@ -83,14 +85,7 @@ async fn record(
                  (<integer><unit> with unit s, m, h, D or W)"
             )))
         }
-        PingOutcome::Full { max } => {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!(
-                "cannot monitor more than {max} jobs (--max-services); delete a job to free a slot"
-            ),
-            ))
-        }
+        PingOutcome::Full { max } => return Err(ApiError::Full { max }),
     };
     app.health.count_ping(now.secs());
     if want_job {
@@ -99,16 +94,12 @@ async fn record(
         let job = match job {
             Some(job) => job,
             None => app.backend.get(&name).await?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("the ping for {name} was recorded but the job could not be read back"),
-                )
+                ApiError::Unavailable(format!(
+                    "the ping for {name} was recorded but the job could not be read back"
+                ))
             })?,
         };
         return Ok(Json(job.to_json()).into_response());
     }
-    Ok(text(
-        StatusCode::OK,
-        format!("Successfully recorded ping for {name}"),
-    ))
+    Ok(text_ok(format!("Successfully recorded ping for {name}\n")))
 }

@@ -277,7 +277,7 @@ async fn a_deleted_job_gets_no_more_alerts_even_when_its_name_is_reused() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.expect("body"),
-        "Successfully deleted ping: retired"
+        "Successfully deleted ping: retired\n"
     );
     let deleted_at = Instant::now();
     assert_eq!(app.get("/ping/retired").await.status(), 404);
