@@ -2,6 +2,7 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,12 +15,21 @@ use crate::domain::{JobName, Status};
 const DEFAULT_LIMIT: usize = 1_000;
 const MAX_LIMIT: usize = 10_000;
 
+/// The job that `GET` and `DELETE /ping/remove` read and delete: the remove
+/// endpoint's own path must not hide a job of that name.
+const REMOVE: &str = "remove";
+
 /// `GET /ping/{name}`.
 pub async fn get_job(
     State(app): State<AppState>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     show(&app, &path_name(name)?).await
+}
+
+/// `GET /ping/remove`: the job named `remove`.
+pub async fn get_job_named_remove(State(app): State<AppState>) -> Result<Response, ApiError> {
+    show(&app, REMOVE).await
 }
 
 /// `DELETE /ping/{name}`.
@@ -29,6 +39,44 @@ pub async fn delete_job(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     delete(&app, &headers, &path_name(name)?).await
+}
+
+/// `DELETE /ping/remove`: the job named `remove`.
+pub async fn delete_job_named_remove(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    delete(&app, &headers, REMOVE).await
+}
+
+/// `DELETE /ping?name=NAME`: what `DELETE /ping/{name}` does, for clients that put
+/// the name in the query.
+pub async fn delete_job_by_query(
+    State(app): State<AppState>,
+    request: Parts,
+) -> Result<Response, ApiError> {
+    delete_named_in_query(&app, &request, "DELETE /ping?name=backup").await
+}
+
+/// `POST /ping/remove?name=NAME`: what `DELETE /ping/{name}` does, for clients that
+/// cannot send `DELETE`. A body is neither needed nor read.
+pub async fn remove_job_by_query(
+    State(app): State<AppState>,
+    request: Parts,
+) -> Result<Response, ApiError> {
+    delete_named_in_query(&app, &request, "POST /ping/remove?name=backup").await
+}
+
+async fn delete_named_in_query(
+    app: &AppState,
+    request: &Parts,
+    example: &str,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(request.uri.query())?;
+    let name = query
+        .get("name")
+        .ok_or_else(|| ApiError::bad_request(format!("missing parameter name, e.g. {example}")))?;
+    delete(app, &request.headers, name).await
 }
 
 fn path_name(name: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {

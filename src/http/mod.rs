@@ -12,22 +12,21 @@ mod ping;
 mod probes;
 mod query;
 mod rate_limit;
+mod routes;
 mod timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::middleware;
-use axum::routing::get;
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 use crate::backend::Backend;
 pub use auth::Token;
@@ -35,6 +34,7 @@ use error::{ApiError, ErrorFormat};
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
 pub use rate_limit::Limiter;
+pub use routes::{router, routes, Access, Route, Verb};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -86,53 +86,6 @@ impl AppState {
     pub fn new(context: AppContext) -> Self {
         Self(Arc::new(context))
     }
-}
-
-/// The router of every route, with its limits and error shapes.
-pub fn router(state: AppState) -> Router {
-    let timing = state.perf.layer();
-    let limiter = state.rate_limiter.clone();
-    let admin = Router::new()
-        .route("/ping/{name}", get(jobs::get_job).delete(jobs::delete_job))
-        .route("/pings", get(jobs::list_jobs))
-        .route("/metrics", get(metrics::prometheus))
-        .route("/metrics/performance", get(metrics::performance))
-        .route(
-            "/metrics/performance/config",
-            get(metrics::config).put(metrics::update_config),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_admin,
-        ));
-    let routes = Router::new()
-        .route("/ping", get(ping::get_ping).post(ping::post_ping))
-        .route("/livez", get(probes::livez))
-        .route("/readyz", get(probes::readyz))
-        .route("/health", get(health::health))
-        .merge(admin)
-        .fallback(|| async { ApiError::not_found("not found") })
-        // After every route is added: it applies to the routes there are.
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state);
-    // Innermost of the layers below, so that a 429 is timed and shaped like any other
-    // error; without --rate-limit the middleware is not there at all.
-    let routes = match limiter {
-        Some(limiter) => routes.layer(middleware::from_fn_with_state(limiter, rate_limit::limit)),
-        None => routes,
-    };
-    routes
-        // Outermost first. The error shape wraps the timeout and the body limit, so
-        // their errors take the client's format too. The timing layer is outside them
-        // all, so it sees every final status (414, 413, 408 included); these layers run
-        // per route, after routing, so it knows the route template.
-        .layer(
-            ServiceBuilder::new()
-                .layer(timing)
-                .layer(error_shape::ErrorShapeLayer)
-                .layer(timeout::RequestTimeoutLayer::new(REQUEST_TIMEOUT))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
 }
 
 /// What the accept loop enforces.

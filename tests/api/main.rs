@@ -11,6 +11,7 @@ mod frequency;
 mod jobs;
 mod limits;
 mod pings;
+mod remove;
 mod support;
 mod timestamps;
 mod tokens;
