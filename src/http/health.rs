@@ -13,6 +13,16 @@ use crate::health::Status;
 /// 200 when healthy or degraded, 503 ([`ApiError::Unhealthy`]) when unhealthy; the
 /// body is the report either way. Cheap: one store round trip and in-memory counters;
 /// the health Redis is never asked (its indicator is the publisher's last word).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "monitor",
+    summary = "The monitor's own health",
+    responses(
+        (status = 200, description = "Healthy or degraded", body = super::openapi::HealthDocument),
+        (status = 503, description = "Unhealthy: the same document", body = super::openapi::HealthDocument),
+    ),
+)]
 pub async fn health(State(app): State<AppState>) -> Result<Response, ApiError> {
     let report = app.health.report().await;
     if report.status == Status::Unhealthy {

@@ -20,6 +20,22 @@ const MAX_LIMIT: usize = 10_000;
 const REMOVE: &str = "remove";
 
 /// `GET /ping/{name}`.
+#[utoipa::path(
+    get,
+    path = "/ping/{name}",
+    tag = "jobs",
+    summary = "Read a job",
+    params(("name" = String, Path, description = "The job's name, percent-encoded")),
+    responses(
+        (status = 200, description = "The job", body = super::openapi::Job),
+        (status = 400, description = "The name is not a valid job name"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn get_job(
     State(app): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -28,11 +44,46 @@ pub async fn get_job(
 }
 
 /// `GET /ping/remove`: the job named `remove`.
+#[utoipa::path(
+    get,
+    path = "/ping/remove",
+    tag = "jobs",
+    summary = "Read the job named remove",
+    description = "What `GET /ping/{name}` does for the job named `remove`.",
+    responses(
+        (status = 200, description = "The job", body = super::openapi::Job),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job named remove"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn get_job_named_remove(State(app): State<AppState>) -> Result<Response, ApiError> {
     show(&app, REMOVE).await
 }
 
 /// `DELETE /ping/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/ping/{name}",
+    tag = "jobs",
+    summary = "Delete a job",
+    description = "Deletes the job; its undelivered alerts are dropped.",
+    params(("name" = String, Path, description = "The job's name, percent-encoded")),
+    responses(
+        (status = 200, description = "Deleted: no more alerts for it", content(
+            (String = "text/plain", example = "Successfully deleted ping: backup\n"),
+            (super::openapi::Deleted = "application/json"),
+        )),
+        (status = 400, description = "The name is not a valid job name"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn delete_job(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -42,6 +93,25 @@ pub async fn delete_job(
 }
 
 /// `DELETE /ping/remove`: the job named `remove`.
+#[utoipa::path(
+    delete,
+    path = "/ping/remove",
+    tag = "jobs",
+    summary = "Delete the job named remove",
+    description = "What `DELETE /ping/{name}` does for the job named `remove`.",
+    responses(
+        (status = 200, description = "Deleted: no more alerts for it", content(
+            (String = "text/plain", example = "Successfully deleted ping: backup\n"),
+            (super::openapi::Deleted = "application/json"),
+        )),
+        (status = 400, description = "Not answered: the name is valid"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn delete_job_named_remove(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -51,6 +121,26 @@ pub async fn delete_job_named_remove(
 
 /// `DELETE /ping?name=NAME`: what `DELETE /ping/{name}` does, for clients that put
 /// the name in the query.
+#[utoipa::path(
+    delete,
+    path = "/ping",
+    tag = "jobs",
+    summary = "Delete a job named in the query",
+    description = "What `DELETE /ping/{name}` does.",
+    params(("name" = String, Query, description = "The job's name")),
+    responses(
+        (status = 200, description = "Deleted: no more alerts for it", content(
+            (String = "text/plain", example = "Successfully deleted ping: backup\n"),
+            (super::openapi::Deleted = "application/json"),
+        )),
+        (status = 400, description = "The name is missing or not a valid job name"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn delete_job_by_query(
     State(app): State<AppState>,
     request: Parts,
@@ -60,6 +150,26 @@ pub async fn delete_job_by_query(
 
 /// `POST /ping/remove?name=NAME`: what `DELETE /ping/{name}` does, for clients that
 /// cannot send `DELETE`. A body is neither needed nor read.
+#[utoipa::path(
+    post,
+    path = "/ping/remove",
+    tag = "jobs",
+    summary = "Delete a job named in the query",
+    description = "What `DELETE /ping/{name}` does, for clients that cannot send `DELETE`.",
+    params(("name" = String, Query, description = "The job's name")),
+    responses(
+        (status = 200, description = "Deleted: no more alerts for it", content(
+            (String = "text/plain", example = "Successfully deleted ping: backup\n"),
+            (super::openapi::Deleted = "application/json"),
+        )),
+        (status = 400, description = "The name is missing or not a valid job name"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn remove_job_by_query(
     State(app): State<AppState>,
     request: Parts,
@@ -106,6 +216,26 @@ async fn delete(app: &AppState, headers: &HeaderMap, name: &str) -> Result<Respo
 }
 
 /// `GET /pings`.
+#[utoipa::path(
+    get,
+    path = "/pings",
+    tag = "jobs",
+    summary = "List jobs",
+    description = "A page of jobs sorted by name.",
+    params(
+        ("status" = Option<super::openapi::JobStatus>, Query, description = "Only jobs with this status"),
+        ("limit" = Option<u32>, Query, minimum = 1, description = "Jobs per page: default 1000, larger values are capped at 10000"),
+        ("after" = Option<String>, Query, description = "Start after this name (exclusive): the `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of jobs", body = super::openapi::JobPage),
+        (status = 400, description = "An invalid status or limit"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
 pub async fn list_jobs(
     State(app): State<AppState>,
     RawQuery(query): RawQuery,

@@ -8,6 +8,7 @@ mod health;
 mod idle;
 mod jobs;
 mod metrics;
+mod openapi;
 mod ping;
 mod probes;
 mod query;
@@ -31,6 +32,7 @@ use tower::ServiceExt;
 use crate::backend::Backend;
 pub use auth::Token;
 use error::{ApiError, ErrorFormat};
+pub use openapi::openapi;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
 pub use rate_limit::Limiter;

@@ -1,4 +1,5 @@
-//! Every route of the API in one table, and the router built from it.
+//! Every route of the API in one table, and the router built from it. The OpenAPI
+//! document ([`super::openapi`]) describes the same table; a test holds the two equal.
 
 use axum::handler::Handler;
 use axum::middleware;
@@ -9,7 +10,7 @@ use tower::ServiceBuilder;
 use super::error::ApiError;
 use super::error_shape::ErrorShapeLayer;
 use super::timeout::RequestTimeoutLayer;
-use super::{auth, health, jobs, metrics, ping, probes, rate_limit, AppState};
+use super::{auth, health, jobs, metrics, openapi, ping, probes, rate_limit, AppState};
 use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 
 /// The method of a route. A `GET` route also answers `HEAD`.
@@ -95,6 +96,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Get, "/livez", Open, probes::livez),
         endpoint(Get, "/readyz", Open, probes::readyz),
         endpoint(Get, "/health", Open, health::health),
+        endpoint(Get, "/openapi.json", Open, openapi::document),
         endpoint(Get, "/metrics", Admin, metrics::prometheus),
         endpoint(Get, "/metrics/performance", Admin, metrics::performance),
         endpoint(Get, "/metrics/performance/config", Admin, metrics::config),

@@ -10,6 +10,7 @@ mod errors;
 mod frequency;
 mod jobs;
 mod limits;
+mod openapi;
 mod pings;
 mod remove;
 mod support;
