@@ -1,5 +1,5 @@
 //! Every route of the API in one table, and the router built from it. The OpenAPI
-//! document ([`super::openapi`]) describes the same table; a test holds the two equal.
+//! document ([`super::openapi()`]) describes the same table; a test holds the two equal.
 
 use axum::handler::Handler;
 use axum::middleware;
