@@ -178,7 +178,7 @@ pub async fn run(
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
 
     let http_settings = settings.http;
-    let state = http::AppState::new(http::Shared {
+    let state = http::AppState::new(http::AppContext {
         backend: Arc::clone(&backend),
         admin_token: http_settings.admin_token.as_ref().map(http::Token::new),
         ping_token: http_settings.ping_token.as_ref().map(http::Token::new),

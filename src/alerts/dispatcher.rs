@@ -25,6 +25,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Of a webhook's error answer, at most this much is read, looking for its first line.
+const ANSWER_READ_BYTES: usize = 4 * 1024;
+/// Of that first line, at most this much is logged.
+const ANSWER_LOG_BYTES: usize = 200;
 
 /// Where alerts go.
 #[derive(Clone, Debug)]
@@ -98,8 +102,15 @@ enum Attempt {
         reason: String,
         status: Option<StatusCode>,
         retry_after: Option<Duration>,
+        /// The first line of the webhook's answer, when it answered an error.
+        answer: Option<String>,
     },
-    Permanent(String, Option<StatusCode>),
+    Permanent {
+        reason: String,
+        status: Option<StatusCode>,
+        /// The first line of the webhook's answer: why it refused, in its words.
+        answer: Option<String>,
+    },
 }
 
 impl Dispatcher {
@@ -215,10 +226,14 @@ impl Dispatcher {
                 );
                 (Delivery::Delivered, AttemptOutcome::Delivered, status)
             }
-            Attempt::Permanent(reason, status) => {
+            Attempt::Permanent {
+                reason,
+                status,
+                answer,
+            } => {
                 tracing::error!(
                     job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                    elapsed_ms, "alert refused by the webhook; not retried"
+                    answer = answer.as_deref(), elapsed_ms, "alert refused by the webhook; not retried"
                 );
                 (Delivery::GaveUp, AttemptOutcome::Refused, status)
             }
@@ -226,6 +241,7 @@ impl Dispatcher {
                 reason,
                 status,
                 retry_after,
+                answer,
             } => {
                 let backoff = backoff(pending.attempts);
                 // Retry-After is honoured, but never below the first backoff step: a
@@ -239,13 +255,14 @@ impl Dispatcher {
                 if next > deadline {
                     tracing::error!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        "alert undeliverable for 24 h; giving up"
+                        answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
                     );
                     (Delivery::GaveUp, AttemptOutcome::GaveUp, status)
                 } else {
                     tracing::warn!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        elapsed_ms, retry_in_ms = delay.as_millis() as u64, "alert delivery failed; will retry"
+                        answer = answer.as_deref(), elapsed_ms, retry_in_ms = delay.as_millis() as u64,
+                        "alert delivery failed; will retry"
                     );
                     (Delivery::RetryAt(next), AttemptOutcome::Retrying, status)
                 }
@@ -278,7 +295,13 @@ impl Dispatcher {
         let now = UnixTime::now();
         let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
             Ok(body) => body,
-            Err(e) => return Attempt::Permanent(format!("cannot encode the alert: {e}"), None),
+            Err(e) => {
+                return Attempt::Permanent {
+                    reason: format!("cannot encode the alert: {e}"),
+                    status: None,
+                    answer: None,
+                }
+            }
         };
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -308,6 +331,7 @@ impl Dispatcher {
                 },
                 status: None,
                 retry_after: None,
+                answer: None,
             },
             Ok(response) => {
                 let status = response.status();
@@ -320,6 +344,7 @@ impl Dispatcher {
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
                 let reason = format!("webhook answered {status}");
+                let answer = answer_line(response).await;
                 if status == StatusCode::REQUEST_TIMEOUT
                     || status == StatusCode::TOO_MANY_REQUESTS
                     || status.is_server_error()
@@ -331,13 +356,45 @@ impl Dispatcher {
                             status == StatusCode::TOO_MANY_REQUESTS
                                 || status == StatusCode::SERVICE_UNAVAILABLE
                         }),
+                        answer,
                     }
                 } else {
-                    Attempt::Permanent(reason, Some(status))
+                    Attempt::Permanent {
+                        reason,
+                        status: Some(status),
+                        answer,
+                    }
                 }
             }
         }
     }
+}
+
+/// The first non-empty line of a webhook's error answer, for the log, so that the
+/// operator sees why it refused. At most [`ANSWER_READ_BYTES`] of the body are read
+/// (within the attempt's timeout) and [`ANSWER_LOG_BYTES`] of the line kept: a webhook
+/// cannot fill the log or hold the dispatcher with a large answer.
+async fn answer_line(mut response: reqwest::Response) -> Option<String> {
+    let mut read = Vec::new();
+    while read.len() < ANSWER_READ_BYTES && !read.contains(&b'\n') {
+        match response.chunk().await {
+            Ok(Some(chunk)) => read.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    first_line(&read, ANSWER_LOG_BYTES)
+}
+
+/// The first non-empty line of `bytes`, trimmed, cut to at most `max` bytes on a
+/// character boundary; `None` when there is none.
+fn first_line(bytes: &[u8], max: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let end = (0..=line.len().min(max))
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    line.get(..end).map(str::to_owned)
 }
 
 /// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
@@ -386,6 +443,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_line_of_an_answer_is_kept_bounded() {
+        assert_eq!(
+            first_line(b"\r\n  missing field x \r\nsecond line", 200).as_deref(),
+            Some("missing field x")
+        );
+        assert_eq!(first_line(b"", 200), None);
+        assert_eq!(first_line(b"\n \n", 200), None);
+        let long = "x".repeat(5000);
+        assert_eq!(first_line(long.as_bytes(), 200).map(|l| l.len()), Some(200));
+        // Never cut inside a character.
+        let wide = "\u{e9}".repeat(150);
+        let cut = first_line(wide.as_bytes(), 201).expect("a line");
+        assert_eq!(cut.len(), 200);
+        assert!(cut.chars().all(|c| c == '\u{e9}'));
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {

@@ -1,14 +1,14 @@
 //! Bearer tokens for admin routes and pings, compared in constant time.
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, Unauthorized};
 use super::AppState;
 use crate::secret::Secret;
 
@@ -46,18 +46,8 @@ pub async fn require_admin(State(app): State<AppState>, request: Request, next: 
     };
     match bearer(request.headers()) {
         Some(token) if expected.matches(token) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::FORBIDDEN, "the admin token is wrong").into_response(),
-        None => {
-            let mut response = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "this route needs the admin token: send Authorization: Bearer <token>",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
+        Some(_) => ApiError::Forbidden.into_response(),
+        None => ApiError::Unauthorized(Unauthorized::AdminTokenMissing).into_response(),
     }
 }
 
@@ -72,13 +62,7 @@ pub fn check_ping_token(
     };
     match param.filter(|t| !t.is_empty()).or_else(|| bearer(headers)) {
         Some(token) if expected.matches(token) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "the ping token is wrong",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "pings need the ping token: add token=<token> or send Authorization: Bearer <token>",
-        )),
+        Some(_) => Err(ApiError::Unauthorized(Unauthorized::PingTokenWrong)),
+        None => Err(ApiError::Unauthorized(Unauthorized::PingTokenMissing)),
     }
 }

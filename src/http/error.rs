@@ -1,57 +1,228 @@
-//! The one place that turns failures into status codes, and the middleware that
-//! speaks JSON to clients that ask for it.
+//! The one place that turns failures into status codes and error bodies.
+//!
+//! Every handler, middleware and layer of the router fails with an [`ApiError`]; its
+//! [`IntoResponse`] alone picks the status, the headers that go with it, and the body:
+//! one line of text, or `{"error": "…"}` for a client that accepts JSON. That choice is
+//! made once per request, from its `Accept` header, by
+//! [`ErrorShapeLayer`](super::error_shape::ErrorShapeLayer), which sets
+//! [`ErrorFormat`] for the request's task.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use axum::Json;
 
 use crate::backend::BackendError;
 use crate::domain::ParseError;
+use crate::health::HealthReport;
 
 /// Longest accepted query string.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 
-/// A request that cannot be served, with its one-line message for the client.
+/// A request that cannot be served, with what the client is told.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
+pub enum ApiError {
+    /// 400: a missing or invalid parameter or body.
+    BadRequest(String),
+    /// 401: a credential is missing, or the ping token is wrong.
+    Unauthorized(Unauthorized),
+    /// 403: the admin token is wrong.
+    Forbidden,
+    /// 404: no such job or route.
+    NotFound(String),
+    /// 405: the route exists, not with this method.
+    MethodNotAllowed,
+    /// 408: the request was not answered within its time.
+    Timeout,
+    /// 409: a ping older than the job's last one.
+    Conflict(String),
+    /// 413: a body over [`super::MAX_BODY_BYTES`].
+    PayloadTooLarge,
+    /// 414: a query over [`MAX_QUERY_BYTES`].
+    UriTooLong,
+    /// 429 with `Retry-After`: the client is over `--rate-limit`.
+    RateLimited {
+        /// The limit, as the option spells it.
+        limit: String,
+        /// Whole seconds until a request is accepted again, at least 1.
+        retry_after: u64,
+    },
+    /// 503: the store or the monitor cannot serve this now; the message says what.
+    Unavailable(String),
+    /// 503 from `/health`: the monitor is unhealthy; the body is the report itself,
+    /// not an error line, whatever the client accepts.
+    Unhealthy(Box<HealthReport>),
+    /// 503 with `Retry-After: 1` and `Connection: close`: a connection beyond
+    /// `--max-connections`.
+    OverCapacity {
+        /// The `--max-connections` setting.
+        max_connections: usize,
+    },
+    /// 507: a new job beyond `--max-services`.
+    Full {
+        /// The `--max-services` setting.
+        max: usize,
+    },
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
+/// Which credential a 401 is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthorized {
+    /// An admin route without `Authorization: Bearer`.
+    AdminTokenMissing,
+    /// A ping without the ping token.
+    PingTokenMissing,
+    /// A ping with a wrong ping token.
+    PingTokenWrong,
+}
+
+/// How an error body is written: chosen once per request from its `Accept` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorFormat {
+    /// One line of `text/plain`, ending with a newline.
+    #[default]
+    Text,
+    /// `{"error": "…"}` as `application/json`.
+    Json,
+}
+
+tokio::task_local! {
+    /// The error format of the request being served on this task; outside a request
+    /// (or in a task the request spawned) errors are written as text.
+    static FORMAT: ErrorFormat;
+}
+
+impl ErrorFormat {
+    /// JSON when any `Accept` value names `application/json`.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        if wants_json(headers) {
+            Self::Json
+        } else {
+            Self::Text
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
+    /// Runs `future` with `self` as the error format of every [`ApiError`] it answers.
+    pub fn scope<F: std::future::Future>(
+        self,
+        future: F,
+    ) -> tokio::task::futures::TaskLocalFuture<ErrorFormat, F> {
+        FORMAT.scope(self, future)
     }
 
+    fn current() -> Self {
+        FORMAT.try_with(|format| *format).unwrap_or_default()
+    }
+}
+
+impl ApiError {
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    /// 404 with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
+        Self::NotFound(message.into())
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::Unhealthy(_) | Self::OverCapacity { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Full { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        }
     }
 
     /// The one-line message the client gets.
-    pub fn message(&self) -> &str {
-        &self.message
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadRequest(m) | Self::NotFound(m) | Self::Conflict(m) | Self::Unavailable(m) => {
+                m.clone()
+            }
+            Self::Unauthorized(Unauthorized::AdminTokenMissing) => {
+                "this route needs the admin token: send Authorization: Bearer <token>".to_owned()
+            }
+            Self::Unauthorized(Unauthorized::PingTokenMissing) => {
+                "pings need the ping token: add token=<token> or send Authorization: Bearer <token>"
+                    .to_owned()
+            }
+            Self::Unauthorized(Unauthorized::PingTokenWrong) => "the ping token is wrong".to_owned(),
+            Self::Forbidden => "the admin token is wrong".to_owned(),
+            Self::Unhealthy(_) => "overdue is unhealthy".to_owned(),
+            Self::MethodNotAllowed => "method not allowed on this route".to_owned(),
+            Self::Timeout => "request took longer than 10 s".to_owned(),
+            Self::PayloadTooLarge => "request body is larger than 16 KiB".to_owned(),
+            Self::UriTooLong => format!("query string is longer than {MAX_QUERY_BYTES} bytes"),
+            Self::RateLimited { limit, retry_after } => format!(
+                "too many requests from this client: the limit is {limit} (--rate-limit); retry after {retry_after} s"
+            ),
+            Self::OverCapacity { max_connections } => format!(
+                "overdue is serving its maximum of {max_connections} connections (--max-connections); retry shortly"
+            ),
+            Self::Full { max } => format!(
+                "cannot monitor more than {max} jobs (--max-services); delete a job to free a slot"
+            ),
+        }
+    }
+
+    /// The response in `format`, whatever the request's own format is.
+    pub fn render(self, format: ErrorFormat) -> Response {
+        let status = self.status();
+        if let Self::Unhealthy(report) = self {
+            let mut response = (status, Json(report)).into_response();
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return response;
+        }
+        let message = self.message();
+        let mut response = match format {
+            ErrorFormat::Json => {
+                let body = serde_json::json!({ "error": message }).to_string();
+                (
+                    status,
+                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                    body,
+                )
+                    .into_response()
+            }
+            ErrorFormat::Text => text_line(status, message),
+        };
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized(Unauthorized::AdminTokenMissing) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            Self::OverCapacity { .. } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
     }
 }
 
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> Self {
-        Self::bad_request(e.to_string())
+        Self::BadRequest(e.to_string())
     }
 }
 
@@ -59,21 +230,47 @@ impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> Self {
         // The cause is logged here, once; the client gets a generic line.
         tracing::error!(error = %e, "store operation failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the store is unavailable; nothing was recorded, try again",
-        )
+        Self::Unavailable("the store is unavailable; nothing was recorded, try again".to_owned())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    /// The body extractor's refusals: over [`super::MAX_BODY_BYTES`] (a body sent
+    /// without a declared length is only measured while it is read), or cut short.
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest(rejection.body_text())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        text(self.status, self.message)
+        self.render(ErrorFormat::current())
     }
 }
 
-/// A plain-text response.
-pub fn text(status: StatusCode, body: String) -> Response {
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+/// A plain-text `200 OK` answer of one line. Every text answer ends with one newline,
+/// so that a shell prompt starts on its own line (SPEC §3): it is added here when
+/// `line` does not end with it (a caller that formats its line includes it, which
+/// spares a reallocation).
+pub fn text_ok(line: impl Into<String>) -> Response {
+    text_line(StatusCode::OK, line)
+}
+
+fn text_line(status: StatusCode, line: impl Into<String>) -> Response {
+    let mut body = line.into();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
     (
         status,
         [(
@@ -85,217 +282,55 @@ pub fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// Marks an error response whose body is the document the route promises (the
-/// `/health` report with its 503): [`boundary`] leaves it as it is.
-#[derive(Debug, Clone, Copy)]
-pub struct KeepBody;
-
 /// Whether the client asked for JSON.
 pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
-        .get_all(ACCEPT)
+        .get_all(axum::http::header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/json"))
 }
 
-/// Refuses over-long queries and declared over-size bodies, and gives every error a
-/// one-line message: JSON `{"error": …}` for clients that accept JSON, plain text
-/// otherwise. This covers the framework's own rejections (unknown route, wrong method,
-/// body too large, timeout).
-///
-/// Written as a plain tower layer rather than `middleware::from_fn`: it runs on every
-/// request, and `from_fn` clones the boxed inner route and boxes a future each time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BoundaryLayer;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<S> Layer<S> for BoundaryLayer {
-    type Service = Boundary<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Boundary { inner }
-    }
-}
-
-/// The service of [`BoundaryLayer`].
-#[derive(Debug, Clone)]
-pub struct Boundary<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for Boundary<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoundaryFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        let json = wants_json(request.headers());
-        if let Some(refusal) = refuse(&request) {
-            let (status, message) = refusal;
-            return BoundaryFuture::Done {
-                response: Some(finish(status, message, json)),
-            };
+    #[tokio::test]
+    async fn the_task_format_decides_between_a_text_line_and_an_error_object() {
+        let text = ApiError::Full { max: 3 }.into_response();
+        assert_eq!(text.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let line = body(text).await;
+        assert!(
+            line.ends_with("(--max-services); delete a job to free a slot\n"),
+            "{line}"
+        );
+        let json = ErrorFormat::Json
+            .scope(async { ApiError::Conflict("older".to_owned()).into_response() })
+            .await;
+        assert_eq!(json.status(), StatusCode::CONFLICT);
+        assert_eq!(json.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(body(json).await, r#"{"error":"older"}"#);
+    }
+
+    #[test]
+    fn refusals_carry_the_headers_that_go_with_them() {
+        let r = ApiError::Unauthorized(Unauthorized::AdminTokenMissing).into_response();
+        assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer");
+        let r = ApiError::RateLimited {
+            limit: "5/s".to_owned(),
+            retry_after: 2,
         }
-        BoundaryFuture::Inner {
-            inner: self.inner.call(request),
-            json,
-        }
-    }
-}
-
-/// The status and message for a request refused before routing, if it is.
-fn refuse(request: &Request) -> Option<(StatusCode, String)> {
-    if request
-        .uri()
-        .query()
-        .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
-    {
-        let message = format!("query string is longer than {MAX_QUERY_BYTES} bytes");
-        return Some((StatusCode::URI_TOO_LONG, message));
-    }
-    let declared_length = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > super::MAX_BODY_BYTES as u64) {
-        let status = StatusCode::PAYLOAD_TOO_LARGE;
-        return Some((status, default_message(status)));
-    }
-    None
-}
-
-pin_project! {
-    /// The response future of [`Boundary`]: passes successes through untouched and
-    /// reshapes errors, which may need to read the error's body (the rare path, boxed).
-    #[project = BoundaryProj]
-    pub enum BoundaryFuture<F> {
-        Inner { #[pin] inner: F, json: bool },
-        Reshaping { reshaping: Pin<Box<dyn Future<Output = Response> + Send>> },
-        Done { response: Option<Response> },
-    }
-}
-
-impl<F> Future for BoundaryFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match self.as_mut().project() {
-                BoundaryProj::Inner { inner, json } => {
-                    let json = *json;
-                    let Ok(response) = ready!(inner.poll(cx));
-                    if !needs_reshaping(&response, json) {
-                        return Poll::Ready(Ok(response));
-                    }
-                    self.set(BoundaryFuture::Reshaping {
-                        reshaping: Box::pin(reshape(response, json)),
-                    });
-                }
-                BoundaryProj::Reshaping { reshaping } => {
-                    return reshaping.as_mut().poll(cx).map(Ok);
-                }
-                BoundaryProj::Done { response } => {
-                    return match response.take() {
-                        Some(response) => Poll::Ready(Ok(response)),
-                        // Polled again after completion: a caller's bug, answered
-                        // rather than panicking.
-                        None => Poll::Ready(Ok(text(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "response already taken".to_owned(),
-                        ))),
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// Whether an answer is an error that does not yet have the one-line shape the client
-/// asked for.
-fn needs_reshaping(response: &Response, json: bool) -> bool {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<KeepBody>().is_some()
-    {
-        return false;
-    }
-    json || !is_text(response)
-}
-
-fn is_text(response: &Response) -> bool {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/plain"))
-}
-
-async fn reshape(response: Response, json: bool) -> Response {
-    let status = response.status();
-    let is_text = is_text(&response);
-    let (parts, body) = response.into_parts();
-    let message = match axum::body::to_bytes(body, 64 * 1024).await {
-        Ok(bytes) if is_text && !bytes.is_empty() => {
-            String::from_utf8_lossy(&bytes).trim().replace('\n', " ")
-        }
-        _ => default_message(status),
-    };
-    let mut response = finish(status, message, json);
-    for (name, value) in parts.headers.iter() {
-        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
-            response.headers_mut().append(name, value.clone());
-        }
-    }
-    response
-}
-
-/// The answer to a connection beyond `--max-connections`: 503, `Retry-After: 1`, and
-/// the connection is closed after it.
-pub fn over_capacity(max_connections: usize, json: bool) -> Response {
-    let message = format!(
-        "overdue is serving its maximum of {max_connections} connections (--max-connections); retry shortly"
-    );
-    let mut response = finish(StatusCode::SERVICE_UNAVAILABLE, message, json);
-    let headers = response.headers_mut();
-    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-fn finish(status: StatusCode, message: String, json: bool) -> Response {
-    if json {
-        let body = serde_json::json!({ "error": message }).to_string();
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    } else {
-        text(status, message)
-    }
-}
-
-fn default_message(status: StatusCode) -> String {
-    match status {
-        StatusCode::NOT_FOUND => "not found".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "request body is larger than 16 KiB".to_owned(),
-        StatusCode::REQUEST_TIMEOUT => "request took longer than 10 s".to_owned(),
-        other => other
-            .canonical_reason()
-            .unwrap_or("request failed")
-            .to_lowercase(),
+        .into_response();
+        assert_eq!(r.headers()[RETRY_AFTER], "2");
+        let r = ApiError::OverCapacity { max_connections: 1 }.render(ErrorFormat::Json);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[CONNECTION], "close");
     }
 }

@@ -3,37 +3,40 @@
 
 mod auth;
 mod error;
+mod error_shape;
 mod health;
 mod idle;
 mod jobs;
 mod metrics;
+mod openapi;
 mod ping;
 mod probes;
 mod query;
 mod rate_limit;
+mod routes;
 mod timeout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::middleware;
-use axum::routing::get;
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 use crate::backend::Backend;
 pub use auth::Token;
-use error::ApiError;
+use error::{ApiError, ErrorFormat};
+pub use openapi::openapi;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
 pub use rate_limit::{Limiter, RateLimit};
+pub use routes::{router, routes, Access, Route, Verb};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -54,9 +57,10 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<AppContext>);
 
-pub struct Shared {
+/// Everything a request may need beyond itself: the store, the tokens, the monitors.
+pub struct AppContext {
     pub backend: Arc<dyn Backend>,
     pub admin_token: Option<Token>,
     pub ping_token: Option<Token>,
@@ -73,61 +77,17 @@ pub struct Shared {
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = AppContext;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &AppContext {
         &self.0
     }
 }
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+    pub fn new(context: AppContext) -> Self {
+        Self(Arc::new(context))
     }
-}
-
-pub fn router(state: AppState) -> Router {
-    let timing = state.perf.layer();
-    let limiter = state.rate_limiter.clone();
-    let admin = Router::new()
-        .route("/ping/{name}", get(jobs::get_job).delete(jobs::delete_job))
-        .route("/pings", get(jobs::list_jobs))
-        .route("/metrics", get(metrics::prometheus))
-        .route("/metrics/performance", get(metrics::performance))
-        .route(
-            "/metrics/performance/config",
-            get(metrics::config).put(metrics::update_config),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_admin,
-        ));
-    let routes = Router::new()
-        .route("/ping", get(ping::get_ping).post(ping::post_ping))
-        .route("/livez", get(probes::livez))
-        .route("/readyz", get(probes::readyz))
-        .route("/health", get(health::health))
-        .merge(admin)
-        .fallback(|| async { ApiError::not_found("not found") })
-        .with_state(state);
-    // Innermost of the layers below, so that a 429 is timed and shaped like any other
-    // error; without --rate-limit the middleware is not there at all.
-    let routes = match limiter {
-        Some(limiter) => routes.layer(middleware::from_fn_with_state(limiter, rate_limit::limit)),
-        None => routes,
-    };
-    routes
-        // Outermost first: error bodies are shaped last, so they also cover the
-        // timeout's and the body limit's own responses. The timing layer is outside
-        // them all, so it sees every final status (414, 413, 408 included); these
-        // layers run per route, after routing, so it knows the route template.
-        .layer(
-            ServiceBuilder::new()
-                .layer(timing)
-                .layer(error::BoundaryLayer)
-                .layer(timeout::RequestTimeoutLayer::new(REQUEST_TIMEOUT))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
 }
 
 /// What the accept loop enforces.
@@ -197,11 +157,13 @@ pub async fn serve(
                 let connection = refusing.serve_connection(
                     TokioIo::new(stream),
                     hyper::service::service_fn(move |request| {
-                        let json = error::wants_json(request.headers());
-                        std::future::ready(Ok::<_, std::convert::Infallible>(error::over_capacity(
-                            options.max_connections,
-                            json,
-                        )))
+                        let refusal = ApiError::OverCapacity {
+                            max_connections: options.max_connections,
+                        };
+                        let format = ErrorFormat::from_headers(request.headers());
+                        std::future::ready(Ok::<_, std::convert::Infallible>(
+                            refusal.render(format),
+                        ))
                     }),
                 );
                 let connection = graceful.watch(connection);

@@ -69,7 +69,7 @@ impl<'a> Query<'a> {
 /// error message.
 #[doc(hidden)]
 pub fn parse_for_fuzzing(raw: &str) -> Result<Vec<(String, String)>, String> {
-    let query = Query::parse(Some(raw)).map_err(|e| e.message().to_owned())?;
+    let query = Query::parse(Some(raw)).map_err(|e| e.message())?;
     Ok(query
         .pairs()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -1,4 +1,5 @@
-//! The request timeout: a request that is not answered within its time gets 408.
+//! The request timeout: a request that is not answered within its time gets 408
+//! ([`ApiError::Timeout`]).
 //!
 //! tower-http's `TimeoutLayer` polls its timer before the service, so every request
 //! inserts an entry into tokio's timer wheel and removes it again, although a ping is
@@ -11,10 +12,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{Response, StatusCode};
+use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower::{Layer, Service};
+
+use super::error::ApiError;
 
 /// Answers `408 Request Timeout` to requests still unanswered after `timeout`.
 #[derive(Debug, Clone, Copy)]
@@ -46,12 +49,11 @@ pub struct RequestTimeout<S> {
     timeout: Duration,
 }
 
-impl<S, R, B> Service<R> for RequestTimeout<S>
+impl<S, R> Service<R> for RequestTimeout<S>
 where
-    S: Service<R, Response = Response<B>>,
-    B: Default,
+    S: Service<R, Response = Response>,
 {
-    type Response = Response<B>;
+    type Response = Response;
     type Error = S::Error;
     type Future = TimeoutFuture<S::Future>;
 
@@ -79,12 +81,11 @@ pin_project! {
     }
 }
 
-impl<F, B, E> Future for TimeoutFuture<F>
+impl<F, E> Future for TimeoutFuture<F>
 where
-    F: Future<Output = Result<Response<B>, E>>,
-    B: Default,
+    F: Future<Output = Result<Response, E>>,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -95,11 +96,7 @@ where
             this.timer.set(Some(tokio::time::sleep(*this.timeout)));
         }
         match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(())) => {
-                let mut response = Response::new(B::default());
-                *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
-                Poll::Ready(Ok(response))
-            }
+            Some(Poll::Ready(())) => Poll::Ready(Ok(ApiError::Timeout.into_response())),
             _ => Poll::Pending,
         }
     }
@@ -108,22 +105,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
     use std::convert::Infallible;
     use tower::ServiceExt;
+
+    async fn body(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
 
     fn answer_after(delay: Duration) -> impl Fn(()) -> TimedAnswer + Clone {
         move |()| {
             TimedAnswer(Box::pin(async move {
                 tokio::time::sleep(delay).await;
-                Ok(Response::new("answered".to_owned()))
+                Ok("answered".into_response())
             }))
         }
     }
 
-    struct TimedAnswer(Pin<Box<dyn Future<Output = Result<Response<String>, Infallible>> + Send>>);
+    struct TimedAnswer(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>);
 
     impl Future for TimedAnswer {
-        type Output = Result<Response<String>, Infallible>;
+        type Output = Result<Response, Infallible>;
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             self.0.as_mut().poll(cx)
@@ -136,7 +141,7 @@ mod tests {
             .layer(tower::service_fn(answer_after(Duration::from_secs(9))));
         let response = service.oneshot(()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.body(), "answered");
+        assert_eq!(body(response).await, "answered");
     }
 
     #[tokio::test(start_paused = true)]
@@ -146,7 +151,7 @@ mod tests {
             .layer(tower::service_fn(answer_after(Duration::from_secs(60))));
         let response = service.oneshot(()).await.unwrap();
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(response.body(), "");
+        assert_eq!(body(response).await, "request took longer than 10 s\n");
         assert_eq!(started.elapsed(), Duration::from_secs(10));
     }
 }

@@ -171,7 +171,7 @@ async fn a_refused_connection_leaves_the_app_healthy_and_pings_fast() {
         assert!(took < Duration::from_millis(500), "ping {n} took {took:?}");
         let live = app.get("/livez").await;
         assert_eq!(live.status(), 200);
-        assert_eq!(live.text().await.expect("body"), "ok");
+        assert_eq!(live.text().await.expect("body"), "ok\n");
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -182,9 +182,52 @@ async fn with_a_short_sweep_interval_down_is_queued_that_soon_after_the_deadline
 }
 
 #[tokio::test]
+async fn reminders_back_off_doubling_up_to_realert_max() {
+    let hook = Webhook::start().await;
+    let app = spawn_app_with(&[
+        "--alert-uri",
+        &hook.url,
+        "--realert-every",
+        "1s",
+        "--realert-max",
+        "3s",
+    ])
+    .await;
+    align_to_millis_into_second(600).await;
+    ping_overdue(&app, "backing-off").await;
+
+    let got = hook.wait_for(5, WAIT).await;
+    let counts: Vec<_> = got.iter().map(|r| int(&r.body, "alert_count")).collect();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5]);
+    // 1 s, then twice as long each time, capped at 3 s.
+    let expected = [1_000u64, 2_000, 3_000, 3_000];
+    for (pair, want) in got.windows(2).zip(expected) {
+        let between = gap(&pair[0], &pair[1]);
+        let want = Duration::from_millis(want);
+        assert!(
+            between >= want.saturating_sub(Duration::from_millis(200))
+                && between <= want + Duration::from_millis(800),
+            "alert_count {} came {between:?} after alert_count {}; expected about {want:?}",
+            pair[1].body["alert_count"],
+            pair[0].body["alert_count"]
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn reminders_come_a_full_realert_interval_apart() {
     let hook = Webhook::start().await;
-    let app = spawn_app_with(&["--alert-uri", &hook.url, "--realert-every", "2s"]).await;
+    // --realert-max equal to --realert-every keeps a fixed interval (SPEC §5).
+    let app = spawn_app_with(&[
+        "--alert-uri",
+        &hook.url,
+        "--realert-every",
+        "2s",
+        "--realert-max",
+        "2s",
+    ])
+    .await;
     // Raise the first alert late in a second, so that reminders scheduled in whole
     // seconds show: rounding down makes the first come early, rounding up makes each
     // one come late.
@@ -277,7 +320,7 @@ async fn a_deleted_job_gets_no_more_alerts_even_when_its_name_is_reused() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.expect("body"),
-        "Successfully deleted ping: retired"
+        "Successfully deleted ping: retired\n"
     );
     let deleted_at = Instant::now();
     assert_eq!(app.get("/ping/retired").await.status(), 404);

@@ -167,7 +167,75 @@ async fn a_valid_ping_answers_json_only_when_asked() {
         .unwrap();
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully recorded ping for a"
+        "Successfully recorded ping for a\n"
     );
+    app.stop().await;
+}
+
+/// Asserts that a plain-text body is one line ending with exactly one newline.
+fn assert_one_line_and_newline(what: &str, body: &str) {
+    assert!(
+        body.ends_with('\n') && !body.ends_with("\n\n") && body.matches('\n').count() == 1,
+        "{what}: {body:?}"
+    );
+}
+
+#[tokio::test]
+async fn plain_text_answers_end_with_one_newline() {
+    let app = app_with_a_known_job().await;
+    for status in [400, 401, 404, 405, 409, 413, 414] {
+        let body = failing(&app, status, false).await.text().await.unwrap();
+        assert_one_line_and_newline(&status.to_string(), &body);
+    }
+    let ping = app
+        .ping_with(&[("name", "known"), ("token", "t")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(ping, "Successfully recorded ping for known\n");
+    for path in ["/livez", "/readyz"] {
+        let body = app.get(path).await.text().await.unwrap();
+        assert_one_line_and_newline(path, &body);
+    }
+    let deleted = app
+        .client
+        .delete(app.url("/ping/known"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(deleted, "Successfully deleted ping: known\n");
+    app.stop().await;
+
+    let app = spawn_app_with(&["--admin-token", "secret", "--max-services", "1"]).await;
+    assert_eq!(app.ping("one", "1m").await.status(), 200);
+    let full = app.ping("two", "1m").await.text().await.unwrap();
+    assert_one_line_and_newline("507", &full);
+    let unauthorized = app.get("/pings").await.text().await.unwrap();
+    assert_one_line_and_newline("401", &unauthorized);
+    let forbidden = app
+        .client
+        .get(app.url("/pings"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_one_line_and_newline("403", &forbidden);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn json_bodies_do_not_get_a_newline() {
+    let app = app_with_a_known_job().await;
+    for status in [400, 404, 409] {
+        let body = failing(&app, status, true).await.text().await.unwrap();
+        assert!(body.ends_with('}'), "{status}: {body:?}");
+    }
     app.stop().await;
 }

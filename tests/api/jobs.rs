@@ -83,7 +83,7 @@ async fn delete_removes_a_job_and_then_answers_404() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully deleted ping: doomed"
+        "Successfully deleted ping: doomed\n"
     );
     assert_eq!(job_status(&app, "doomed").await.0, 404);
     let again = app
@@ -133,7 +133,7 @@ async fn names_with_spaces_slashes_and_unicode_are_percent_encoded_in_the_path()
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(
             response.text().await.unwrap(),
-            format!("Successfully deleted ping: {name}")
+            format!("Successfully deleted ping: {name}\n")
         );
         assert_eq!(app.get(&path).await.status(), 404, "{path}");
     }
@@ -337,7 +337,7 @@ async fn a_ping_from_a_down_job_marks_it_up_again() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for phoenix"
+        "Successfully recorded ping for phoenix\n"
     );
     let up = app.job("phoenix").await;
     assert_eq!(up["status"], "up");

@@ -14,7 +14,7 @@ async fn a_first_ping_is_recorded_with_the_documented_body() {
         .starts_with("text/plain"));
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully recorded ping for backup"
+        "Successfully recorded ping for backup\n"
     );
     let job = app.job("backup").await;
     assert_eq!(job["name"], "backup");
@@ -55,7 +55,7 @@ async fn post_records_a_ping_and_ignores_its_body() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully recorded ping for posted"
+        "Successfully recorded ping for posted\n"
     );
     let job = app.job("posted").await;
     assert_eq!(job["frequency"], "1m");
@@ -185,7 +185,7 @@ async fn a_known_name_keeps_its_frequency_and_grace_when_omitted() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for kept"
+        "Successfully recorded ping for kept\n"
     );
     let job = app.job("kept").await;
     assert_eq!(job["frequency"], "2h");
@@ -206,7 +206,7 @@ async fn unknown_parameters_are_ignored() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for extra"
+        "Successfully recorded ping for extra\n"
     );
     assert_eq!(app.job("extra").await["frequency_seconds"], 60);
     app.stop().await;
@@ -226,7 +226,7 @@ async fn plus_and_percent_escapes_in_names_are_decoded() {
         assert_eq!(r.status(), 200, "{raw}");
         assert_eq!(
             r.text().await.unwrap(),
-            format!("Successfully recorded ping for {decoded}"),
+            format!("Successfully recorded ping for {decoded}\n"),
             "{raw}"
         );
         assert_eq!(app.job(decoded).await["name"], decoded, "{raw}");
@@ -247,7 +247,7 @@ async fn utf8_names_are_recorded_as_sent() {
         assert_eq!(r.status(), 200, "{name}");
         assert_eq!(
             r.text().await.unwrap(),
-            format!("Successfully recorded ping for {name}")
+            format!("Successfully recorded ping for {name}\n")
         );
         let job = app.job(name).await;
         assert_eq!(job["name"], name);

@@ -132,7 +132,7 @@ async fn an_equal_timestamp_is_accepted_as_a_retry() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for retry"
+        "Successfully recorded ping for retry\n"
     );
     // The same moment written as RFC 3339 is equal too.
     let same = rfc3339_z(t);

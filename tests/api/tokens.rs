@@ -96,7 +96,7 @@ async fn admin_routes_answer_200_with_the_right_token() {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully deleted ping: known"
+        "Successfully deleted ping: known\n"
     );
     let response = admin_request(&app, "GET", "/ping/known", Some("s3cret")).await;
     assert_eq!(response.status(), 404);
@@ -110,7 +110,7 @@ async fn ping_and_probes_stay_open_with_an_admin_token() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for open"
+        "Successfully recorded ping for open\n"
     );
     let r = app
         .client
@@ -121,7 +121,7 @@ async fn ping_and_probes_stay_open_with_an_admin_token() {
     assert_eq!(r.status(), 200);
     let r = app.get("/livez").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), "ok");
+    assert_eq!(r.text().await.unwrap(), "ok\n");
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.stop().await;
 }
@@ -178,7 +178,7 @@ async fn pings_need_the_ping_token_when_it_is_set() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
-        "Successfully recorded ping for guarded"
+        "Successfully recorded ping for guarded\n"
     );
     let r = app
         .client

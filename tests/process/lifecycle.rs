@@ -20,7 +20,7 @@ fn stops_cleanly_on(signal: fn(&Server)) {
         .expect("plain ping")
         .text()
         .expect("body");
-    assert_eq!(text, "Successfully recorded ping for smoke");
+    assert_eq!(text, "Successfully recorded ping for smoke\n");
 
     signal(&server);
     let started = Instant::now();

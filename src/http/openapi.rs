@@ -1,0 +1,321 @@
+//! `GET /openapi.json` (SPEC §17): the OpenAPI 3.1 document of the API, generated
+//! from the `#[utoipa::path]` attributes of the handlers and the schemas below.
+//!
+//! The schemas describe the JSON the handlers write by hand (the job object, the page
+//! of jobs, the error object); the API tests compare them with real answers, so the
+//! document cannot drift from what is served.
+
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::error::ApiError;
+use super::{health, jobs, metrics, ping, probes};
+
+/// The security scheme of the admin routes (SPEC §4).
+pub const ADMIN_TOKEN: &str = "admin_token";
+/// The ping token sent as `Authorization: Bearer`.
+pub const PING_TOKEN_BEARER: &str = "ping_token_bearer";
+/// The ping token sent as the `token` query parameter.
+pub const PING_TOKEN_QUERY: &str = "ping_token_query";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "overdue",
+        description = "A heartbeat monitor: jobs ping it, and it alerts a webhook when a ping is late. \
+            Admin routes need `Authorization: Bearer <admin token>` when `--admin-token` is set \
+            (401 without it, 403 with a wrong one). Every error body is one line of text, or \
+            `{\"error\": \"…\"}` with `Accept: application/json`.",
+    ),
+    paths(
+        ping::get_ping,
+        ping::post_ping,
+        jobs::delete_job_by_query,
+        jobs::remove_job_by_query,
+        jobs::get_job_named_remove,
+        jobs::delete_job_named_remove,
+        jobs::get_job,
+        jobs::delete_job,
+        jobs::list_jobs,
+        probes::livez,
+        probes::readyz,
+        health::health,
+        document,
+        metrics::prometheus,
+        metrics::performance,
+        metrics::config,
+        metrics::update_config,
+    ),
+    components(schemas(
+        Job, JobStatus, JobPage, ErrorBody, Deleted, HealthDocument, HealthStatus,
+        Performance, PerfConfig, PerfConfigUpdate,
+    )),
+    modifiers(&SecuritySchemes, &ErrorBodies),
+    tags(
+        (name = "pings", description = "Recording pings (SPEC §3)"),
+        (name = "jobs", description = "Reading and deleting jobs (SPEC §4)"),
+        (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as served, rendered once.
+static DOCUMENT: OnceLock<Option<Bytes>> = OnceLock::new();
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "monitor",
+    responses((status = 200, description = "This document", content_type = "application/json")),
+)]
+pub async fn document() -> Result<Response, ApiError> {
+    let document = DOCUMENT.get_or_init(|| match openapi().to_json() {
+        Ok(json) => Some(Bytes::from(json)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the OpenAPI document");
+            None
+        }
+    });
+    let Some(document) = document else {
+        return Err(ApiError::Unavailable(
+            "the OpenAPI document could not be rendered".to_owned(),
+        ));
+    };
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        document.clone(),
+    )
+        .into_response())
+}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            bearer("The `--admin-token`; admin routes are open when it is not set."),
+        );
+        components.add_security_scheme(
+            PING_TOKEN_BEARER,
+            bearer("The `--ping-token`; pings are open when it is not set."),
+        );
+        components.add_security_scheme(
+            PING_TOKEN_QUERY,
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The `--ping-token` as the `token` parameter.",
+            ))),
+        );
+    }
+}
+
+/// Gives every error answer the two shapes an error body has: one line of text, or
+/// the error object for clients that accept JSON. An answer that names its own body
+/// (the unhealthy `/health` report) keeps it.
+struct ErrorBodies;
+
+impl Modify for ErrorBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let text = Content::new(Some(RefOr::T(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .description(Some("One line, ending with a newline"))
+                .build()
+                .into(),
+        )));
+        let json = Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "ErrorBody",
+        ))));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.head,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (is_error, response) {
+                        if response.content.is_empty() {
+                            response
+                                .content
+                                .insert("text/plain".to_owned(), text.clone());
+                            response
+                                .content
+                                .insert("application/json".to_owned(), json.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An error, for a client that sent `Accept: application/json`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the error object is written by `ApiError`.
+pub struct ErrorBody {
+    /// The same one-line message a text client gets, without the newline.
+    error: String,
+}
+
+/// A deletion's answer for a client that sent `Accept: application/json`; others get
+/// the message as text.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the answer is written by the delete handlers.
+pub struct Deleted {
+    /// `Successfully deleted ping: NAME`.
+    message: String,
+}
+
+/// Whether a job is on time.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // A schema only: jobs are written by `Job::to_json`.
+pub enum JobStatus {
+    Up,
+    Down,
+}
+
+/// A monitored job (SPEC §4). Times are UTC, RFC 3339 with `Z`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "name": "backup", "frequency": "1D", "frequency_seconds": 86400, "grace_seconds": 0,
+    "status": "up", "last_ping": "2026-11-21T03:00:00Z", "last_ping_unix": 1_795_143_600,
+    "next_deadline": "2026-11-22T03:00:00Z", "next_deadline_unix": 1_795_230_000,
+    "down_since": null, "alerts_sent": 0, "pings_total": 12
+}))]
+#[allow(dead_code)] // A schema only: jobs are written by `Job::to_json`.
+pub struct Job {
+    /// 1–200 bytes of UTF-8, no control characters.
+    name: String,
+    /// The frequency in the form the job last sent, e.g. `1D`.
+    frequency: String,
+    frequency_seconds: u64,
+    grace_seconds: u64,
+    status: JobStatus,
+    #[schema(format = DateTime)]
+    last_ping: String,
+    last_ping_unix: i64,
+    /// Last ping + frequency + grace.
+    #[schema(format = DateTime)]
+    next_deadline: String,
+    next_deadline_unix: i64,
+    /// When the job went down; `null` while it is up.
+    #[schema(format = DateTime, required = true)]
+    down_since: Option<String>,
+    alerts_sent: u64,
+    pings_total: u64,
+}
+
+/// A page of jobs, sorted by name.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the page is written by the list handler.
+pub struct JobPage {
+    services: Vec<Job>,
+    /// Every job matching `status`, across all pages.
+    total: u64,
+    /// The `after` value of the next page; `null` on the last one.
+    #[schema(required = true)]
+    next: Option<String>,
+}
+
+/// The performance settings (SPEC §7).
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the settings are written by `Perf::config_json`.
+pub struct PerfConfig {
+    enabled: bool,
+    /// Whether answers carry a `Server-Timing` header.
+    timing_header: bool,
+    /// Whether every request's timing is logged, not only slow ones.
+    log_all_timings: bool,
+    /// The window the aggregates cover.
+    retention_seconds: u64,
+    /// Requests slower than this many milliseconds are logged.
+    slow_request_ms: f64,
+    /// Store operations slower than this many milliseconds are logged.
+    slow_store_ms: f64,
+}
+
+/// Any subset of the performance settings; unknown fields are refused.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the body is read by `Perf::update_config`.
+pub struct PerfConfigUpdate {
+    enabled: Option<bool>,
+    timing_header: Option<bool>,
+    log_all_timings: Option<bool>,
+    retention_seconds: Option<u64>,
+    slow_request_ms: Option<f64>,
+    slow_store_ms: Option<f64>,
+}
+
+/// The monitor's health summed up.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // A schema only: the report is written by the health monitor.
+pub enum HealthStatus {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+/// The `/health` document (SPEC §6).
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the report is written by the health monitor.
+pub struct HealthDocument {
+    status: HealthStatus,
+    /// `--service-name`.
+    service: String,
+    instance: String,
+    version: String,
+    uptime_seconds: u64,
+    #[schema(format = DateTime)]
+    checked_at: String,
+    /// The indicators of SPEC §6; `null` where one does not apply.
+    #[schema(value_type = Object)]
+    indicators: serde_json::Value,
+    /// The active warning and critical conditions: `severity`, `code`, `message`,
+    /// `value`, `threshold`.
+    #[schema(value_type = Vec<Object>)]
+    alerts: Vec<serde_json::Value>,
+}
+
+/// Timings over the retention window (SPEC §7): per route template, per store
+/// operation and per alert outcome, each with `count`, `avg_ms`, `median_ms`, `p95_ms`,
+/// `p99_ms`, `min_ms`, `max_ms`, `total_ms`, `last_ms`, `last_at`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the summary is written by `Perf::summary_json`.
+pub struct Performance {
+    #[schema(value_type = Object)]
+    routes: serde_json::Value,
+    #[schema(value_type = Object)]
+    store: serde_json::Value,
+    #[schema(value_type = Object)]
+    alerts: serde_json::Value,
+    config: PerfConfig,
+}

@@ -1,0 +1,156 @@
+//! Every route of the API in one table, and the router built from it. The OpenAPI
+//! document ([`super::openapi()`]) describes the same table; a test holds the two equal.
+
+use axum::handler::Handler;
+use axum::middleware;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use tower::ServiceBuilder;
+
+use super::error::ApiError;
+use super::error_shape::ErrorShapeLayer;
+use super::timeout::RequestTimeoutLayer;
+use super::{auth, health, jobs, metrics, openapi, ping, probes, rate_limit, AppState};
+use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
+
+/// The method of a route. A `GET` route also answers `HEAD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    /// The method's name in lower case, as OpenAPI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Delete => "delete",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// Who may call a route (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Anyone (`/ping` asks for the ping token itself when `--ping-token` is set).
+    Open,
+    /// With the admin token, when `--admin-token` is set.
+    Admin,
+}
+
+/// One route: a method on a path template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub verb: Verb,
+    /// The path as axum and OpenAPI both write it, e.g. `/ping/{name}`.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// A route and its handler.
+struct Endpoint {
+    route: Route,
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Endpoint
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Endpoint {
+        route: Route { verb, path, access },
+        handler: on(verb.filter(), handler),
+    }
+}
+
+/// The table the router is built from.
+fn endpoints() -> Vec<Endpoint> {
+    use Access::{Admin, Open};
+    use Verb::{Delete, Get, Post, Put};
+    vec![
+        endpoint(Get, "/ping", Open, ping::get_ping),
+        endpoint(Post, "/ping", Open, ping::post_ping),
+        endpoint(Delete, "/ping", Admin, jobs::delete_job_by_query),
+        endpoint(Post, "/ping/remove", Admin, jobs::remove_job_by_query),
+        // The remove endpoint's path is also the job named `remove`.
+        endpoint(Get, "/ping/remove", Admin, jobs::get_job_named_remove),
+        endpoint(Delete, "/ping/remove", Admin, jobs::delete_job_named_remove),
+        endpoint(Get, "/ping/{name}", Admin, jobs::get_job),
+        endpoint(Delete, "/ping/{name}", Admin, jobs::delete_job),
+        endpoint(Get, "/pings", Admin, jobs::list_jobs),
+        endpoint(Get, "/livez", Open, probes::livez),
+        endpoint(Get, "/readyz", Open, probes::readyz),
+        endpoint(Get, "/health", Open, health::health),
+        endpoint(Get, "/openapi.json", Open, openapi::document),
+        endpoint(Get, "/metrics", Admin, metrics::prometheus),
+        endpoint(Get, "/metrics/performance", Admin, metrics::performance),
+        endpoint(Get, "/metrics/performance/config", Admin, metrics::config),
+        endpoint(
+            Put,
+            "/metrics/performance/config",
+            Admin,
+            metrics::update_config,
+        ),
+    ]
+}
+
+/// Every route the router serves, from the table it is built from.
+pub fn routes() -> Vec<Route> {
+    endpoints().into_iter().map(|e| e.route).collect()
+}
+
+/// The router of every route, with its limits and error shapes.
+pub fn router(state: AppState) -> Router {
+    let timing = state.perf.layer();
+    let limiter = state.rate_limiter.clone();
+    let mut routes = Router::new();
+    for Endpoint { route, handler } in endpoints() {
+        let handler = match route.access {
+            Access::Open => handler,
+            Access::Admin => handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_admin,
+            )),
+        };
+        // Methods of one path are merged into one method router.
+        routes = routes.route(route.path, handler);
+    }
+    let routes = routes
+        .fallback(|| async { ApiError::not_found("not found") })
+        // After every route is added: it applies to the routes there are.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state);
+    // Innermost of the layers below, so that a 429 is timed and shaped like any other
+    // error; without --rate-limit the middleware is not there at all.
+    let routes = match limiter {
+        Some(limiter) => routes.layer(middleware::from_fn_with_state(limiter, rate_limit::limit)),
+        None => routes,
+    };
+    routes
+        // Outermost first. The error shape wraps the timeout and the body limit, so
+        // their errors take the client's format too. The timing layer is outside them
+        // all, so it sees every final status (414, 413, 408 included); these layers run
+        // per route, after routing, so it knows the route template.
+        .layer(
+            ServiceBuilder::new()
+                .layer(timing)
+                .layer(ErrorShapeLayer)
+                .layer(RequestTimeoutLayer::new(REQUEST_TIMEOUT))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+}
