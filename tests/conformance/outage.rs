@@ -249,3 +249,76 @@ async fn a_job_due_while_no_replica_ran_gets_the_startup_grace() {
     .await;
     app.stop().await;
 }
+
+/// Two replicas deciding on the same jobs at once: every decision is stored only if the
+/// job is still as its replica read it, so the sweep that loses the race raises
+/// nothing, and pings that ask for the job (decided in Rust, not on the quick path) each
+/// count once.
+#[tokio::test]
+async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_once() {
+    use overdue::backend::{open, Backend, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::domain::{Frequency, JobName, UnixTime};
+    use std::sync::Arc;
+
+    let store = Store::redis().await;
+    let url = store.url.parse().expect("store URL");
+    let options = || BackendOptions {
+        max_services: 100,
+        realert_every: Some(Duration::from_secs(60)),
+        realert_max: Duration::from_secs(3_600),
+        startup_grace: Duration::from_secs(900),
+        sync: SyncMode::Normal,
+    };
+    let replica = || async {
+        open(&url, options(), Signals::default(), StoreTimer::default())
+            .await
+            .expect("open the store")
+    };
+    let (a, b): (Arc<dyn Backend>, Arc<dyn Backend>) = (replica().await, replica().await);
+    let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
+    let ping = |name: &str| Ping {
+        name: JobName::parse(name).expect("name"),
+        frequency: Some(Frequency::parse("1m").expect("frequency")),
+        grace: None,
+        at: None,
+        want_job: true,
+    };
+    let names: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).collect();
+    for name in &names {
+        a.record_ping(ping(name), t(1_000)).await.expect("ping");
+    }
+    let mut pings = Vec::new();
+    for round in 0..10 {
+        for (i, name) in names.iter().enumerate() {
+            let replica = if (round + i) % 2 == 0 { &a } else { &b };
+            let (replica, sent) = (Arc::clone(replica), ping(name));
+            pings.push(tokio::spawn(async move {
+                replica.record_ping(sent, t(1_001)).await
+            }));
+        }
+    }
+    for ping in pings {
+        ping.await.expect("task").expect("ping");
+    }
+    for name in &names {
+        let job = a
+            .get(&JobName::parse(name).expect("name"))
+            .await
+            .expect("get")
+            .expect("the job");
+        assert_eq!(job.pings_total, 11, "{name}");
+    }
+    let now = UnixTime::from_millis(1_061_001).expect("time");
+    let (from_a, from_b) = tokio::join!(a.take_due(now, 100), b.take_due(now, 100));
+    let (from_a, from_b) = (from_a.expect("sweep a"), from_b.expect("sweep b"));
+    let mut raised: Vec<&str> = from_a
+        .iter()
+        .chain(&from_b)
+        .map(|alert| alert.name.as_str())
+        .collect();
+    raised.sort_unstable();
+    assert_eq!(raised, names, "each job's down alert raised once");
+    assert_eq!(a.backlog().await.expect("backlog"), names.len());
+    a.close().await.expect("close");
+    b.close().await.expect("close");
+}
