@@ -24,9 +24,10 @@ use super::LIVENESS_GAP;
 use crate::backend::{BackendError, Ping, PingOutcome};
 use crate::domain::UnixTime;
 
-/// Calls sent and not yet answered at once. One gave the most pings a second
-/// (measured 1, 2, 3 and 8 with `scripts/bench-redis.sh`): Redis's fixed cost is per
-/// call, and the pings that arrive during a round trip make the next batch.
+/// Calls sent and not yet answered at once. One: Redis's fixed cost is per call, and
+/// the pings that arrive during a round trip make the next batch (the figures are in
+/// the benchmark docs). It also keeps a job's pings in order across calls: a call's
+/// pings left to Rust are stored before the next call goes out.
 const IN_FLIGHT: usize = 1;
 /// The most pings in one call: Redis runs nothing else while a script runs (a few µs
 /// a ping), and the script's arguments grow with it.
