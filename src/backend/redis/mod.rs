@@ -13,12 +13,13 @@
 //!
 //! Keys, all under the hash tag `{overdue}` so that a deployment lives in one cluster
 //! slot (see the README's "Running several replicas" for the whole layout):
-//! `jobs` (hash: each job's name and its fields packed in one value, see [`codec`]), `names` and
-//! `down` (sorted sets with score 0, for byte-ordered listings and counts), `wake`
-//! (sorted set of wake-ups in ms), `outbox` (stream, one consumer group), `q:<name>`
-//! (list: the job's undelivered alerts in order), `ready` (sorted set: queue heads due
-//! for an attempt), `att` (hash: attempts per alert), `meta` (hash: when the deployment
-//! last resumed, alert sequence), `alive` (liveness) and `pings` (hash: pings per minute).
+//! `jobs` (hash: each job's name and its fields packed in one value, see [`codec`]),
+//! `names` and `down` (sorted sets with score 0, for byte-ordered listings and counts),
+//! `wake` (sorted set of wake-ups in ms), `outbox` (stream, one consumer group),
+//! `q:<name>` (list: the job's undelivered alerts in order), `ready` (sorted set: queue
+//! heads due for an attempt), `att` (hash: attempts per alert), `meta` (hash: when the
+//! deployment last resumed, alert sequence), `alive` (liveness) and `pings` (hash: pings
+//! per minute).
 //!
 //! Every operation has a time limit and any Redis failure is
 //! [`BackendError::Unavailable`]: the ping answers 503 and nothing is acknowledged that
