@@ -350,7 +350,7 @@ impl Backend for RedisBackend {
             .arg(&alert.alert.id)
             .arg(kind)
             .arg(retry_at)
-            .arg(crate::domain::now_ms());
+            .arg(UnixTime::now().millis());
         let reply = self
             .core
             .eval("finish", &self.core.scripts.finish, &invocation)
