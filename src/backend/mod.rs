@@ -6,8 +6,6 @@
 mod local;
 mod outbox;
 mod redis;
-mod sqlite;
-mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;

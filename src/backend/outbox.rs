@@ -1,8 +1,9 @@
 //! The in-memory view of the alert outbox: per-job queues in the order alerts were
 //! raised, and a schedule of the queue heads that are ready for an attempt.
 //!
-//! Only alerts that are already durable enter it (the SQLite writer adds them after its
-//! commit), so a delivery can never precede the write that a restart would need.
+//! Only alerts that are already durable enter it (the local store publishes them once
+//! its journal reports them durable), so a delivery can never precede the write that a
+//! restart would need. [`PendingAlert`] is shared with the Redis store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
