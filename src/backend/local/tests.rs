@@ -185,3 +185,57 @@ async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
     let late = b.take_due(ms(100_900_001), 10).await.unwrap();
     assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
 }
+
+fn options() -> BackendOptions {
+    BackendOptions {
+        max_services: 3,
+        realert_every: None,
+        realert_max: Duration::from_secs(86_400),
+        startup_grace: Duration::from_secs(900),
+        sync: crate::backend::SyncMode::Full,
+    }
+}
+
+/// Runs `f` with every journal thread it starts counted (see `journal::hooks`).
+fn counting_threads<T>(f: impl FnOnce() -> T) -> (T, Arc<()>) {
+    let alive = Arc::new(());
+    super::journal::hooks::ALIVE.with(|a| *a.borrow_mut() = Some(alive.clone()));
+    let out = f();
+    super::journal::hooks::ALIVE.with(|a| a.borrow_mut().take());
+    (out, alive)
+}
+
+#[test]
+fn a_store_that_cannot_open_leaves_no_thread_running() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the store's directory should be.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let corrupt = dir.path().join("corrupt.db");
+    std::fs::write(&corrupt, vec![0x5a; 8192]).unwrap();
+    for path in [blocker.join("o.db"), corrupt] {
+        let (opened, alive) =
+            counting_threads(|| LocalBackend::open_sqlite(&path, options(), Signals::default()));
+        assert!(opened.is_err(), "{}", path.display());
+        assert_eq!(Arc::strong_count(&alive), 1, "{}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_store_without_close_stops_its_threads_and_keeps_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    let (backend, alive) =
+        counting_threads(|| LocalBackend::open_sqlite(&db, options(), Signals::default()));
+    let backend = backend.unwrap();
+    assert_eq!(Arc::strong_count(&alive), 3, "the fold and the sync thread");
+    backend
+        .record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    drop(backend);
+    assert_eq!(Arc::strong_count(&alive), 1, "both threads joined");
+    let again = LocalBackend::open_sqlite(&db, options(), Signals::default()).unwrap();
+    assert_eq!(again.counts_now().total, 1);
+    again.close().await.unwrap();
+}

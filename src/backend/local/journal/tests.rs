@@ -189,3 +189,81 @@ async fn journal_closed_refuses_writes() -> bool {
         .append(None, vec![Op::Upsert(job("a", 1))], Vec::new())
         .is_err()
 }
+
+/// Runs `f` with every journal thread it starts counted: the returned token's strong
+/// count less one is how many of them still run.
+fn counting_threads<T>(f: impl FnOnce() -> T) -> (T, Arc<()>) {
+    let alive = Arc::new(());
+    hooks::ALIVE.with(|a| *a.borrow_mut() = Some(alive.clone()));
+    let out = f();
+    hooks::ALIVE.with(|a| a.borrow_mut().take());
+    (out, alive)
+}
+
+fn open_with(db: &Path, sync: SyncMode) -> Result<Journal, BackendError> {
+    Journal::open(
+        db,
+        sync,
+        StoreTimer::default(),
+        &mut |_| {},
+        Box::new(|_| {}),
+    )
+    .map(|(journal, _)| journal)
+}
+
+#[test]
+fn opening_a_corrupt_database_fails_and_leaves_no_thread_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    std::fs::write(&db, vec![0x5a; 8192]).unwrap();
+    let (opened, alive) = counting_threads(|| open_with(&db, SyncMode::Normal));
+    assert!(opened.is_err());
+    assert_eq!(Arc::strong_count(&alive), 1, "no journal thread runs");
+}
+
+#[test]
+fn an_open_failing_after_its_threads_started_stops_and_joins_them() {
+    for sync in [SyncMode::Normal, SyncMode::Full] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("o.db");
+        hooks::FAIL_AFTER_SPAWN.with(|fail| fail.set(true));
+        let (opened, alive) = counting_threads(|| open_with(&db, sync));
+        assert!(opened.is_err(), "{sync:?}");
+        assert_eq!(Arc::strong_count(&alive), 1, "{sync:?}: no thread left");
+    }
+}
+
+#[test]
+fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
+    for sync in [SyncMode::Normal, SyncMode::Full] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("o.db");
+        let (journal, alive) = counting_threads(|| open_with(&db, sync).unwrap());
+        let threads = match sync {
+            SyncMode::Normal => 1,
+            SyncMode::Full => 2,
+        };
+        assert_eq!(Arc::strong_count(&alive), 1 + threads, "{sync:?}");
+        let name = JobName::parse("a").unwrap();
+        journal
+            .append(Some(&name), vec![Op::Upsert(job("a", 3))], Vec::new())
+            .unwrap();
+        drop(journal);
+        assert_eq!(Arc::strong_count(&alive), 1, "{sync:?}: threads joined");
+        assert!(
+            codec::segments(&db).unwrap().is_empty(),
+            "{sync:?}: the drop folded everything"
+        );
+        let mut jobs = Vec::new();
+        let (journal, _) = Journal::open(
+            &db,
+            sync,
+            StoreTimer::default(),
+            &mut |job| jobs.push(job.pings_total),
+            Box::new(|_| {}),
+        )
+        .unwrap();
+        assert_eq!(jobs, [3]);
+        drop(journal);
+    }
+}
