@@ -21,6 +21,7 @@ use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::domain::UnixTime;
+use crate::sync::lock;
 
 /// A store round trip slower than this counts as the store not answering; it also keeps
 /// `/health` from hanging on a stuck writer.
@@ -572,10 +573,6 @@ pub async fn evaluate_periodically(
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

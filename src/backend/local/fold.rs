@@ -18,7 +18,7 @@ use super::journal::{open_segment, Inner};
 use super::snapshot::Snapshot;
 use crate::backend::StoreOp;
 use crate::domain::JobName;
-use crate::sync::lock;
+use crate::sync::{lock, wait_timeout};
 
 /// How often the changes of the log are folded into the snapshot.
 const FOLD_EVERY: Duration = Duration::from_secs(2);
@@ -85,11 +85,7 @@ pub(super) fn fold_loop(mut snapshot: Snapshot, inner: &Inner) {
         let (closing, reply) = {
             let mut signal = lock(&inner.fold);
             if !signal.requested && !signal.closing {
-                signal = inner
-                    .fold_wake
-                    .wait_timeout(signal, FOLD_EVERY)
-                    .map(|(s, _)| s)
-                    .unwrap_or_else(|e| e.into_inner().0);
+                signal = wait_timeout(&inner.fold_wake, signal, FOLD_EVERY);
             }
             signal.requested = false;
             (signal.closing, signal.reply.take())

@@ -30,7 +30,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ use super::snapshot::{Loaded, Snapshot};
 use super::unavailable;
 use crate::backend::{BackendError, StoreOp, StoreTimer, SyncMode};
 use crate::domain::{Job, JobName};
-use crate::sync::lock;
+use crate::sync::{get_mut, lock};
 
 /// Lanes of the log with `--sync normal`: each job's changes go to one lane, chosen by
 /// its name, so that pings of different jobs on different threads rarely wait for
@@ -366,16 +366,12 @@ impl Drop for Journal {
     /// it holds, as at a close. Waits for them at most [`DROP_WAIT`].
     fn drop(&mut self) {
         self.starting = None;
-        let threads = std::mem::take(
-            self.threads
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let threads = std::mem::take(get_mut(&mut self.threads));
         if threads.is_empty() {
             return;
         }
         self.inner.stop(None);
-        let ended = self.ended.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let ended = get_mut(&mut self.ended);
         match ended.recv_timeout(DROP_WAIT) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 tracing::warn!(
