@@ -267,3 +267,50 @@ fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
         drop(journal);
     }
 }
+
+#[tokio::test]
+async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refused_one() {
+    for sync in [SyncMode::Normal, SyncMode::Full] {
+        let dir = tempfile::tempdir().unwrap();
+        let heard: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let listener = heard.clone();
+        let (journal, _) = Journal::open(
+            &dir.path().join("o.db"),
+            sync,
+            StoreTimer::default(),
+            &mut |_| {},
+            Box::new(move |ops| {
+                let mut heard = listener.lock().unwrap();
+                heard.extend(ops.iter().map(|op| format!("{op:?}")));
+            }),
+        )
+        .unwrap();
+        let name = JobName::parse("a").unwrap();
+        let ack = |id: &str| Op::OutboxAck(id.to_owned());
+        let mut waiting = Vec::new();
+        for (i, report) in [vec![ack("1")], Vec::new(), vec![ack("2"), ack("3")]]
+            .into_iter()
+            .enumerate()
+        {
+            let op = Op::Upsert(job("a", i as u64));
+            waiting.push(journal.append(Some(&name), vec![op], report).unwrap());
+        }
+        // A waiter that gave up (a cancelled request) does not lose its report.
+        drop(waiting.pop());
+        for rx in waiting.into_iter().flatten() {
+            wait(rx).await.unwrap();
+        }
+        journal.close().await.unwrap();
+        let refused = journal.append(Some(&name), vec![Op::Upsert(job("a", 9))], vec![ack("4")]);
+        assert!(refused.is_err());
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                r#"OutboxAck("1")"#,
+                r#"OutboxAck("2")"#,
+                r#"OutboxAck("3")"#
+            ],
+            "{sync:?}"
+        );
+    }
+}
