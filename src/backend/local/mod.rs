@@ -397,19 +397,7 @@ impl Backend for LocalBackend {
                 cursor = Some(name);
             }
         }
-        let next = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|j| j.name.clone())
-        } else {
-            None
-        };
-        let counts = self.counts_now();
-        let total = match status {
-            None => counts.total,
-            Some(Status::Down) => counts.down,
-            Some(Status::Up) => counts.total.saturating_sub(counts.down),
-        };
-        Ok(Page { jobs, total, next })
+        Ok(Page::from_fetched(jobs, limit, status, self.counts_now()))
     }
 
     async fn counts(&self) -> Result<Counts, BackendError> {
