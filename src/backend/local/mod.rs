@@ -475,14 +475,11 @@ impl Backend for LocalBackend {
         now: UnixTime,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
-        Ok(self.alerts.lock().lease(now.millis(), limit))
+        Ok(self.alerts.lock().lease(now, limit))
     }
 
     async fn next_alert_at(&self) -> Option<UnixTime> {
-        self.alerts
-            .lock()
-            .next_ready_ms()
-            .and_then(UnixTime::from_millis)
+        self.alerts.lock().next_ready()
     }
 
     async fn finish_alert(
@@ -532,11 +529,7 @@ impl StoreHealth for LocalBackend {
     }
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
-        Ok(self
-            .alerts
-            .lock()
-            .oldest_raised_at()
-            .and_then(UnixTime::from_secs))
+        Ok(self.alerts.lock().oldest_raised_at())
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {
