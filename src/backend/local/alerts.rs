@@ -33,11 +33,6 @@ impl Alerts {
         lock(&self.outbox)
     }
 
-    /// Whether `op` changes the outbox, so must be published once durable.
-    pub(super) fn changes_outbox(op: &Op) -> bool {
-        matches!(op, Op::OutboxPut(_) | Op::Delete(_))
-    }
-
     /// Makes durable changes visible to the dispatcher, in order: queues new alerts,
     /// drops a deleted job's, and wakes the dispatcher when an alert was queued.
     /// Returns whether one was.

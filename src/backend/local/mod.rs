@@ -231,29 +231,28 @@ impl LocalBackend {
         }
     }
 
-    /// Makes `ops` durable, and their outbox changes visible once they are. Called
-    /// under the job's shard lock and before memory changes, so that the journal and
-    /// the outbox see one job's changes in the order they happen, and a change the
-    /// journal refused is never visible.
-    fn persist(&self, job: &JobName, ops: Vec<Op>) -> Result<Durable, BackendError> {
+    /// Makes `ops` durable, then `publish` (their outbox changes) visible once they
+    /// are. Called under the job's shard lock and before memory changes, so that the
+    /// journal and the outbox see one job's changes in the order they happen, and a
+    /// change the journal refused is never visible.
+    fn persist(
+        &self,
+        job: &JobName,
+        ops: Vec<Op>,
+        publish: Vec<Op>,
+    ) -> Result<Durable, BackendError> {
         if let Some(journal) = &self.journal {
-            // Most pings carry no outbox change: nothing to report, nothing allocated.
-            let report = ops
-                .iter()
-                .filter(|op| Alerts::changes_outbox(op))
-                .cloned()
-                .collect();
-            return Ok(match journal.append(Some(job), ops, report)? {
+            return Ok(match journal.append(Some(job), ops, publish)? {
                 Some(rx) => Durable::Waiting(rx),
                 None => Durable::Done,
             });
         }
-        // Nor must such a ping touch the global outbox lock.
-        if !ops.iter().any(Alerts::changes_outbox) {
+        // Most pings carry no outbox change: they must not touch the global outbox lock.
+        if publish.is_empty() {
             return Ok(Durable::Done);
         }
         let started = self.memory_timer();
-        if self.alerts.publish(ops) {
+        if self.alerts.publish(publish) {
             self.store_timer.finish(StoreOp::OutboxPut, started);
         }
         Ok(Durable::Done)
@@ -285,10 +284,13 @@ impl Backend for LocalBackend {
                 let recovered = up_alert.is_some();
                 let mut ops = Vec::with_capacity(2);
                 ops.push(Op::Upsert(job.clone()));
+                let mut publish = Vec::new();
                 if let Some(alert) = up_alert {
-                    ops.push(Op::OutboxPut(self.pending(alert, now)));
+                    let pending = self.pending(alert, now);
+                    publish.push(Op::OutboxPut(pending.clone()));
+                    ops.push(Op::OutboxPut(pending));
                 }
-                let durable = self.persist(&job.name, ops)?;
+                let durable = self.persist(&job.name, ops, publish)?;
                 if recovered {
                     self.down.fetch_sub(1, Ordering::SeqCst);
                 }
@@ -316,7 +318,8 @@ impl Backend for LocalBackend {
                     return Ok(PingOutcome::Full { max });
                 }
                 let mut entry = Entry::new(job.clone(), None);
-                let durable = match self.persist(&job.name, vec![Op::Upsert(job.clone())]) {
+                let ops = vec![Op::Upsert(job.clone())];
+                let durable = match self.persist(&job.name, ops, Vec::new()) {
                     Ok(durable) => durable,
                     Err(e) => {
                         self.len.fetch_sub(1, Ordering::SeqCst);
@@ -341,7 +344,8 @@ impl Backend for LocalBackend {
         let durable = match self.jobs.entry(name.clone()) {
             MapEntry::Vacant(_) => return Ok(false),
             MapEntry::Occupied(occupied) => {
-                let durable = self.persist(name, vec![Op::Delete(name.clone())])?;
+                let delete = || vec![Op::Delete(name.clone())];
+                let durable = self.persist(name, delete(), delete())?;
                 write(&self.names).remove(name);
                 let removed = occupied.remove();
                 self.len.fetch_sub(1, Ordering::SeqCst);
@@ -429,11 +433,10 @@ impl Backend for LocalBackend {
             }
             let went_down = entry.job.status == Status::Up;
             let (job, alert) = entry.job.fall_due(now, &policy, Alert::fresh_id());
-            let ops = vec![
-                Op::Upsert(job.clone()),
-                Op::OutboxPut(self.pending(alert.clone(), now)),
-            ];
-            match self.persist(&name, ops) {
+            let pending = self.pending(alert.clone(), now);
+            let publish = vec![Op::OutboxPut(pending.clone())];
+            let ops = vec![Op::Upsert(job.clone()), Op::OutboxPut(pending)];
+            match self.persist(&name, ops, publish) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
                     // Nothing changed; the job is taken again in a second.
