@@ -35,6 +35,7 @@ pub mod domain;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod minute_buckets;
 pub mod perf;
 pub mod secret;
 pub mod sweeper;
