@@ -230,19 +230,8 @@ impl Backend for RedisBackend {
             .core
             .eval("list", &self.core.scripts.list, &invocation)
             .await?;
-        let (mut jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
-        let next = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|j| j.name.clone())
-        } else {
-            None
-        };
-        let total = match status {
-            None => counts.total,
-            Some(Status::Down) => counts.down,
-            Some(Status::Up) => counts.total.saturating_sub(counts.down),
-        };
-        Ok(Page { jobs, total, next })
+        let (jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
+        Ok(Page::from_fetched(jobs, limit, status, counts))
     }
 
     async fn counts(&self) -> Result<Counts, BackendError> {
