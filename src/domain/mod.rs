@@ -16,7 +16,7 @@ pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MI
 pub use job::{is_due, next_reminder, Job, Ping, PingEffect, Policy, Status};
 pub use name::{JobName, MAX_NAME_BYTES};
 pub use schedule::{Schedule, DEFAULT_TIMEZONE};
-pub use time::{now_ms, UnixTime};
+pub use time::UnixTime;
 
 /// Why a parameter was refused; the message is shown to the client as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
