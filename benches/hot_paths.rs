@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, Signals, SyncMode};
+use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, SyncMode, Wakers};
 use overdue::domain::{Frequency, JobName, Schedule, UnixTime};
 use overdue::sweeper::sweep_once;
 use tokio::runtime::Runtime;
@@ -80,7 +80,7 @@ fn record_ping(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     // The steady state: a known job pings again, the frequency unchanged.
-    let backend = LocalBackend::in_memory(options(), Signals::default());
+    let backend = LocalBackend::in_memory(options(), Wakers::default());
     rt.block_on(register(&backend, &names, "1h", NOW));
     group.bench_function("memory/known_job", |b| {
         let (backend, names) = (&backend, &names);
@@ -120,7 +120,7 @@ fn record_ping(c: &mut Criterion) {
     // one write(2) before it returns (the fold into SQLite runs on its own thread).
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sqlite =
-        LocalBackend::open_sqlite(&dir.path().join("bench.db"), options(), Signals::default())
+        LocalBackend::open_sqlite(&dir.path().join("bench.db"), options(), Wakers::default())
             .expect("the SQLite journal opens");
     rt.block_on(register(&sqlite, &names, "1h", NOW));
     group.bench_function("sqlite/known_job_sequential", |b| {
@@ -154,7 +154,7 @@ fn sweep(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("all_due", due), &due, |b, _| {
             b.iter_batched(
                 || {
-                    let backend = LocalBackend::in_memory(options(), Signals::default());
+                    let backend = LocalBackend::in_memory(options(), Wakers::default());
                     rt.block_on(register(&backend, &names, "1m", NOW - 3_600));
                     backend
                 },
@@ -171,7 +171,7 @@ fn sweep(c: &mut Criterion) {
 
     // Nothing is due: a sweep looks at the earliest wake-up only, never at every job.
     let names = names(JOBS);
-    let backend = LocalBackend::in_memory(options(), Signals::default());
+    let backend = LocalBackend::in_memory(options(), Wakers::default());
     rt.block_on(register(&backend, &names, "1h", NOW));
     group.throughput(Throughput::Elements(1));
     group.sample_size(50);

@@ -54,7 +54,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{DeliveryObserver, Dispatcher, Sink};
-use crate::backend::{BackendError, Signals, StoreUrl};
+use crate::backend::{BackendError, StoreUrl, Wakers};
 pub use crate::config::Config;
 use crate::config::ConfigError;
 
@@ -96,7 +96,7 @@ pub async fn run(
     let settings = config.settings()?;
     // Built before the store, so that its load at start is timed too.
     let perf = perf::Perf::new(settings.perf);
-    let signals = Signals::default();
+    let signals = Wakers::default();
     if let StoreUrl::Sqlite(path) = &settings.store {
         let path = config::absolute_store_path(path);
         tracing::info!(path = %path.display(), "opening the sqlite store");

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{AlertUri, Signer};
-use crate::backend::{Backend, Delivery, PendingAlert, Signals};
+use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
@@ -88,7 +88,7 @@ pub trait DeliveryObserver: Send + Sync {
 
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
-    signals: Signals,
+    signals: Wakers,
     sink: Sink,
     client: reqwest::Client,
     monitor: Arc<str>,
@@ -116,7 +116,7 @@ enum Attempt {
 impl Dispatcher {
     pub fn new(
         backend: Arc<dyn Backend>,
-        signals: Signals,
+        signals: Wakers,
         sink: Sink,
         monitor: &str,
         observers: Vec<Arc<dyn DeliveryObserver>>,

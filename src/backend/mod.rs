@@ -354,7 +354,7 @@ impl StoreTimer {
 
 /// Wakes the background tasks when the backend's schedule changes.
 #[derive(Debug, Clone, Default)]
-pub struct Signals {
+pub struct Wakers {
     /// A wake-up earlier than the sweeper's current sleep was scheduled.
     pub sweeper: Arc<Notify>,
     /// An alert became ready for delivery.
@@ -366,7 +366,7 @@ pub struct Signals {
 pub async fn open(
     url: &StoreUrl,
     options: BackendOptions,
-    signals: Signals,
+    signals: Wakers,
     timer: StoreTimer,
 ) -> Result<Arc<dyn Backend>, BackendError> {
     let backend = match url {

@@ -502,7 +502,7 @@ mod tests {
 
     #[tokio::test]
     async fn transitions_are_noticed_once_each() {
-        use crate::backend::{BackendOptions, LocalBackend, Signals, SyncMode};
+        use crate::backend::{BackendOptions, LocalBackend, SyncMode, Wakers};
         let backend: Arc<dyn Backend> = Arc::new(LocalBackend::in_memory(
             BackendOptions {
                 max_services: 10,
@@ -511,7 +511,7 @@ mod tests {
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
             },
-            Signals::default(),
+            Wakers::default(),
         ));
         let (events, receiver) = super::super::channel(true);
         let mut receiver = receiver.unwrap();

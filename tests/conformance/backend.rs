@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use overdue::backend::{
-    open, Backend, BackendOptions, Delivery, Ping, PingOutcome, Signals, StoreTimer, StoreUrl,
-    SyncMode,
+    open, Backend, BackendOptions, Delivery, Ping, PingOutcome, StoreTimer, StoreUrl, SyncMode,
+    Wakers,
 };
 use overdue::domain::{AlertEvent, Frequency, JobName, UnixTime};
 
@@ -26,7 +26,7 @@ async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) ->
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
-    open(&url, options, Signals::default(), StoreTimer::default())
+    open(&url, options, Wakers::default(), StoreTimer::default())
         .await
         .expect("open the store")
 }

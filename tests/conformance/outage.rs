@@ -120,7 +120,7 @@ async fn scripts_redis_forgot_are_sent_again() {
 /// the job stays up as it would during a startup grace.
 #[tokio::test]
 async fn plain_pings_keep_the_late_ping_mark() {
-    use overdue::backend::{open, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::backend::{open, BackendOptions, Ping, StoreTimer, SyncMode, Wakers};
     use overdue::domain::{Frequency, JobName, UnixTime};
 
     let store = Store::redis().await;
@@ -132,7 +132,7 @@ async fn plain_pings_keep_the_late_ping_mark() {
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
-    let b = open(&url, options, Signals::default(), StoreTimer::default())
+    let b = open(&url, options, Wakers::default(), StoreTimer::default())
         .await
         .expect("open the store");
     let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
@@ -256,7 +256,7 @@ async fn a_job_due_while_no_replica_ran_gets_the_startup_grace() {
 /// count once.
 #[tokio::test]
 async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_once() {
-    use overdue::backend::{open, Backend, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::backend::{open, Backend, BackendOptions, Ping, StoreTimer, SyncMode, Wakers};
     use overdue::domain::{Frequency, JobName, UnixTime};
     use std::sync::Arc;
 
@@ -270,7 +270,7 @@ async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_onc
         sync: SyncMode::Normal,
     };
     let replica = || async {
-        open(&url, options(), Signals::default(), StoreTimer::default())
+        open(&url, options(), Wakers::default(), StoreTimer::default())
             .await
             .expect("open the store")
     };

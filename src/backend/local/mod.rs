@@ -45,8 +45,8 @@ use self::journal::{Journal, Op};
 use self::schedule::{Entry, Schedule, WakeUp};
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreHealth, StoreOp, StoreTimer,
+    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, StoreHealth,
+    StoreOp, StoreTimer, Wakers,
 };
 use crate::domain::{is_due, Alert, Job, JobName, PingEffect, Status, UnixTime};
 use crate::sync::{read, write};
@@ -101,7 +101,7 @@ struct Restoring {
 }
 
 impl LocalBackend {
-    fn new(options: BackendOptions, signals: Signals, store_timer: StoreTimer) -> Self {
+    fn new(options: BackendOptions, signals: Wakers, store_timer: StoreTimer) -> Self {
         Self {
             jobs: DashMap::new(),
             names: RwLock::new(BTreeSet::new()),
@@ -117,12 +117,12 @@ impl LocalBackend {
     }
 
     /// A backend whose state lives only in memory (`memory://`).
-    pub fn in_memory(options: BackendOptions, signals: Signals) -> Self {
+    pub fn in_memory(options: BackendOptions, signals: Wakers) -> Self {
         Self::in_memory_timed(options, signals, StoreTimer::default())
     }
 
     /// [`Self::in_memory`], its operations timed by `timer`.
-    pub fn in_memory_timed(options: BackendOptions, signals: Signals, timer: StoreTimer) -> Self {
+    pub fn in_memory_timed(options: BackendOptions, signals: Wakers, timer: StoreTimer) -> Self {
         Self::new(options, signals, timer)
     }
 
@@ -130,7 +130,7 @@ impl LocalBackend {
     pub fn open_sqlite(
         path: &Path,
         options: BackendOptions,
-        signals: Signals,
+        signals: Wakers,
     ) -> Result<Self, BackendError> {
         Self::open_sqlite_timed(path, options, signals, StoreTimer::default())
     }
@@ -139,7 +139,7 @@ impl LocalBackend {
     pub fn open_sqlite_timed(
         path: &Path,
         options: BackendOptions,
-        signals: Signals,
+        signals: Wakers,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
         let mut backend = Self::new(options, signals, timer.clone());

@@ -14,7 +14,7 @@ fn backend(realert: Option<u64>) -> LocalBackend {
             startup_grace: Duration::from_secs(900),
             sync: crate::backend::SyncMode::Normal,
         },
-        Signals::default(),
+        Wakers::default(),
     )
 }
 
@@ -215,7 +215,7 @@ fn a_store_that_cannot_open_leaves_no_thread_running() {
     std::fs::write(&corrupt, vec![0x5a; 8192]).unwrap();
     for path in [blocker.join("o.db"), corrupt] {
         let (opened, alive) =
-            counting_threads(|| LocalBackend::open_sqlite(&path, options(), Signals::default()));
+            counting_threads(|| LocalBackend::open_sqlite(&path, options(), Wakers::default()));
         assert!(opened.is_err(), "{}", path.display());
         assert_eq!(Arc::strong_count(&alive), 1, "{}", path.display());
     }
@@ -226,7 +226,7 @@ async fn dropping_a_store_without_close_stops_its_threads_and_keeps_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("o.db");
     let (backend, alive) =
-        counting_threads(|| LocalBackend::open_sqlite(&db, options(), Signals::default()));
+        counting_threads(|| LocalBackend::open_sqlite(&db, options(), Wakers::default()));
     let backend = backend.unwrap();
     assert_eq!(Arc::strong_count(&alive), 3, "the fold and the sync thread");
     backend
@@ -235,7 +235,7 @@ async fn dropping_a_store_without_close_stops_its_threads_and_keeps_its_jobs() {
         .unwrap();
     drop(backend);
     assert_eq!(Arc::strong_count(&alive), 1, "both threads joined");
-    let again = LocalBackend::open_sqlite(&db, options(), Signals::default()).unwrap();
+    let again = LocalBackend::open_sqlite(&db, options(), Wakers::default()).unwrap();
     assert_eq!(again.counts_now().total, 1);
     again.close().await.unwrap();
 }

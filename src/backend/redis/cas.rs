@@ -9,7 +9,7 @@
 use redis::Value;
 
 use super::codec;
-use super::connection::{evalsha, key, unavailable, Core};
+use super::connection::{evalsha, key, unavailable, RedisLink};
 use super::decode;
 use crate::backend::BackendError;
 use crate::domain::{Alert, UnixTime};
@@ -81,7 +81,7 @@ pub(super) enum Applied {
 
 /// Stores `changes` in one atomic call, in order; one answer a change.
 pub(super) async fn store(
-    core: &Core,
+    core: &RedisLink,
     max_services: usize,
     changes: &[Change],
 ) -> Result<Vec<Applied>, BackendError> {

@@ -44,7 +44,7 @@ pub(super) fn key(part: &str) -> String {
 
 /// The connection and what every operation on it shares, also held by the ping
 /// batcher's tasks.
-pub(super) struct Core {
+pub(super) struct RedisLink {
     client: redis::Client,
     /// Connected on first use, so a replica starts (and answers 503) while Redis is
     /// still down; the manager then reconnects by itself after failures.
@@ -56,7 +56,7 @@ pub(super) struct Core {
     timed_out_at: Mutex<Option<Instant>>,
 }
 
-impl Core {
+impl RedisLink {
     pub(super) fn new(client: redis::Client) -> Self {
         Self {
             client,

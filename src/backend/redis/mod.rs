@@ -42,13 +42,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use redis::Value;
 
-use self::connection::{evalsha, key, millis, unavailable, Core};
+use self::connection::{evalsha, key, millis, unavailable, RedisLink};
 use self::minute_counts::MinuteCounts;
 pub use self::store_url::RedisStore;
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreHealth, StoreOp, StoreTimer,
+    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, StoreHealth,
+    StoreOp, StoreTimer, Wakers,
 };
 use crate::domain::{Alert, Job, JobName, Status, UnixTime};
 
@@ -65,13 +65,13 @@ const CONSUMER_RETENTION: Duration = Duration::from_secs(3600);
 /// The state of every replica sharing one Redis.
 pub struct RedisBackend {
     store: RedisStore,
-    core: Arc<Core>,
+    core: Arc<RedisLink>,
     /// Pings go to Redis in batches, one script call each (see [`pings`]).
     pings_out: pings::Batcher,
     /// This replica's name in the outbox's consumer group: host, pid and a random part.
     consumer: String,
     options: BackendOptions,
-    signals: Signals,
+    signals: Wakers,
     timer: StoreTimer,
     pings: MinuteCounts,
 }
@@ -83,7 +83,7 @@ impl RedisBackend {
     pub async fn open(
         store: &RedisStore,
         options: BackendOptions,
-        signals: Signals,
+        signals: Wakers,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
         let client = store.client().map_err(|e| unavailable("URL", e))?;
@@ -93,7 +93,7 @@ impl RedisBackend {
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(Core::new(client));
+        let core = Arc::new(RedisLink::new(client));
         let backend = Self {
             store: store.clone(),
             pings_out: pings::Batcher::start(Arc::clone(&core), options.max_services),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::cas::{self, Applied, Change, DownSet, Wake};
 use super::codec::{self, Stored};
-use super::connection::{key, unavailable, Core};
+use super::connection::{key, unavailable, RedisLink};
 use crate::backend::{BackendError, Ping, PingOutcome};
 use crate::domain::{Alert, Job, PingEffect, UnixTime};
 
@@ -46,7 +46,7 @@ enum Decision {
 
 /// Decides and stores `left`, and answers each ping, in order.
 pub(super) async fn record(
-    core: &Core,
+    core: &RedisLink,
     max_services: usize,
     left: Vec<Left>,
 ) -> Vec<Result<Decided, BackendError>> {
@@ -176,7 +176,7 @@ fn fill(
 }
 
 /// The jobs' packed values now, in one round trip.
-async fn read(core: &Core, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+async fn read(core: &RedisLink, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
     let mut cmd = redis::cmd("HMGET");
     cmd.arg(key("jobs")).arg(names);
     core.query("ping reread", &cmd).await

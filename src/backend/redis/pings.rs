@@ -18,7 +18,7 @@ use std::time::Instant;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::connection::{evalsha, key, millis, Core, OP_TIMEOUT};
+use super::connection::{evalsha, key, millis, RedisLink, OP_TIMEOUT};
 use super::ping_rules::{self, Decided, Left};
 use super::LIVENESS_GAP;
 use crate::backend::{BackendError, Ping, PingOutcome};
@@ -51,7 +51,7 @@ pub(super) struct Batcher {
 
 impl Batcher {
     /// Starts the sending task; it stops when the batcher is dropped.
-    pub(super) fn start(core: Arc<Core>, max_services: usize) -> Self {
+    pub(super) fn start(core: Arc<RedisLink>, max_services: usize) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
         tokio::spawn(run(core, queued, max_services));
         Self { queue }
@@ -82,7 +82,11 @@ impl Batcher {
     }
 }
 
-async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_services: usize) {
+async fn run(
+    core: Arc<RedisLink>,
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    max_services: usize,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut heartbeat_ms = 0;
     while let Some(first) = queued.recv().await {
@@ -135,7 +139,7 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
 
 /// The script call for `batch`. ARGV: prefix, liveness gap ms ('' for no heartbeat),
 /// the heartbeat's time, then seven values a ping (see ping.lua).
-fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::Cmd {
+fn command(core: &RedisLink, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::Cmd {
     let mut cmd = evalsha(&core.scripts.ping, key("wake"));
     match heartbeat_at {
         Some(at) => cmd.arg(millis(LIVENESS_GAP)).arg(at),
@@ -164,7 +168,7 @@ fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::C
 /// Sends the call, answers the pings recorded on the quick path, then decides and
 /// stores the others; the slot is held until all of them are stored.
 async fn flush(
-    core: Arc<Core>,
+    core: Arc<RedisLink>,
     cmd: redis::Cmd,
     batch: Vec<Queued>,
     deadline: Instant,

@@ -8,7 +8,7 @@ use redis::Value;
 
 use super::cas::{self, Applied, Change, DownSet, Wake};
 use super::codec;
-use super::connection::{evalsha, key, millis, unavailable, Core};
+use super::connection::{evalsha, key, millis, unavailable, RedisLink};
 use super::decode;
 use super::LIVENESS_GAP;
 use crate::backend::BackendError;
@@ -19,7 +19,7 @@ const CHUNK: usize = 500;
 
 /// Raises the alerts of jobs due at `now`, at most about `limit`.
 pub(super) async fn take_due(
-    core: &Core,
+    core: &RedisLink,
     policy: &Policy,
     max_services: usize,
     now: UnixTime,
@@ -74,7 +74,7 @@ struct Due {
     resumed: Option<UnixTime>,
 }
 
-async fn read_due(core: &Core, now: UnixTime, limit: usize) -> Result<Due, BackendError> {
+async fn read_due(core: &RedisLink, now: UnixTime, limit: usize) -> Result<Due, BackendError> {
     let mut cmd = evalsha(&core.scripts.due, key("wake"));
     cmd.arg(now.millis()).arg(limit).arg(millis(LIVENESS_GAP));
     let reply = core.eval("sweep", &core.scripts.due, &cmd).await?;
