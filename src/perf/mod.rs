@@ -228,9 +228,9 @@ impl Perf {
         let registry = &*self.0;
         let ns = registry.store[op as usize].record(&registry.clock, elapsed, end);
         let settings = &registry.settings;
-        // Loading every job at start is one long operation by nature (about 0.6 s for
-        // a million jobs), and so is a background fold of many jobs, which no request
-        // waits for: timed, but not worth a warning.
+        // Loading every job at start is one long operation by nature, and so is a
+        // background fold of many jobs, which no request waits for: timed, but not
+        // worth a warning.
         let slow = ns > settings.slow_store_ns.load(Ordering::Relaxed);
         if slow && !matches!(op, StoreOp::Load | StoreOp::Fold) {
             tracing::warn!(
