@@ -7,6 +7,7 @@ mod common;
 
 mod jobs;
 mod ping;
+mod recorded;
 mod run;
 mod signals;
 mod support;
