@@ -84,7 +84,14 @@ struct Ended {
     output: Vec<u8>,
 }
 
-pub async fn run(monitor: &Monitor, args: RunArgs, budget: Duration) -> u8 {
+pub async fn run(monitor: Result<Monitor, RequestError>, args: RunArgs, budget: Duration) -> u8 {
+    let monitor = match monitor {
+        Ok(monitor) => monitor,
+        Err(e) => {
+            warn_line(&format!("no ping of {} will be sent: {e}", args.name));
+            return execute(&args.command).await.code;
+        }
+    };
     let rid = ulid::Ulid::new().to_string();
     let mut query = vec![("name", args.name.as_str().to_owned())];
     query.extend(args.timing.query());
