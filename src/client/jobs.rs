@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::http::{segment, Access, Call, Monitor, RequestError};
-use super::table::{cell, now, relative, render, time_cell};
+use super::table::{cell, now, relative, render, rfc3339, time_cell};
 use crate::domain::{parse_duration_secs, JobName, ParseError};
 
 /// Jobs a page of `GET /pings` may hold at most (SPEC §4).
@@ -228,7 +228,8 @@ fn show_job(body: &[u8]) -> Vec<u8> {
         .filter(|(key, _)| !key.ends_with("_unix") && !key.ends_with("_unix_ms"))
         .map(|(key, value)| {
             let mut shown = cell(Some(value));
-            if let Some(unix) = object.get(format!("{key}_unix")).and_then(Value::as_i64) {
+            let unix = object.get(format!("{key}_unix")).and_then(Value::as_i64);
+            if let Some(unix) = unix.or_else(|| value.as_str().and_then(rfc3339)) {
                 shown = format!("{shown} ({})", relative(unix, now));
             }
             vec![key.replace('_', " "), shown]

@@ -70,10 +70,17 @@ pub fn time_cell(object: &Value, field: &str, now: i64) -> String {
                 .and_then(Value::as_i64)
                 .map(|ms| ms.div_euclid(1000))
         });
-    match unix {
+    match unix.or_else(|| object.get(field).and_then(Value::as_str).and_then(rfc3339)) {
         Some(unix) => relative(unix, now),
         None => cell(object.get(field)),
     }
+}
+
+/// Unix seconds of an RFC 3339 time, the form of every time the API sends.
+pub fn rfc3339(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 /// Now, in unix seconds.
@@ -94,6 +101,8 @@ mod tests {
         assert_eq!(relative(1_000 - 180, 1_000), "3 min ago");
         assert_eq!(relative(1_000 + 7_200, 1_000), "in 2 h");
         assert_eq!(relative(1_000 + 3 * 86_400, 1_000), "in 3 d");
+        assert_eq!(rfc3339("2026-11-21T03:00:00Z"), Some(1_795_230_000));
+        assert_eq!(rfc3339("yesterday"), None);
     }
 
     #[test]
