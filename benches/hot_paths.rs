@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, Signals, SyncMode};
-use overdue::domain::{Frequency, JobName, UnixTime};
+use overdue::domain::{Frequency, JobName, Schedule, UnixTime};
 use overdue::sweeper::sweep_once;
 use tokio::runtime::Runtime;
 
@@ -231,5 +231,29 @@ fn perf(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frequency_parse, record_ping, sweep, perf);
+/// A schedule job's deadline: the first fire time after its last ping (SPEC §11).
+fn schedule_next_fire(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule_next_fire");
+    for expr in ["*/5 * * * *", "0 3 * * 1-5"] {
+        let schedule = Schedule::parse(expr, Some("Europe/Berlin")).expect("a valid schedule");
+        let mut after = at(NOW);
+        group.bench_function(BenchmarkId::from_parameter(expr), |b| {
+            b.iter(|| {
+                // A different instant each time, as pings arrive, spread over a week.
+                after = at(NOW + (after.secs() - NOW + 7_919) % 604_800);
+                black_box(schedule.next_after(black_box(after)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    frequency_parse,
+    record_ping,
+    sweep,
+    perf,
+    schedule_next_fire
+);
 criterion_main!(benches);

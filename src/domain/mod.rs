@@ -8,12 +8,14 @@ mod alert;
 mod duration;
 mod job;
 mod name;
+mod schedule;
 mod time;
 
 pub use alert::{Alert, AlertEvent};
 pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
 pub use job::{is_due, next_reminder, Job, Ping, PingEffect, Policy, Status};
 pub use name::{JobName, MAX_NAME_BYTES};
+pub use schedule::{Schedule, DEFAULT_TIMEZONE};
 pub use time::{now_ms, UnixTime};
 
 /// Why a parameter was refused; the message is shown to the client as is.
@@ -31,6 +33,10 @@ pub enum ParseError {
         value: String,
         reason: String,
     },
+    #[error("invalid schedule {value:?}: {reason}")]
+    Schedule { value: String, reason: String },
+    #[error("invalid tz {0:?}: expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC")]
+    TimeZone(String),
     #[error("invalid timestamp {0:?}: expected unix seconds (an integer) or RFC 3339 such as 2026-11-21T03:00:00Z")]
     Timestamp(String),
 }
