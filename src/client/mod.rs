@@ -141,6 +141,16 @@ pub fn run(cli: Cli) -> u8 {
     })
 }
 
+/// Exit code: a usage error (clap's own exits with it too).
+const EXIT_USAGE: u8 = 2;
+
+/// Reports a value refused after parsing (one that depends on two flags); SPEC §16's
+/// exit code for a usage error.
+fn usage_error(e: &crate::domain::ParseError) -> u8 {
+    report(&format!("error: {e}"));
+    EXIT_USAGE
+}
+
 /// Reports a request that did not succeed; the exit code of SPEC §16 for it.
 fn failed(e: &RequestError) -> u8 {
     report(&format!("error: {e}"));

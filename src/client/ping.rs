@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 
 use super::http::{Access, Call, Monitor};
-use crate::domain::{Frequency, Grace, JobName};
+use crate::domain::{Frequency, Grace, JobName, ParseError, Schedule};
 
 /// How often a job runs and how late it may be: the parameters a new job needs.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +29,15 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// Checks the schedule and its zone with the server's own parser: the two come as
+    /// separate flags, so clap cannot check them as one value.
+    pub fn check(&self) -> Result<(), ParseError> {
+        match &self.schedule {
+            Some(expression) => Schedule::parse(expression, self.tz.as_deref()).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// The query parameters of `/ping` these options stand for.
     pub fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = Vec::new();
@@ -82,6 +91,9 @@ pub struct PingArgs {
 /// `GET /ping` for one job, tried like `run`'s pings so that a monitor restarting
 /// under a cron job does not lose its ping.
 pub async fn ping(monitor: &Monitor, args: PingArgs, budget: Duration) -> u8 {
+    if let Err(e) = args.timing.check() {
+        return super::usage_error(&e);
+    }
     let mut call = Call::new(Method::GET, "/ping".to_owned(), Access::Ping);
     call.query.push(("name", args.name.as_str().to_owned()));
     call.query.extend(args.timing.query());

@@ -85,6 +85,11 @@ struct Ended {
 }
 
 pub async fn run(monitor: Result<Monitor, RequestError>, args: RunArgs, budget: Duration) -> u8 {
+    // A typo in the job's timing is refused before anything runs, as clap refuses the
+    // other flags.
+    if let Err(e) = args.timing.check() {
+        return super::usage_error(&e);
+    }
     let monitor = match monitor {
         Ok(monitor) => monitor,
         Err(e) => {

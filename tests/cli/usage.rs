@@ -1,6 +1,6 @@
 //! The command line itself: the server as before, usage errors, environments.
 
-use crate::support::{overdue, run_to_exit, Monitor};
+use crate::support::{overdue, run_to_exit, Monitor, Recorder};
 
 #[test]
 fn a_bad_every_is_refused_locally_with_the_servers_own_message() {
@@ -125,4 +125,55 @@ fn overdue_serve_starts_the_server_and_stops_on_sigterm() {
     let status = crate::support::wait_timeout(&mut server, std::time::Duration::from_secs(30))
         .expect("server stops");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_bad_schedule_or_zone_is_refused_before_anything_is_sent_or_run() {
+    let recorder = Recorder::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    for (timing, refused) in [
+        (
+            &["--schedule", "0 3 30 2 *"][..],
+            "invalid schedule \"0 3 30 2 *\": ",
+        ),
+        (
+            &["--schedule", "61 * * * *"][..],
+            "invalid schedule \"61 * * * *\": ",
+        ),
+        (
+            &["--schedule", "@daily", "--tz", "Mars/Olympus"][..],
+            "invalid tz \"Mars/Olympus\": ",
+        ),
+    ] {
+        let mut ping = vec!["ping", "a", "--url", &recorder.url];
+        ping.extend_from_slice(timing);
+        let mut run = vec!["run", "--name", "a", "--url", &recorder.url];
+        run.extend_from_slice(timing);
+        run.extend_from_slice(&["--", "sh", "-c", &touch]);
+        for args in [ping, run] {
+            let out = run_to_exit(overdue(&args));
+            assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
+            assert_eq!(out.stderr_lines().len(), 1, "{args:?}: {}", out.stderr);
+            assert!(
+                out.stderr.starts_with(&format!("error: {refused}")),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    assert!(recorder.received().is_empty(), "nothing was sent");
+    assert!(!marker.exists(), "the command did not run");
+    let good = run_to_exit(overdue(&[
+        "ping",
+        "a",
+        "--schedule",
+        "30 2 * * MON-FRI",
+        "--tz",
+        "Europe/Berlin",
+        "--url",
+        &recorder.url,
+    ]));
+    assert_eq!(good.code(), Some(0), "{}", good.stderr);
 }
