@@ -26,10 +26,15 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
+//!   in the same binary: it talks to a running monitor over HTTP and shares only the
+//!   domain parsers with the server.
+//!
 //! [`run`] wires them together; `main` and the tests both call it.
 
 pub mod alerts;
 pub mod backend;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod health;
