@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventKind, Origin, SignalEvent};
+use super::event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
 use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
 #[cfg(test)]
 use super::run::MAX_OPEN_RUNS;
@@ -465,6 +465,18 @@ impl Job {
             alert: Some(alert),
             events,
         })
+    }
+
+    /// Records that an alert's delivery to one channel ended: an event, nothing else.
+    pub fn record_delivery(&self, delivery: DeliveryEvent, now: UnixTime) -> Change {
+        let mut job = self.clone();
+        let mut events = Vec::with_capacity(1);
+        record(&mut job, now, EventKind::Delivery(Box::new(delivery)), &mut events);
+        Change {
+            job,
+            alert: None,
+            events,
+        }
     }
 
     /// When the job next needs the sweeper: while up, its deadline (not before
