@@ -76,6 +76,10 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_MAX_SERVICES", default_value = "100000", value_parser = max_services, value_name = "N")]
     pub max_services: u64,
 
+    /// Events kept per job in its history (GET /ping/{name}/events); 0 keeps none
+    #[arg(long, env = "OVERDUE_HISTORY", default_value = "100", value_parser = history, value_name = "N")]
+    pub history: u32,
+
     /// Connections served at once; beyond, a new connection is answered 503 and closed
     #[arg(long, env = "OVERDUE_MAX_CONNECTIONS", default_value = "10000", value_parser = max_connections, value_name = "N")]
     pub max_connections: u32,
@@ -277,6 +281,7 @@ impl Config {
                 max_services: usize::try_from(self.max_services).unwrap_or(usize::MAX),
                 realert_every: Some(self.realert_every).filter(|d| !d.is_zero()),
                 realert_max: self.realert_max,
+                history: usize::try_from(self.history).unwrap_or(usize::MAX),
                 startup_grace: self.startup_grace,
                 sync: self.sync,
             },
@@ -311,8 +316,9 @@ impl Config {
                 rate_limit,
                 serve: ServeOptions {
                     max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-                    // The rate limiter keys its buckets by the client's address.
-                    peer_address: !rate_limit.is_off(),
+                    // The rate limiter keys its buckets by the client's address, and
+                    // every ping's event shows it.
+                    peer_address: !rate_limit.is_off() || self.history > 0,
                 },
             },
         })
@@ -358,6 +364,9 @@ impl Config {
 /// Health conditions are evaluated at least this often, whatever the publishing
 /// interval, so that raises and resolves are logged without a `/health` request.
 const MAX_EVALUATION_INTERVAL: Duration = Duration::from_secs(5);
+/// Most events `--history` keeps per job: past this, a job's history would cost more
+/// to rewrite than it is worth to read.
+const MAX_HISTORY: u64 = 10_000;
 
 /// Where a `sqlite://` store lives, as an absolute path for the log at start: the
 /// path is relative to the working directory, which an operator may not know. The
@@ -438,6 +447,11 @@ fn whole_number(raw: &str, min: u64, max: u64) -> Result<u64, String> {
 /// `--max-services`: at least 1.
 fn max_services(raw: &str) -> Result<u64, String> {
     whole_number(raw, 1, u64::MAX)
+}
+
+/// `--history`: from 0 (no history) to 10000 events per job.
+fn history(raw: &str) -> Result<u32, String> {
+    whole_number(raw, 0, MAX_HISTORY).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// `--max-connections`: from 1 to 1000000.
@@ -583,6 +597,7 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() {
         let c = Config::parse_from(["overdue"]);
+        assert_eq!(c.history, 100);
         assert_eq!(
             c.store,
             StoreUrl::Sqlite("./overdue-data/overdue.db".into())
@@ -722,6 +737,13 @@ mod tests {
             "expected a whole number from 1 to 1000000"
         );
         assert_eq!(max_connections("1000000"), Ok(1_000_000));
+        assert_eq!(history("0"), Ok(0));
+        assert_eq!(history("10000"), Ok(10_000));
+        assert_eq!(
+            history("10001").unwrap_err(),
+            "expected a whole number from 0 to 10000"
+        );
+        assert!(history("-1").is_err());
         assert!(health_sink_failures("0")
             .unwrap_err()
             .contains("at least 1"));
