@@ -669,7 +669,17 @@ mod tests {
         assert_eq!(settings.health.evaluate_every, Duration::from_secs(5));
         assert!(settings.health.publishing.is_none());
         assert!(matches!(settings.sink, Sink::Log));
-        assert!(!settings.http.serve.peer_address);
+        assert_eq!(settings.backend.history, 100);
+        assert!(
+            settings.http.serve.peer_address,
+            "a ping's event shows its address"
+        );
+        let quiet = Config::parse_from(["overdue", "--history", "0"]).settings().unwrap();
+        assert_eq!(quiet.backend.history, 0);
+        assert!(
+            !quiet.http.serve.peer_address,
+            "nothing needs the address without history or rate limit"
+        );
     }
 
     fn refusal(args: &[&str]) -> Option<ConfigError> {
