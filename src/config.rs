@@ -674,7 +674,9 @@ mod tests {
             settings.http.serve.peer_address,
             "a ping's event shows its address"
         );
-        let quiet = Config::parse_from(["overdue", "--history", "0"]).settings().unwrap();
+        let quiet = Config::parse_from(["overdue", "--history", "0"])
+            .settings()
+            .unwrap();
         assert_eq!(quiet.backend.history, 0);
         assert!(
             !quiet.http.serve.peer_address,

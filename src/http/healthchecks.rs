@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -68,9 +68,11 @@ macro_rules! hc_routes {
         )]
         pub async fn $get(
             State(app): State<AppState>,
-            $parts: Parts,
             $segments: Result<Path<Vec<String>>, PathRejection>,
+            request: Request,
         ) -> Result<Response, ApiError> {
+            // Taken apart, not extracted as `Parts`, which would clone them.
+            let ($parts, _) = request.into_parts();
             let $segments = segments($segments)?;
             let action = $action?;
             ping(&app, &$parts, &$segments, action, None).await

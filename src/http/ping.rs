@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
@@ -51,7 +51,9 @@ const MAX_USER_AGENT_BYTES: usize = 200;
     ),
     security((), ("ping_token_query" = []), ("ping_token_bearer" = [])),
 )]
-pub async fn get_ping(State(app): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+pub async fn get_ping(State(app): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    // The request is taken apart, not its parts extracted: that would clone them.
+    let (parts, _) = request.into_parts();
     record(&app, &parts, None).await
 }
 

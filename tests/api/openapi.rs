@@ -280,7 +280,10 @@ async fn the_schemas_describe_the_real_answers() {
         .collect();
     for event in events["events"].as_array().expect("events") {
         assert!(keys(event).is_subset(&described), "{event}");
-        assert!(kinds.contains(event["kind"].as_str().unwrap_or("")), "{event}");
+        assert!(
+            kinds.contains(event["kind"].as_str().unwrap_or("")),
+            "{event}"
+        );
     }
     app.stop().await;
 }
