@@ -17,6 +17,8 @@
 # SKIP_RSS (unset; 1 skips step 3). Every ping names one of JOBS pre-registered jobs
 # with frequency=1h, so all runs measure steady-state pings.
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8s}
@@ -26,35 +28,21 @@ JOBS=${JOBS:-10000}
 STORE=${STORE:-sqlite}
 SMALL=${SMALL:-100000}
 LARGE=${LARGE:-2000000}
+for var in ROUNDS CONNECTIONS THREADS JOBS SMALL LARGE; do positive_int "$var"; done
+case "$STORE" in
+    sqlite | memory) ;;
+    *) echo "$script_name: STORE must be sqlite or memory, not '$STORE'" >&2; exit 2 ;;
+esac
 
-cd "$(dirname "$0")/.."
-
-# shellcheck source=scripts/lib/common.sh
-source scripts/lib/common.sh
 need_tools curl wrk awk sed
+build_release
 
-echo "== building (release)"
-cargo build --release --bin overdue
-
-store_url() {
-    case "$STORE" in
-        sqlite) echo "sqlite://$tmp/$1.db" ;;
-        memory) echo "memory://" ;;
-        *) echo "STORE must be sqlite or memory" >&2; exit 1 ;;
-    esac
-}
-
-# Starts overdue as $1 (a name) with --perf $2 on a free port; sets $url and $pid.
+# Starts overdue as $1 (a name) with --perf $2 on a free port (fallback $3), on the
+# STORE, and registers the jobs; sets $url and $pid.
 start() {
-    local name=$1 perf=$2 port
-    port=$(free_port "$3")
-    RUST_LOG=warn ./target/release/overdue \
-        --store "$(store_url "$name")" --listen "127.0.0.1:$port" --log-format json \
-        --perf "$perf" >"$tmp/$name.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    url="http://127.0.0.1:$port"
-    wait_live "$url" "$tmp/$name.log"
+    local store="memory://"
+    [ "$STORE" = memory ] || store="sqlite://$tmp/$1.db"
+    start_overdue "$1" "$(free_port "$3")" --store "$store" --perf "$2"
     register "$url"
 }
 
@@ -75,7 +63,7 @@ rss_kib() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
-echo "== store: $STORE; $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION, --perf on and --perf off alternately"
+echo "== store: $STORE; --perf on against --perf off"
 start perf-on on 4190
 on_url=$url
 start perf-off off 4191
@@ -83,27 +71,7 @@ off_url=$url
 echo "  warm-up"
 run_wrk "$on_url" "$CONNECTIONS" 2s >/dev/null
 run_wrk "$off_url" "$CONNECTIONS" 2s >/dev/null
-on_rps=()
-off_rps=()
-ratios=()
-for round in $(seq 1 "$ROUNDS"); do
-    echo "round $round"
-    if [ $((round % 2)) -eq 1 ]; then
-        a=$(run_wrk "$on_url"); report "perf on" "$a"
-        b=$(run_wrk "$off_url"); report "perf off" "$b"
-    else
-        b=$(run_wrk "$off_url"); report "perf off" "$b"
-        a=$(run_wrk "$on_url"); report "perf on" "$a"
-    fi
-    on_rps+=("${a%% *}")
-    off_rps+=("${b%% *}")
-    ratios+=("$(awk -v a="${a%% *}" -v b="${b%% *}" 'BEGIN { printf "%.3f", a / b }')")
-done
-echo "== medians over $ROUNDS rounds"
-printf '  perf on   %10.0f req/s\n' "$(printf '%s\n' "${on_rps[@]}" | median)"
-printf '  perf off  %10.0f req/s\n' "$(printf '%s\n' "${off_rps[@]}" | median)"
-printf '  ratio on/off (median of per-round ratios): %.3f   (rounds: %s)\n' \
-    "$(printf '%s\n' "${ratios[@]}" | median)" "${ratios[*]}"
+compare_rounds "perf on" "$on_url" "perf off" "$off_url" alternate
 
 echo "== server-side time of GET /ping (/metrics/performance)"
 print_server_side "under load (wrk -c$CONNECTIONS)" "$(server_side "$on_url")"
@@ -144,7 +112,7 @@ while :; do
     [ "$secs" -ge 1 ] || secs=1
     [ "$secs" -le 30 ] || secs=30
     started=$(date +%s%N)
-    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" -s "$tmp/ping.lua" "$rss_url" >/dev/null
+    wrk -t1 -c"$CONNECTIONS" -d"${secs}s" -s "$(ping_script)" "$rss_url" >/dev/null
     elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
     after=$(pings_total "$rss_url")
     rate=$(( (after - done_pings) * 1000 / (elapsed_ms > 0 ? elapsed_ms : 1) ))
@@ -157,7 +125,4 @@ printf '  after %9d pings: VmRSS %7.1f MiB\n' "$large_pings" "$(awk -v k="$large
 printf '  growth: %.1f MiB (budget 16 MiB)\n' "$(awk -v a="$small_rss" -v b="$large_rss" 'BEGIN { print (b - a) / 1024 }')"
 print_server_side "over the whole run" "$(server_side "$rss_url")"
 
-if grep -q '"level":"ERROR"' "$tmp"/*.log; then
-    echo "overdue logged errors during the run:" >&2
-    grep -h '"level":"ERROR"' "$tmp"/*.log | head -5 >&2
-fi
+log_summary "$tmp"/perf-*.log "$tmp"/rss.log

@@ -30,18 +30,14 @@
 # Exits 1 when not every alert arrived within ALERT_TIMEOUT; on a missed target only
 # with STRICT=1. Everything (processes, temporary directory) is cleaned up on exit.
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
-positive_int() {
-    if ! [[ ${!1} =~ ^[0-9]+$ ]] || [ "${!1}" -lt 1 ]; then
-        echo "burst.sh: $1 must be a positive integer, not '${!1}'" >&2
-        exit 2
-    fi
-}
 # wrk durations: a whole number of seconds with an `s` (the scheduling below needs
 # to know how long the burst run lasts).
 seconds_of() {
     if ! [[ ${!1} =~ ^[0-9]+s$ ]] || [ "${!1%s}" -lt 1 ]; then
-        echo "burst.sh: $1 must be whole seconds like 8s, not '${!1}'" >&2
+        echo "$script_name: $1 must be whole seconds like 8s, not '${!1}'" >&2
         exit 2
     fi
     echo "${!1%s}"
@@ -63,45 +59,24 @@ for var in JOBS DUE CONNECTIONS THREADS LEAD PARALLEL ALERT_TIMEOUT TARGET_SECON
     positive_int "$var"
 done
 if ! [[ $DELAY_MS =~ ^[0-9]+$ ]]; then
-    echo "burst.sh: DELAY_MS must be a whole number of milliseconds, not '$DELAY_MS'" >&2
+    echo "$script_name: DELAY_MS must be a whole number of milliseconds, not '$DELAY_MS'" >&2
     exit 2
 fi
 if ! [[ $TARGET_RATIO =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-    echo "burst.sh: TARGET_RATIO must be a number like 0.7, not '$TARGET_RATIO'" >&2
+    echo "$script_name: TARGET_RATIO must be a number like 0.7, not '$TARGET_RATIO'" >&2
     exit 2
 fi
 seconds_of DURATION >/dev/null
 burst_seconds=$(seconds_of BURST_DURATION)
 if [ "$CONNECTIONS" -lt "$THREADS" ]; then
-    echo "burst.sh: CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS)" >&2
+    echo "$script_name: CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS)" >&2
     exit 2
 fi
 # The default cap (10,000 in some builds) would refuse the burst jobs.
 MAX_SERVICES=$((JOBS + DUE > 100000 ? JOBS + DUE : 100000))
 
-cd "$(dirname "$0")/.."
-
-# common.sh writes the wrk ping script for job-1 … job-$JOBS when sourced.
-# shellcheck source=scripts/lib/common.sh
-source scripts/lib/common.sh
 need_tools curl wrk awk sed python3 split
 
-die() {
-    echo "burst.sh: $*" >&2
-    if [ -s "$tmp/overdue.log" ]; then
-        echo "-- last lines of the overdue log:" >&2
-        tail -n 20 "$tmp/overdue.log" >&2
-    fi
-    exit 1
-}
-now_ms() {
-    local ns
-    ns=$(date +%s%N)
-    echo $((ns / 1000000))
-}
-loadavg() {
-    cut -d' ' -f1-3 /proc/loadavg
-}
 # Sleeps until the unix time $1 (ms); returns at once when it has passed.
 sleep_until_ms() {
     local left=$(($1 - $(now_ms)))
@@ -109,21 +84,10 @@ sleep_until_ms() {
         sleep "$(awk -v ms="$left" 'BEGIN { printf "%.3f", ms / 1000 }')"
     fi
 }
-# `total` of GET /pings?limit=1 on $1 (empty when it does not answer).
-total_of() {
-    curl -fsS --max-time 5 "$1/pings?limit=1" 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p'
-}
-# Whether process $1 is still running (a zombie not reaped yet counts as gone).
-running() {
-    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
 
-echo "== building (release)"
-cargo build --release --bins --examples
+build_release
 
-overdue_port=$(free_port 4380)
 hook_port=$(free_port 4381)
-url="http://127.0.0.1:$overdue_port"
 hook_url="http://127.0.0.1:$hook_port"
 alerts="$tmp/alerts.txt"
 : >"$alerts"
@@ -134,13 +98,9 @@ python3 scripts/webhook_receiver.py "$hook_port" "$alerts" "$DELAY_MS" >"$tmp/ho
 hook_pid=$!
 pids+=("$hook_pid")
 wait_live "$hook_url" "$tmp/hook.log" # its GET answers 200 on any path, /livez included
-RUST_LOG=warn ./target/release/overdue \
-    --store "sqlite://$tmp/burst.db" --listen "127.0.0.1:$overdue_port" --log-format json \
-    --realert-every 0 --max-services "$MAX_SERVICES" --alert-uri "$hook_url/" \
-    >"$tmp/overdue.log" 2>&1 &
-overdue_pid=$!
-pids+=("$overdue_pid")
-wait_live "$url" "$tmp/overdue.log"
+start_overdue overdue "$(free_port 4380)" --store "sqlite://$tmp/burst.db" \
+    --realert-every 0 --max-services "$MAX_SERVICES" --alert-uri "$hook_url/"
+overdue_pid=$pid
 
 echo "== 2. $JOBS steady jobs; baseline: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 register "$url"
@@ -181,7 +141,7 @@ echo "== 4. wrk -t$THREADS -c$CONNECTIONS -d$BURST_DURATION from D - 1 s, during
 sleep_until_ms $(((burst_s - 1) * 1000))
 burst_start_ms=$(now_ms)
 # wrk itself (not run_wrk in a subshell) so that the cleanup can stop it.
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$BURST_DURATION" --latency -s "$tmp/ping.lua" "$url" \
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$BURST_DURATION" --latency -s "$(ping_script)" "$url" \
     >"$tmp/burst-wrk.txt" 2>&1 &
 burst_wrk_pid=$!
 pids+=("$burst_wrk_pid")
@@ -205,10 +165,7 @@ rc=0
 wait "$burst_wrk_pid" || rc=$?
 [ "$rc" -eq 0 ] || die "wrk during the burst exited $rc: $(tail -n 5 "$tmp/burst-wrk.txt")"
 cat "$tmp/burst-wrk.txt" >>"$tmp/wrk.txt"
-during=$(awk '/^RESULT/ {
-    for (f = 2; f <= NF; f++) { split($f, kv, "="); v[kv[1]] = kv[2] }
-    print v["rps"], v["p50_us"], v["p99_us"], v["non2xx"], v["socket_errors"]
-}' "$tmp/burst-wrk.txt")
+during=$(wrk_result "$tmp/burst-wrk.txt")
 [ -n "$during" ] || die "the wrk run during the burst printed no result: $(tail -n 5 "$tmp/burst-wrk.txt")"
 
 echo "== results (load average now: $(loadavg))"
@@ -264,12 +221,7 @@ else
     failed=1
 fi
 
-errors=$(grep -c '"level":"ERROR"' "$tmp/overdue.log" || true)
-warnings=$(grep -c '"level":"WARN"' "$tmp/overdue.log" || true)
-echo "== overdue logged $errors errors and $warnings warnings"
-if [ "$errors" -gt 0 ] || [ "$warnings" -gt 0 ]; then
-    grep -E '"level":"(ERROR|WARN)"' "$tmp/overdue.log" | head -5
-fi
+log_summary "$tmp/overdue.log"
 
 [ "$timed_out" -eq 0 ] || exit 1
 if [ "$failed" -ne 0 ] && [ "$STRICT" = 1 ]; then

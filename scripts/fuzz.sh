@@ -8,9 +8,9 @@
 # Each target starts from the committed corpus in fuzz/corpus/<target>/ (hand-written
 # seed-* files and a minimised corpus of earlier runs) and writes what it finds to
 # fuzz/target/corpus/<target>/, so the committed corpus only changes on purpose (see
-# the README, "Fuzzing"). A crash, panic or hang (a run over 10 s) stops that target
-# with the input in fuzz/artifacts/<target>/, and the script exits 1 after the others
-# finish. Logs: fuzz/target/fuzz-<target>.log.
+# docs/internals/testing.md, "Fuzzing"). A crash, panic or hang (a run over 10 s)
+# stops that target with the input in fuzz/artifacts/<target>/, and the script exits 1
+# after the others finish. Logs: fuzz/target/fuzz-<target>.log.
 set -euo pipefail
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}

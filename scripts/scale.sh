@@ -29,13 +29,9 @@
 #     VmRSS.
 # Everything (processes, temporary directory) is cleaned up on exit.
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
-positive_int() {
-    if ! [[ ${!1} =~ ^[0-9]+$ ]] || [ "${!1}" -lt 1 ]; then
-        echo "scale.sh: $1 must be a positive integer, not '${!1}'" >&2
-        exit 2
-    fi
-}
 JOBS=${JOBS:-1000000}
 DUE=${DUE:-1000}
 positive_int JOBS
@@ -53,19 +49,13 @@ for var in THREADS CONNECTIONS LEAD SPREAD IDLE_SECONDS REGISTER_TIMEOUT ALERT_T
     positive_int "$var"
 done
 if [ "$CONNECTIONS" -lt "$THREADS" ]; then
-    echo "scale.sh: CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS)" >&2
+    echo "$script_name: CONNECTIONS ($CONNECTIONS) must be at least THREADS ($THREADS)" >&2
     exit 2
 fi
 MAX_SERVICES=$((JOBS + DUE > 2000000 ? JOBS + DUE : 2000000))
 
-cd "$(dirname "$0")/.."
-
-# shellcheck source=scripts/lib/common.sh
-source scripts/lib/common.sh
 need_tools curl wrk awk python3 getconf nproc
-
-echo "== building (release)"
-cargo build --release --bin overdue
+build_release
 
 # The processes this script restarts are tracked by name; this cleanup replaces
 # the shared one (same temp dir).
@@ -85,20 +75,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-die() {
-    echo "scale.sh: $*" >&2
-    if [ -s "$tmp/overdue.log" ]; then
-        echo "-- last lines of the overdue log:" >&2
-        tail -n 20 "$tmp/overdue.log" >&2
-    fi
-    exit 1
-}
-
-now_ms() {
-    local ns
-    ns=$(date +%s%N)
-    echo $((ns / 1000000))
-}
 # VmRSS of $1 in MiB, one decimal.
 rss_mib() {
     awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
@@ -107,23 +83,12 @@ rss_mib() {
 hwm_mib() {
     awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
-loadavg() {
-    cut -d' ' -f1-3 /proc/loadavg
-}
 # utime + stime of $1 in clock ticks (the fields after the parenthesised command).
 cpu_ticks() {
     local stat
     stat=$(<"/proc/$1/stat")
     stat=${stat##*) }
     awk '{ print $12 + $13 }' <<<"$stat"
-}
-# Whether process $1 is still running (a zombie that was not reaped yet counts as gone).
-running() {
-    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-# `total` of GET /pings$2 on $1 (empty when it does not answer).
-total_of() {
-    curl -fsS --max-time 5 "$1/pings$2" 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p'
 }
 
 overdue_port=$(free_port 4280)
@@ -132,7 +97,9 @@ url="http://127.0.0.1:$overdue_port"
 alerts="$tmp/alerts.txt"
 : >"$alerts"
 
-start_overdue() {
+# Starts (or restarts) overdue on the same store and port, its log appended to
+# $tmp/overdue.log; sets $overdue_pid. The shared start_overdue would not restart it.
+launch_overdue() {
     RUST_LOG=warn ./target/release/overdue \
         --store "sqlite://$tmp/scale.db" --listen "127.0.0.1:$overdue_port" --log-format json \
         --max-services "$MAX_SERVICES" --alert-uri "http://127.0.0.1:$hook_port/hook" \
@@ -158,7 +125,7 @@ echo "== 1. starting the webhook receiver and overdue (SQLite store in $tmp)"
 python3 scripts/webhook_receiver.py "$hook_port" "$alerts" >"$tmp/hook.log" 2>&1 &
 hook_pid=$!
 wait_200 "http://127.0.0.1:$hook_port/" 10 "$hook_pid"
-start_overdue
+launch_overdue
 wait_200 "$url/readyz" 30 "$overdue_pid"
 
 echo "== 2. registering $JOBS jobs (wrk -t$THREADS -c$CONNECTIONS, one range of names per thread)"
@@ -316,7 +283,7 @@ overdue_pid=
 [ "$rc" -eq 0 ] || die "overdue exited $rc after SIGTERM"
 echo "  SIGTERM -> exit 0 in $((stop_ms)) ms; database $(du -m "$tmp/scale.db" | cut -f1) MiB"
 restart_start=$(now_ms)
-start_overdue
+launch_overdue
 wait_200 "$url/readyz" "$READY_TIMEOUT" "$overdue_pid"
 restart_ms=$(($(now_ms) - restart_start))
 echo "  start -> /readyz 200 in $restart_ms ms"
@@ -330,9 +297,4 @@ echo "  after 3 s: VmRSS $(rss_mib "$overdue_pid") MiB (peak VmHWM $(hwm_mib "$o
     "$(($(wc -l <"$alerts") - alerts_before)) alerts received since the restart (expected 0)"
 
 echo "== load average after the run: $(loadavg)"
-errors=$(grep -c '"level":"ERROR"' "$tmp/overdue.log" || true)
-warnings=$(grep -c '"level":"WARN"' "$tmp/overdue.log" || true)
-echo "== overdue logged $errors errors and $warnings warnings"
-if [ "$errors" -gt 0 ] || [ "$warnings" -gt 0 ]; then
-    grep -E '"level":"(ERROR|WARN)"' "$tmp/overdue.log" | head -5
-fi
+log_summary "$tmp/overdue.log"

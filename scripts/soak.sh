@@ -32,13 +32,9 @@
 #     and number at least one per expected down phase.
 # Exit status 0 when every check passes, 1 otherwise. Everything is cleaned up on exit.
 set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
 
-positive_int() {
-    if ! [[ ${!1} =~ ^[0-9]+$ ]] || [ "${!1}" -lt 1 ]; then
-        echo "soak.sh: $1 must be a positive integer, not '${!1}'" >&2
-        exit 2
-    fi
-}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SAMPLE_EVERY=${SAMPLE_EVERY:-10}
 LOAD=${LOAD:-0.5}
@@ -56,39 +52,17 @@ DURATION=10s
 # sort and join must agree on the order of names.
 export LC_ALL=C
 
-cd "$(dirname "$0")/.."
-
-# shellcheck source=scripts/lib/common.sh
-source scripts/lib/common.sh
 need_tools curl wrk awk python3 sort
+build_release
 
-echo "== building (release)"
-cargo build --release --bin overdue
-
-die() {
-    echo "soak.sh: $*" >&2
-    if [ -s "$tmp/overdue.log" ]; then
-        echo "-- last lines of the overdue log:" >&2
-        tail -n 20 "$tmp/overdue.log" >&2
-    fi
-    exit 1
-}
-
-overdue_port=$(free_port 4380)
 hook_port=$(free_port 4381)
-url="http://127.0.0.1:$overdue_port"
 alerts="$tmp/alerts.txt"
 : >"$alerts"
 
 python3 scripts/webhook_receiver.py "$hook_port" "$alerts" >"$tmp/hook.log" 2>&1 &
 pids+=($!)
-RUST_LOG=warn ./target/release/overdue \
-    --store "sqlite://$tmp/soak.db" --listen "127.0.0.1:$overdue_port" --log-format json \
-    --alert-uri "http://127.0.0.1:$hook_port/hook" --realert-every 0 \
-    >"$tmp/overdue.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-wait_live "$url" "$tmp/overdue.log"
+start_overdue overdue "$(free_port 4380)" --store "sqlite://$tmp/soak.db" \
+    --alert-uri "http://127.0.0.1:$hook_port/hook" --realert-every 0
 echo "== 1. overdue pid $pid on $url, SQLite store in $tmp; registering $JOBS steady jobs"
 register "$url"
 
@@ -277,5 +251,5 @@ check "$r" "every flapping job alerted: $jobs_seen of $FLAPPING jobs, $total_dow
 errors=$(grep -c '"level":"ERROR"' "$tmp/overdue.log" || true)
 [ "$errors" = 0 ] && r=ok || r=fail
 check "$r" "ERROR lines in the overdue log: $errors"
-echo "== load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== load average after the run: $(loadavg)"
 exit "$failed"

@@ -13,11 +13,16 @@ use overdue::domain::{AlertEvent, Frequency, JobName, UnixTime};
 use crate::support::Store;
 
 async fn backend(store: &Store, realert_secs: Option<u64>) -> Arc<dyn Backend> {
+    backing_off(store, realert_secs, 86_400).await
+}
+
+/// A backend whose reminders start `realert_secs` apart and back off up to `max_secs`.
+async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) -> Arc<dyn Backend> {
     let url: StoreUrl = store.url.parse().expect("store URL");
     let options = BackendOptions {
         max_services: 3,
         realert_every: realert_secs.map(Duration::from_secs),
-        realert_max: Duration::from_secs(24 * 3600),
+        realert_max: Duration::from_secs(max_secs),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
@@ -455,5 +460,127 @@ pub async fn a_late_plain_ping_leaves_its_job_due(store: &Store) {
     let due = b.take_due(ms(1_000_001), 10).await.unwrap();
     assert_eq!(due.len(), 1, "due after the sweep: {due:?}");
     assert_eq!(due[0].expected_by_unix, 970);
+    b.close().await.unwrap();
+}
+
+/// SPEC §5 on every store: the first reminder `--realert-every` after the `down` alert,
+/// each next one twice as long after the one before, never longer than `--realert-max`.
+pub async fn reminders_back_off_up_to_realert_max(store: &Store) {
+    let b = backing_off(store, Some(60), 150).await;
+    b.record_ping(ping("j", Some("1m"), None), t(1_000))
+        .await
+        .unwrap();
+    let mut at = 1_060_001;
+    let down = b.take_due(ms(at), 10).await.unwrap();
+    assert_eq!((down.len(), down[0].alert_count), (1, 1));
+    for (count, wait) in [(2, 60), (3, 120), (4, 150), (5, 150)] {
+        at += wait * 1_000;
+        assert!(
+            b.take_due(ms(at), 10).await.unwrap().is_empty(),
+            "alert {count} not due {wait} s after the one before"
+        );
+        at += 1;
+        let reminder = b.take_due(ms(at), 10).await.unwrap();
+        assert_eq!(
+            reminder.iter().map(|a| a.alert_count).collect::<Vec<_>>(),
+            [count],
+            "alert {count} due just after {wait} s"
+        );
+    }
+    b.close().await.unwrap();
+}
+
+/// The same pings, plain for one job and asking for the job for another, leave both
+/// jobs equal and due at the same moment. On Redis the plain ones take the ping
+/// script's quick path and the others the Rust rules, so this holds the quick path to
+/// the rules; there the stored values and wake-ups are compared byte for byte too.
+pub async fn plain_and_full_pings_leave_equal_jobs_and_wake_ups(store: &Store) {
+    let b = backend(store, Some(60)).await;
+    let mut raw = match &store.redis {
+        Some(server) => Some(server.connection().await),
+        None => None,
+    };
+    // (frequency, timestamp, arrival), each sent to both jobs.
+    let steps: [(Option<&str>, Option<i64>, i64); 7] = [
+        (Some("1m"), Some(1_000), 1_000),
+        // In time: the deadline moves later and the wake-up may stay early.
+        (None, None, 1_010),
+        (Some("1m"), Some(1_020), 1_030),
+        // A retry, then an older timestamp: neither changes the job.
+        (None, Some(1_020), 1_031),
+        (None, Some(1_019), 1_032),
+        // Late: the deadline (1_085) passed before the ping arrived.
+        (None, Some(1_025), 1_100),
+        (None, None, 1_101),
+    ];
+    for (step, (frequency, at, now)) in steps.into_iter().enumerate() {
+        b.record_ping(plain("quick", frequency, at), t(now))
+            .await
+            .unwrap();
+        b.record_ping(ping("rules", frequency, at), t(now))
+            .await
+            .unwrap();
+        let mut quick = job(&b, "quick").await;
+        let rules = job(&b, "rules").await;
+        quick.name = rules.name.clone();
+        assert_eq!(quick, rules, "after step {step}");
+        if let Some(conn) = raw.as_mut() {
+            let mut stored = redis::pipe();
+            for name in ["quick", "rules"] {
+                stored.cmd("HGET").arg("{overdue}:jobs").arg(name);
+                stored.cmd("ZSCORE").arg("{overdue}:wake").arg(name);
+            }
+            let (quick, quick_wake, rules, rules_wake): (String, Option<i64>, String, Option<i64>) =
+                stored.query_async(conn).await.expect("stored values");
+            assert_eq!(
+                (quick, quick_wake),
+                (rules, rules_wake),
+                "stored after step {step}"
+            );
+        }
+    }
+    assert!(
+        b.take_due(ms(1_161_000), 10).await.unwrap().is_empty(),
+        "not due at the deadline itself"
+    );
+    let mut due: Vec<String> = b
+        .take_due(ms(1_161_001), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name.as_str().to_owned())
+        .collect();
+    due.sort();
+    assert_eq!(due, ["quick", "rules"]);
+    b.close().await.unwrap();
+}
+
+/// Two pings of one job queued together (on Redis, one script call): a new frequency,
+/// which Redis leaves to the Rust rules, then a plain ping its quick path could take
+/// alone. They are applied in the order they came: the second sees the first.
+pub async fn a_job_pinged_twice_in_one_batch_keeps_the_order(store: &Store) {
+    let b = backend(store, None).await;
+    b.record_ping(plain("j", Some("1m"), Some(1_000)), t(1_000))
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        b.record_ping(plain("j", Some("2m"), Some(1_010)), t(1_030)),
+        b.record_ping(plain("j", None, Some(1_020)), t(1_030)),
+    );
+    let first = first.unwrap();
+    assert!(
+        matches!(first, PingOutcome::Recorded(ref j) if j.frequency.seconds() == 120 && j.pings_total == 2),
+        "{first:?}"
+    );
+    let second = second.unwrap();
+    assert!(
+        matches!(second, PingOutcome::Recorded(_) | PingOutcome::Acknowledged),
+        "{second:?}"
+    );
+    let j = job(&b, "j").await;
+    assert_eq!(
+        (j.pings_total, j.last_ping, j.frequency.seconds()),
+        (3, t(1_020), 120)
+    );
     b.close().await.unwrap();
 }

@@ -84,6 +84,9 @@ conformance!(trait_api => backend:
     concurrent_plain_and_full_pings_each_count_once,
     plain_pings_change_the_job_as_full_ones_do,
     a_late_plain_ping_leaves_its_job_due,
+    reminders_back_off_up_to_realert_max,
+    plain_and_full_pings_leave_equal_jobs_and_wake_ups,
+    a_job_pinged_twice_in_one_batch_keeps_the_order,
 );
 
 conformance!(run_signals => runs:

@@ -144,7 +144,7 @@ async fn plain_pings_keep_the_late_ping_mark() {
         want_job: false,
     };
     let mut conn = store.redis.as_ref().expect("redis").connection().await;
-    // The third of the job's packed fields (`l|p|k|…`, see common.lua).
+    // The third of the job's packed fields (`l|p|k|…`, see codec.rs).
     let mut late_mark = async || -> Option<String> {
         let packed: String = redis::cmd("HGET")
             .arg("{overdue}:jobs")
@@ -250,118 +250,75 @@ async fn a_job_due_while_no_replica_ran_gets_the_startup_grace() {
     app.stop().await;
 }
 
-/// A deployment written by a version with one hash a job (`j:<name>`) is moved to the
-/// one-hash layout at start, in slices: every job comes back with its fields, a down job
-/// stays down, an unreadable one stays unreadable, the old keys are gone, and a second
-/// start finds nothing to do.
+/// Two replicas deciding on the same jobs at once: every decision is stored only if the
+/// job is still as its replica read it, so the sweep that loses the race raises
+/// nothing, and pings that ask for the job (decided in Rust, not on the quick path) each
+/// count once.
 #[tokio::test]
-async fn jobs_in_the_layout_of_one_hash_a_job_are_moved_at_start() {
-    use overdue::backend::{open, BackendOptions, Signals, StoreTimer, SyncMode};
-    use overdue::domain::{JobName, Status, UnixTime};
+async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_once() {
+    use overdue::backend::{open, Backend, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::domain::{Frequency, JobName, UnixTime};
+    use std::sync::Arc;
 
     let store = Store::redis().await;
-    let mut conn = store.redis.as_ref().expect("redis").connection().await;
-    let mut old = redis::pipe();
-    for i in 0..2_500 {
-        let name = format!("job-{i:04}");
-        old.cmd("HSET")
-            .arg(format!("{{overdue}}:j:{name}"))
-            .arg(&["f", "1h", "s", "3600", "g", "30", "l", "1000000"])
-            .arg(&["e", "0", "a", "2", "p"])
-            .arg(i + 1)
-            .ignore();
-        old.cmd("ZADD")
-            .arg("{overdue}:names")
-            .arg(0)
-            .arg(&name)
-            .ignore();
-    }
-    old.cmd("HSET")
-        .arg("{overdue}:j:zz-down")
-        .arg(&[
-            "f", "1m", "s", "60", "g", "0", "l", "1000000", "d", "1060000",
-        ])
-        .arg(&["e", "3", "a", "5", "p", "4", "r", "9000000", "k", "1"])
-        .ignore();
-    old.cmd("HSET")
-        .arg("{overdue}:j:zz-unreadable")
-        .arg(&["f", "1h", "s", "soon", "g", "0", "l", "1000000"])
-        .arg(&["e", "0", "a", "0", "p", "1"])
-        .ignore();
-    for name in ["zz-down", "zz-unreadable"] {
-        old.cmd("ZADD")
-            .arg("{overdue}:names")
-            .arg(0)
-            .arg(name)
-            .ignore();
-    }
-    old.cmd("ZADD")
-        .arg("{overdue}:down")
-        .arg(0)
-        .arg("zz-down")
-        .ignore();
-    old.query_async::<()>(&mut conn).await.expect("old layout");
-
     let url = store.url.parse().expect("store URL");
     let options = || BackendOptions {
-        max_services: 10_000,
-        realert_every: None,
-        realert_max: Duration::from_secs(24 * 3600),
+        max_services: 100,
+        realert_every: Some(Duration::from_secs(60)),
+        realert_max: Duration::from_secs(3_600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
-    let b = open(&url, options(), Signals::default(), StoreTimer::default())
-        .await
-        .expect("open the store");
-    let name = |n: &str| JobName::parse(n).expect("name");
-    let up = b.get(&name("job-2499")).await.expect("get").expect("moved");
-    assert_eq!(
-        (
-            up.frequency.as_str(),
-            up.grace.seconds(),
-            up.last_ping.millis()
-        ),
-        ("1h", 30, 1_000_000)
-    );
-    assert_eq!(
-        (up.status, up.alerts_sent, up.pings_total),
-        (Status::Up, 2, 2_500)
-    );
-    let down = b.get(&name("zz-down")).await.expect("get").expect("moved");
-    assert_eq!(down.status, Status::Down);
-    assert_eq!(down.down_since.map(UnixTime::millis), Some(1_060_000));
-    assert_eq!(down.next_reminder.map(UnixTime::millis), Some(9_000_000));
-    assert_eq!((down.episode_alerts, down.pings_total), (3, 4));
-    assert!(
-        b.get(&name("zz-unreadable")).await.is_err(),
-        "still unreadable"
-    );
-    let counts = b.counts().await.expect("counts");
-    assert_eq!((counts.total, counts.down), (2_502, 1));
-
-    let left: Vec<String> = redis::cmd("KEYS")
-        .arg("{overdue}:j:*")
-        .query_async(&mut conn)
-        .await
-        .expect("KEYS");
-    assert!(left.is_empty(), "old keys left: {}", left.len());
-    let moved: usize = redis::cmd("HLEN")
-        .arg("{overdue}:jobs")
-        .query_async(&mut conn)
-        .await
-        .expect("HLEN");
-    assert_eq!(moved, 2_502);
+    let replica = || async {
+        open(&url, options(), Signals::default(), StoreTimer::default())
+            .await
+            .expect("open the store")
+    };
+    let (a, b): (Arc<dyn Backend>, Arc<dyn Backend>) = (replica().await, replica().await);
+    let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
+    let ping = |name: &str| Ping {
+        name: JobName::parse(name).expect("name"),
+        frequency: Some(Frequency::parse("1m").expect("frequency")),
+        grace: None,
+        at: None,
+        want_job: true,
+    };
+    let names: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).collect();
+    for name in &names {
+        a.record_ping(ping(name), t(1_000)).await.expect("ping");
+    }
+    let mut pings = Vec::new();
+    for round in 0..10 {
+        for (i, name) in names.iter().enumerate() {
+            let replica = if (round + i) % 2 == 0 { &a } else { &b };
+            let (replica, sent) = (Arc::clone(replica), ping(name));
+            pings.push(tokio::spawn(async move {
+                replica.record_ping(sent, t(1_001)).await
+            }));
+        }
+    }
+    for ping in pings {
+        ping.await.expect("task").expect("ping");
+    }
+    for name in &names {
+        let job = a
+            .get(&JobName::parse(name).expect("name"))
+            .await
+            .expect("get")
+            .expect("the job");
+        assert_eq!(job.pings_total, 11, "{name}");
+    }
+    let now = UnixTime::from_millis(1_061_001).expect("time");
+    let (from_a, from_b) = tokio::join!(a.take_due(now, 100), b.take_due(now, 100));
+    let (from_a, from_b) = (from_a.expect("sweep a"), from_b.expect("sweep b"));
+    let mut raised: Vec<&str> = from_a
+        .iter()
+        .chain(&from_b)
+        .map(|alert| alert.name.as_str())
+        .collect();
+    raised.sort_unstable();
+    assert_eq!(raised, names, "each job's down alert raised once");
+    assert_eq!(a.backlog().await.expect("backlog"), names.len());
+    a.close().await.expect("close");
     b.close().await.expect("close");
-
-    // A later start: the layout mark makes it one call, and nothing changes.
-    let again = open(&url, options(), Signals::default(), StoreTimer::default())
-        .await
-        .expect("open again");
-    let up = again
-        .get(&name("job-0000"))
-        .await
-        .expect("get")
-        .expect("kept");
-    assert_eq!(up.pings_total, 1);
-    again.close().await.expect("close");
 }

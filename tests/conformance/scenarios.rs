@@ -14,7 +14,7 @@ pub async fn a_ping_is_recorded_and_shown_as_the_job_object(store: &Store) {
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.text().await.unwrap(),
-        "Successfully recorded ping for backup"
+        "Successfully recorded ping for backup\n"
     );
     let job = app.job("backup").await;
     assert_eq!(job["frequency"], "1D");
@@ -95,7 +95,11 @@ pub async fn an_older_timestamp_is_refused_and_an_equal_one_is_a_retry(store: &S
     assert_eq!(ping(&t, "1m").await.status(), 200);
     let stale = ping(&earlier, "5m").await;
     assert_eq!(stale.status(), 409);
-    assert!(!stale.text().await.unwrap().contains('\n'));
+    let message = stale.text().await.unwrap();
+    assert!(
+        message.ends_with('\n') && !message.trim_end().contains('\n'),
+        "one line: {message:?}"
+    );
     let job = app.job("job").await;
     assert_eq!(job["frequency"], "1m", "a refused ping changes nothing");
     assert_eq!(job["last_ping_unix"].to_string(), t);
@@ -153,7 +157,7 @@ pub async fn the_service_cap_answers_507_until_a_job_is_deleted(store: &Store) {
 
     assert_eq!(
         delete(&app, "a").await,
-        (200, "Successfully deleted ping: a".to_owned())
+        (200, "Successfully deleted ping: a\n".to_owned())
     );
     assert_eq!(delete(&app, "a").await.0, 404);
     assert_eq!(app.get("/ping/a").await.status(), 404);

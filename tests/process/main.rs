@@ -9,6 +9,7 @@
 mod common;
 
 mod config;
+mod docs;
 mod fault_hook;
 mod faults;
 mod harness;

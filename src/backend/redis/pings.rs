@@ -1,5 +1,9 @@
-//! Pings reach Redis in batches: one `EVALSHA` of the ping script records every ping
-//! queued since the last call was sent, each in its own step, in arrival order.
+//! Pings reach Redis in batches: one `EVALSHA` of the ping script takes every ping
+//! queued since the last call was sent, in arrival order. It records the usual ones on
+//! its quick path and hands the others back with their job's value; those are decided
+//! in Rust and stored with one compare-and-set call ([`ping_rules`](super::ping_rules))
+//! before the next batch goes out, so that a job's pings are applied in the order they
+//! came.
 //!
 //! A ping alone is sent at once. Under load the batches form by themselves: at most
 //! [`IN_FLIGHT`] calls are out at a time, and what arrives meanwhile goes in the next
@@ -14,13 +18,16 @@ use std::time::Instant;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::{evalsha, key, millis, Core, LIVENESS_GAP, OP_TIMEOUT};
-use crate::backend::{BackendError, Ping};
+use super::connection::{evalsha, key, millis, Core, OP_TIMEOUT};
+use super::ping_rules::{self, Decided, Left};
+use super::LIVENESS_GAP;
+use crate::backend::{BackendError, Ping, PingOutcome};
 use crate::domain::UnixTime;
 
-/// Calls sent and not yet answered at once. One gave the most pings a second
-/// (measured 1, 2, 3 and 8 with `scripts/bench-redis.sh`): Redis's fixed cost is per
-/// call, and the pings that arrive during a round trip make the next batch.
+/// Calls sent and not yet answered at once. One: Redis's fixed cost is per call, and
+/// the pings that arrive during a round trip make the next batch (the figures are in
+/// the benchmark docs). It also keeps a job's pings in order across calls: a call's
+/// pings left to Rust are stored before the next call goes out.
 const IN_FLIGHT: usize = 1;
 /// The most pings in one call: Redis runs nothing else while a script runs (a few µs
 /// a ping), and the script's arguments grow with it.
@@ -34,7 +41,7 @@ struct Queued {
     now: UnixTime,
     /// The ping is answered 503 if Redis has not answered it by then.
     deadline: Instant,
-    reply: oneshot::Sender<Result<Value, BackendError>>,
+    reply: oneshot::Sender<Result<Decided, BackendError>>,
 }
 
 /// The queue in front of the ping script, and the task that empties it.
@@ -50,13 +57,13 @@ impl Batcher {
         Self { queue }
     }
 
-    /// Records `ping` and answers with the script's reply for it, or fails within
+    /// Records `ping` and answers with what it did, or fails within
     /// [`OP_TIMEOUT`] of the call, queueing included.
     ///
     /// The bound is kept by the sending task (one timer a call, not one a ping): a ping
     /// still queued at its deadline is failed before it is sent, and a call may take no
     /// longer than the earliest deadline among its pings.
-    pub(super) async fn send(&self, ping: Ping, now: UnixTime) -> Result<Value, BackendError> {
+    pub(super) async fn send(&self, ping: Ping, now: UnixTime) -> Result<Decided, BackendError> {
         let (reply, answer) = oneshot::channel();
         let deadline = Instant::now() + OP_TIMEOUT;
         self.queue
@@ -114,29 +121,26 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
         if heartbeat {
             heartbeat_ms = now;
         }
-        let cmd = command(&core, &batch, max_services, heartbeat.then_some(now));
-        tokio::spawn(flush(Arc::clone(&core), cmd, batch, deadline, slot));
+        let cmd = command(&core, &batch, heartbeat.then_some(now));
+        tokio::spawn(flush(
+            Arc::clone(&core),
+            cmd,
+            batch,
+            deadline,
+            slot,
+            max_services,
+        ));
     }
 }
 
 /// The script call for `batch`. ARGV: prefix, liveness gap ms ('' for no heartbeat),
-/// the heartbeat's time, max services, the `up` alerts' id prefix, then seven values a
-/// ping (see ping.lua).
-fn command(
-    core: &Core,
-    batch: &[Queued],
-    max_services: usize,
-    heartbeat_at: Option<i64>,
-) -> redis::Cmd {
+/// the heartbeat's time, then seven values a ping (see ping.lua).
+fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::Cmd {
     let mut cmd = evalsha(&core.scripts.ping, key("wake"));
     match heartbeat_at {
         Some(at) => cmd.arg(millis(LIVENESS_GAP)).arg(at),
         None => cmd.arg("").arg(""),
     };
-    // One fresh ULID a call rather than one a ping: the script appends the ping's
-    // position for the rare ping that recovers its job.
-    let id = ulid::Ulid::new().to_string();
-    cmd.arg(max_services).arg(id.get(..22).unwrap_or(&id));
     for Queued { ping, now, .. } in batch {
         cmd.arg(ping.name.as_str());
         match &ping.frequency {
@@ -157,12 +161,15 @@ fn command(
     cmd
 }
 
+/// Sends the call, answers the pings recorded on the quick path, then decides and
+/// stores the others; the slot is held until all of them are stored.
 async fn flush(
     core: Arc<Core>,
     cmd: redis::Cmd,
     batch: Vec<Queued>,
     deadline: Instant,
     slot: OwnedSemaphorePermit,
+    max_services: usize,
 ) {
     let call = core.eval("ping", &core.scripts.ping, &cmd);
     let result = match tokio::time::timeout_at(deadline.into(), call).await {
@@ -172,7 +179,6 @@ async fn flush(
             Err(BackendError::Unavailable(timed_out()))
         }
     };
-    drop(slot);
     let replies = match result {
         Ok(Value::Array(replies)) if replies.len() == batch.len() => replies,
         Ok(other) => {
@@ -188,9 +194,51 @@ async fn flush(
         }
         Err(BackendError::Unavailable(reason)) => return fail(batch, &reason),
     };
+    let mut left = Vec::new();
+    let mut waiting = Vec::new();
     for (queued, reply) in batch.into_iter().zip(replies) {
-        // The caller may have given up meanwhile.
-        let _ = queued.reply.send(Ok(reply));
+        let value = match reply {
+            // Recorded on the quick path; the integer says whether its wake-up is first.
+            Value::Int(earliest) => {
+                // The caller may have given up meanwhile.
+                let _ = queued.reply.send(Ok(Decided {
+                    outcome: PingOutcome::Acknowledged,
+                    earliest: earliest == 1,
+                }));
+                continue;
+            }
+            Value::Nil => None,
+            Value::BulkString(value) => Some(value),
+            other => {
+                let reason = format!("the ping script answered {other:?}");
+                let _ = queued.reply.send(Err(BackendError::Unavailable(reason)));
+                continue;
+            }
+        };
+        left.push(Left {
+            ping: queued.ping,
+            now: queued.now,
+            value,
+        });
+        waiting.push(queued.reply);
+    }
+    if left.is_empty() {
+        return;
+    }
+    let recorded = ping_rules::record(&core, max_services, left);
+    let answers = match tokio::time::timeout_at(deadline.into(), recorded).await {
+        Ok(answers) => answers,
+        Err(_) => {
+            core.mark_timed_out();
+            waiting
+                .iter()
+                .map(|_| Err(BackendError::Unavailable(timed_out())))
+                .collect()
+        }
+    };
+    drop(slot);
+    for (reply, answer) in waiting.into_iter().zip(answers) {
+        let _ = reply.send(answer);
     }
 }
 

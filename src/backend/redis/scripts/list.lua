@@ -1,7 +1,8 @@
 -- One page of jobs sorted by name (byte order, as the local backend sorts).
 -- ARGV: prefix, status ('' | 'up' | 'down'), after ('' = from the first), limit.
--- Returns { jobs, total, down } where each job is { name, dump() fields } and at most
--- limit + 1 jobs are returned (one more tells that there is a next page).
+-- Returns { jobs, total, down } where each job is { name, packed value } and at most
+-- limit + 1 jobs are returned (one more tells that there is a next page). The `down`
+-- set is changed in the same step as the job's value, so it tells a job's status.
 local status = ARGV[2]
 local after = ARGV[3]
 local limit = tonumber(ARGV[4])
@@ -16,16 +17,10 @@ while #jobs <= limit do
   if #names == 0 then break end
   local values = redis.call('HMGET', JOBS, unpack(names))
   for n, name in ipairs(names) do
-    local j = unpack_job(values[n])
-    if j then
-      if status == '' or (status == 'down') == (j.d ~= nil) then
-        jobs[#jobs + 1] = { name, unpack(dump(j)) }
-        if #jobs > limit then break end
-      end
-    elseif j == false and status == '' then
-      -- Sent as it is: the Rust side skips it with a warning, as the local store skips
-      -- a row it cannot read.
-      jobs[#jobs + 1] = { name, values[n] }
+    local v = values[n]
+    if v and (status ~= 'up' or not redis.call('ZSCORE', P .. 'down', name)) then
+      jobs[#jobs + 1] = { name, v }
+      if #jobs > limit then break end
     end
     start = '(' .. name
   end

@@ -1,0 +1,132 @@
+//! Writing what the Rust side decided, atomically and only if each job is still as it
+//! was read: a compare-and-set on the job's whole packed value (`store.lua`).
+//!
+//! The whole value serves as the version: it is the job's entire state, so a value
+//! that is the same as when read means a state that is the same, and a decision made on
+//! it still holds. A separate version field would have to be bumped by the quick path
+//! of every plain ping too, for nothing more.
+
+use redis::Value;
+
+use super::codec;
+use super::connection::{evalsha, key, unavailable, Core};
+use super::decode;
+use crate::backend::BackendError;
+use crate::domain::{Alert, UnixTime};
+
+/// A job's wake-up after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wake {
+    Unchanged,
+    /// Nothing to wake for (a down job without reminders, a job that is gone).
+    Remove,
+    /// At this moment, unless one at or before it is already scheduled: the sweep
+    /// re-arms a job woken early, so an early wake-up is harmless and keeps the write
+    /// small.
+    NoLaterThan(UnixTime),
+    /// At exactly this moment.
+    At(UnixTime),
+}
+
+/// A job's place in the `down` set after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DownSet {
+    Unchanged,
+    Add,
+    Remove,
+}
+
+/// One job's change, as decided on the value `expected`.
+#[derive(Debug, Clone)]
+pub(super) struct Change {
+    pub name: String,
+    /// The packed value the decision was made on; `None` when there was no such job.
+    pub expected: Option<Vec<u8>>,
+    /// The job's new packed value; `None` leaves it as it is.
+    pub new: Option<String>,
+    pub wake: Wake,
+    pub down: DownSet,
+    /// The change creates the job, which `--max-services` may refuse.
+    pub creates: bool,
+    /// An alert raised by the change, with when it was raised.
+    pub alert: Option<(Alert, UnixTime)>,
+}
+
+impl Change {
+    /// A change of `name` that writes nothing yet, decided on `expected`.
+    pub fn on(name: &str, expected: Option<&[u8]>) -> Self {
+        Self {
+            name: name.to_owned(),
+            expected: expected.map(<[u8]>::to_vec),
+            new: None,
+            wake: Wake::Unchanged,
+            down: DownSet::Unchanged,
+            creates: false,
+            alert: None,
+        }
+    }
+}
+
+/// What became of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// The job changed since it was read (or an earlier change of it in the call was
+    /// not applied): nothing was written; read it again and decide again.
+    Conflict,
+    /// Stored; `earliest` when the job's wake-up is now the first of all.
+    Done { earliest: bool },
+    /// A new job refused: `--max-services` jobs exist.
+    Full,
+}
+
+/// Stores `changes` in one atomic call, in order; one answer a change.
+pub(super) async fn store(
+    core: &Core,
+    max_services: usize,
+    changes: &[Change],
+) -> Result<Vec<Applied>, BackendError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = evalsha(&core.scripts.store, key("jobs"));
+    cmd.arg(max_services);
+    for change in changes {
+        cmd.arg(&change.name)
+            .arg(change.expected.as_deref().unwrap_or_default())
+            .arg(change.new.as_deref().unwrap_or_default());
+        match change.wake {
+            Wake::Unchanged => cmd.arg(""),
+            Wake::Remove => cmd.arg("x"),
+            Wake::NoLaterThan(at) => cmd.arg(format!("<{}", at.millis())),
+            Wake::At(at) => cmd.arg(format!("={}", at.millis())),
+        };
+        cmd.arg(match change.down {
+            DownSet::Unchanged => "",
+            DownSet::Add => "+",
+            DownSet::Remove => "-",
+        })
+        .arg(if change.creates { "1" } else { "" });
+        match &change.alert {
+            Some((alert, raised)) => {
+                cmd.arg("1").arg(&codec::alert_fields(alert, *raised)[..]);
+            }
+            None => {
+                cmd.arg("");
+            }
+        }
+    }
+    let reply = core.eval("store", &core.scripts.store, &cmd).await?;
+    let codes = decode::array(&reply)
+        .filter(|codes| codes.len() == changes.len())
+        .ok_or_else(|| unavailable("store reply", "not one answer a change"))?;
+    codes
+        .iter()
+        .map(|code| match code {
+            Value::Int(0) => Ok(Applied::Conflict),
+            Value::Int(1) => Ok(Applied::Done { earliest: false }),
+            Value::Int(2) => Ok(Applied::Done { earliest: true }),
+            Value::Int(3) => Ok(Applied::Full),
+            other => Err(unavailable("store reply", format!("{other:?}"))),
+        })
+        .collect()
+}

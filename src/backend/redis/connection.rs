@@ -1,0 +1,192 @@
+//! The connection to Redis and how every operation on it runs: within a time limit,
+//! scripts by hash, every failure as [`BackendError::Unavailable`].
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use tokio::sync::OnceCell;
+
+use super::scripts::Scripts;
+use crate::backend::BackendError;
+
+/// Every key starts with this; the braces make it the cluster hash tag.
+pub(super) const PREFIX: &str = "{overdue}:";
+/// The longest wait for one operation, connecting included: a hung Redis must not hang
+/// requests.
+pub(super) const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `EVALSHA` of `script` with one key (so that a cluster-aware proxy routes it to the
+/// deployment's slot) and the key prefix as its first argument; callers add the rest.
+/// Built directly as one command: a `ScriptInvocation` would copy every argument twice.
+pub(super) fn evalsha(script: &Script, key: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(1).arg(key).arg(PREFIX);
+    cmd
+}
+
+pub(super) fn unavailable(what: &str, e: impl fmt::Display) -> BackendError {
+    BackendError::Unavailable(format!("redis {what}: {e}"))
+}
+
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The key of a fixed part of the layout.
+pub(super) fn key(part: &str) -> String {
+    format!("{PREFIX}{part}")
+}
+
+/// The connection and what every operation on it shares, also held by the ping
+/// batcher's tasks.
+pub(super) struct Core {
+    client: redis::Client,
+    /// Connected on first use, so a replica starts (and answers 503) while Redis is
+    /// still down; the manager then reconnects by itself after failures.
+    manager: OnceCell<ConnectionManager>,
+    pub(super) scripts: Scripts,
+    /// When an operation last ran out of time. For a moment after it, the reads behind
+    /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
+    /// frozen Redis.
+    timed_out_at: Mutex<Option<Instant>>,
+}
+
+impl Core {
+    pub(super) fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            manager: OnceCell::new(),
+            scripts: Scripts::new(),
+            timed_out_at: Mutex::new(None),
+        }
+    }
+
+    pub(super) async fn connection(&self) -> Result<ConnectionManager, BackendError> {
+        let manager = self
+            .manager
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    // Callers retry on their own schedule (the next ping, sweep or
+                    // poll); the manager reconnects on demand.
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(OP_TIMEOUT)
+                    .set_response_timeout(OP_TIMEOUT)
+                    // Requests and replies are small and latency-bound.
+                    .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await
+            .map_err(|e| unavailable("connect", e))?;
+        Ok(manager.clone())
+    }
+
+    /// Runs `op` within [`OP_TIMEOUT`].
+    pub(super) async fn bounded<T>(
+        &self,
+        what: &str,
+        op: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        match tokio::time::timeout(OP_TIMEOUT, op).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.mark_timed_out();
+                Err(BackendError::Unavailable(format!(
+                    "redis did not answer {what} within {} s",
+                    OP_TIMEOUT.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// A Redis failure as the store's error; a timeout also arms [`Self::fail_fast`].
+    fn failed(&self, what: &str, e: redis::RedisError) -> BackendError {
+        if e.is_timeout() {
+            self.mark_timed_out();
+        }
+        unavailable(what, e)
+    }
+
+    pub(super) fn mark_timed_out(&self) {
+        *self
+            .timed_out_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Fails a secondary read at once while Redis has just been found not answering.
+    pub(super) fn fail_fast(&self, what: &str) -> Result<(), BackendError> {
+        let recent = self
+            .timed_out_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < OP_TIMEOUT);
+        if recent {
+            return Err(BackendError::Unavailable(format!(
+                "redis did not answer recently; {what} skipped"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a script command built by [`evalsha`]; when Redis lost the script
+    /// (restarted, `SCRIPT FLUSH`), loads it again and retries once.
+    pub(super) async fn eval(
+        &self,
+        what: &str,
+        script: &Script,
+        cmd: &redis::Cmd,
+    ) -> Result<Value, BackendError> {
+        self.bounded(what, async {
+            let mut conn = self.connection().await?;
+            match cmd.query_async::<Value>(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                    tracing::info!(
+                        script = what,
+                        "redis does not have the script (restarted or flushed); loading it"
+                    );
+                    script
+                        .prepare_invoke()
+                        .load_async(&mut conn)
+                        .await
+                        .map_err(|e| unavailable("script load", e))?;
+                    cmd.query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+            .map_err(|e| self.failed(what, e))
+        })
+        .await
+    }
+
+    pub(super) async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, BackendError> {
+        self.bounded(what, async {
+            let mut conn = self.connection().await?;
+            cmd.query_async::<T>(&mut conn)
+                .await
+                .map_err(|e| self.failed(what, e))
+        })
+        .await
+    }
+
+    pub(super) async fn pipe<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, BackendError> {
+        self.bounded(what, async {
+            let mut conn = self.connection().await?;
+            pipe.query_async::<T>(&mut conn)
+                .await
+                .map_err(|e| self.failed(what, e))
+        })
+        .await
+    }
+}

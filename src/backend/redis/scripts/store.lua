@@ -1,0 +1,79 @@
+-- Stores what the Rust side decided for some jobs (a ping's effect, a sweep's alerts and
+-- re-arms), change by change, each only if the job's packed value is still the one the
+-- decision was made on: a compare-and-set on the whole value. A value that did not
+-- change means a state that did not change, so the decision still holds; when it did
+-- change, the change is not applied and the Rust side reads the job again and decides
+-- again. Once a change of a job is not applied, its later changes in the call are not
+-- either, so that a job's changes are applied in order or not at all.
+-- ARGV: prefix, max services, then each change as
+--   name, expected value ('' = no such job), new value ('' = unchanged),
+--   wake-up ('' = unchanged, 'x' = none, '<MS' = MS unless one at or before it is
+--   scheduled, '=MS' = MS), down set ('' = unchanged, '+' = in, '-' = out),
+--   '1' when the change creates the job (refused at max services, else ''),
+--   '1' when it raises an alert, followed by its ten fields i v f s g l x o c r
+--   (codec::alert_fields), else ''.
+-- Returns one code a change: 0 not applied (the job changed), 1 applied, 2 applied and
+-- the job's wake-up is now the first of all, 3 refused: max services reached.
+local max = tonumber(ARGV[2])
+local wake = P .. 'wake'
+local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r' }
+
+-- Appends an alert of job `name` to the outbox stream and to the job's queue; its
+-- fields start at ARGV[at].
+local function raise(name, at)
+  local fields = {}
+  for k, f in ipairs(ALERT_FIELDS) do
+    fields[#fields + 1] = f
+    fields[#fields + 1] = ARGV[at + k - 1]
+    if f == 'v' then
+      fields[#fields + 1] = 'n'
+      fields[#fields + 1] = name
+    end
+  end
+  fields[#fields + 1] = 'q'
+  fields[#fields + 1] = int(redis.call('HINCRBY', P .. 'meta', 'seq', 1))
+  local id = redis.call('XADD', OUTBOX, '*', unpack(fields))
+  redis.call('RPUSH', P .. 'q:' .. name, id)
+end
+
+local failed = {}
+local replies = {}
+local i = 3
+while i <= #ARGV do
+  local name, expected, new, at, down, creates, alert =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local reply = 0
+  if not failed[name] and (redis.call('HGET', JOBS, name) or '') == expected then
+    if creates == '1' and redis.call('ZCARD', P .. 'names') >= max then
+      reply = 3
+    else
+      reply = 1
+      if new ~= '' then redis.call('HSET', JOBS, name, new) end
+      if creates == '1' then redis.call('ZADD', P .. 'names', 0, name) end
+      if down == '+' then
+        redis.call('ZADD', P .. 'down', 0, name)
+      elseif down == '-' then
+        redis.call('ZREM', P .. 'down', name)
+      end
+      if at == 'x' then
+        redis.call('ZREM', wake, name)
+      elseif at ~= '' then
+        local ms = string.sub(at, 2)
+        if string.sub(at, 1, 1) == '<' then
+          if redis.call('ZADD', wake, 'LT', 'CH', ms, name) == 1
+            and redis.call('ZRANGE', wake, 0, 0)[1] == name then
+            reply = 2
+          end
+        else
+          redis.call('ZADD', wake, ms, name)
+        end
+      end
+      if alert == '1' then raise(name, i + 7) end
+    end
+  end
+  if reply == 0 or reply == 3 then failed[name] = true end
+  replies[#replies + 1] = reply
+  i = i + 7
+  if alert == '1' then i = i + #ALERT_FIELDS end
+end
+return replies
