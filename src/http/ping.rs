@@ -141,11 +141,11 @@ pub(super) fn origin(headers: &HeaderMap, extensions: &Extensions) -> Origin {
         .map(|ConnectInfo(peer)| Box::from(peer.ip().to_string()));
     let user_agent = headers
         .get(USER_AGENT)
+        .filter(|value| !value.is_empty())
         .map(|value| {
             let text = String::from_utf8_lossy(value.as_bytes());
             Box::from(prefix_within(&text, MAX_USER_AGENT_BYTES))
-        })
-        .filter(|ua: &Box<str>| !ua.is_empty());
+        });
     Origin {
         remote_addr,
         user_agent,
@@ -347,9 +347,9 @@ mod tests {
         headers.insert(USER_AGENT, agent.parse().unwrap());
         let mut extensions = Extensions::new();
         extensions.insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4242))));
-        let origin = origin(&headers, &extensions);
-        assert_eq!(origin.remote_addr.as_deref(), Some("192.0.2.7"));
-        let kept = origin.user_agent.unwrap_or_default();
+        let seen = origin(&headers, &extensions);
+        assert_eq!(seen.remote_addr.as_deref(), Some("192.0.2.7"));
+        let kept = seen.user_agent.unwrap_or_default();
         assert!(kept.len() <= MAX_USER_AGENT_BYTES && kept.chars().all(|c| c == 'é'));
         assert_eq!(
             origin(&HeaderMap::new(), &Extensions::new()),
