@@ -274,6 +274,7 @@ impl Config {
         Ok(Settings {
             store: self.store.clone(),
             backend: BackendOptions {
+                history: 100,
                 max_services: usize::try_from(self.max_services).unwrap_or(usize::MAX),
                 realert_every: Some(self.realert_every).filter(|d| !d.is_zero()),
                 realert_max: self.realert_max,

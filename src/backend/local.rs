@@ -20,10 +20,10 @@ use dashmap::DashMap;
 use super::outbox::{Outbox, PendingAlert};
 use super::sqlite::{self, Journal, Op};
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreHealth, StoreOp, StoreTimer,
+    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
+    Signals, StoreHealth, StoreOp, StoreTimer,
 };
-use crate::domain::{is_due, Alert, Job, JobName, PingEffect, Status, UnixTime};
+use crate::domain::{is_due, Alert, DeliveryEvent, Job, JobName, PingEffect, Status, UnixTime};
 
 /// Names fetched per step of a listing, so `names` is never held for long.
 const LIST_CHUNK: usize = 512;
@@ -318,28 +318,36 @@ impl Backend for LocalBackend {
         let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
             MapEntry::Occupied(mut occupied) => {
                 let entry = occupied.get_mut();
-                let (job, up_alert) = match entry.job.apply_ping(&ping, now, Alert::fresh_id) {
+                let policy = self.options.policy();
+                let change = match entry.job.apply_ping(&ping, now, &policy, Alert::fresh_id) {
                     PingEffect::Stale => return Ok(PingOutcome::Stale(entry.job.clone())),
                     PingEffect::Retry => return Ok(PingOutcome::Recorded(entry.job.clone())),
-                    PingEffect::Recorded(job) => (job, None),
-                    PingEffect::Recovered(job, alert) => (job, Some(alert)),
+                    PingEffect::Applied(change) => change,
                 };
+                let job = change.job;
+                let was_down = entry.job.status == Status::Down;
+                let is_down = job.status == Status::Down;
                 // The new state is stored first: memory changes only once the journal
                 // has it.
-                let recovered = up_alert.is_some();
                 let mut ops = Vec::with_capacity(2);
                 ops.push(Op::Upsert(job.clone()));
-                if let Some(alert) = up_alert {
+                if let Some(alert) = change.alert {
                     ops.push(Op::OutboxPut(self.pending(alert, now)));
                 }
                 let durable = self.persist(&job.name, ops)?;
-                if recovered {
-                    self.down.fetch_sub(1, Ordering::SeqCst);
+                match (was_down, is_down) {
+                    (true, false) => {
+                        self.down.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    (false, true) => {
+                        self.down.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
                 }
                 entry.job = job.clone();
                 entry.not_before = None;
                 self.schedule(entry);
-                let outcome = if recovered {
+                let outcome = if was_down && !is_down {
                     PingOutcome::Recovered(job)
                 } else {
                     PingOutcome::Recorded(job)
@@ -347,9 +355,12 @@ impl Backend for LocalBackend {
                 (outcome, durable)
             }
             MapEntry::Vacant(vacant) => {
-                let Some(job) = Job::from_first_ping(&ping, now) else {
+                let policy = self.options.policy();
+                let Some(change) = Job::from_first_ping(&ping, now, &policy, Alert::fresh_id)
+                else {
                     return Ok(PingOutcome::FrequencyRequired);
                 };
+                let job = change.job;
                 let max = self.options.max_services;
                 let reserved = self
                     .len
@@ -364,13 +375,20 @@ impl Backend for LocalBackend {
                     scheduled: None,
                     not_before: None,
                 };
-                let durable = match self.persist(&job.name, vec![Op::Upsert(job.clone())]) {
+                let mut ops = vec![Op::Upsert(job.clone())];
+                if let Some(alert) = change.alert {
+                    ops.push(Op::OutboxPut(self.pending(alert, now)));
+                }
+                let durable = match self.persist(&job.name, ops) {
                     Ok(durable) => durable,
                     Err(e) => {
                         self.len.fetch_sub(1, Ordering::SeqCst);
                         return Err(e);
                     }
                 };
+                if job.status == Status::Down {
+                    self.down.fetch_add(1, Ordering::SeqCst);
+                }
                 self.schedule(&mut entry);
                 let inserted = vacant.insert(Box::new(entry));
                 self.names
@@ -504,7 +522,18 @@ impl Backend for LocalBackend {
                 Some(_) => {}
             }
             let went_down = entry.job.status == Status::Up;
-            let (job, alert) = entry.job.fall_due(now, &policy, Alert::fresh_id());
+            let Some(change) =
+                entry
+                    .job
+                    .fall_due(now, entry.not_before, &policy, Alert::fresh_id())
+            else {
+                self.schedule(&mut entry);
+                continue;
+            };
+            let job = change.job;
+            let Some(alert) = change.alert else {
+                continue;
+            };
             let ops = vec![
                 Op::Upsert(job.clone()),
                 Op::OutboxPut(self.pending(alert.clone(), now)),
@@ -592,6 +621,25 @@ impl Backend for LocalBackend {
         Ok(())
     }
 
+    async fn events(
+        &self,
+        name: &JobName,
+        _before: Option<u64>,
+        _limit: usize,
+    ) -> Result<Option<EventPage>, BackendError> {
+        // Events are not kept yet: the store's history comes next.
+        Ok(self.jobs.get(name).map(|_| EventPage::default()))
+    }
+
+    async fn record_delivery(
+        &self,
+        _name: &JobName,
+        _delivery: DeliveryEvent,
+        _now: UnixTime,
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     async fn close(&self) -> Result<(), BackendError> {
         match &self.journal {
             Some(journal) => journal.close().await,
@@ -634,6 +682,7 @@ mod tests {
         LocalBackend::in_memory(
             BackendOptions {
                 max_services: 3,
+                history: 100,
                 realert_every: realert.map(Duration::from_secs),
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(900),
@@ -650,6 +699,13 @@ mod tests {
             grace: None,
             at: at.and_then(UnixTime::from_secs),
             want_job: true,
+            signal: Default::default(),
+            exit_code: None,
+            rid: None,
+            max_runtime: None,
+            failure_tolerance: None,
+            output: None,
+            origin: Default::default(),
         }
     }
 
@@ -792,6 +848,9 @@ mod tests {
             alerts_sent: 0,
             pings_total: 1,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         };
         let down = Job {
             name: JobName::parse("down").unwrap(),

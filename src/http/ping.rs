@@ -122,11 +122,11 @@ async fn record(
     }
     let want_job = wants_json(headers);
     let ping = Ping {
-        name: name.clone(),
         frequency,
         grace,
         at,
         want_job,
+        ..Ping::new(name.clone())
     };
     let job = match app.backend.record_ping(ping, now).await? {
         PingOutcome::Recorded(job) => Some(job),
