@@ -896,12 +896,18 @@ mod rules {
         };
         let cleared = apply(&up.job, &cleared, 1_101).job;
         assert_eq!(cleared.runs.as_deref().map(|r| r.max_runtime), Some(None));
-        assert_eq!(cleared.to_json()["max_runtime_seconds"], serde_json::Value::Null);
+        assert_eq!(
+            cleared.to_json()["max_runtime_seconds"],
+            serde_json::Value::Null
+        );
         let fresh = Ping {
             max_runtime: Some(None),
             ..ping(Some("1h"), None)
         };
-        assert!(created(&fresh, 1_000).runs.is_none(), "defaults are not kept");
+        assert!(
+            created(&fresh, 1_000).runs.is_none(),
+            "defaults are not kept"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
 use crate::domain::UnixTime;
+use crate::sync::lock;
 
 /// A store round trip slower than this counts as the store not answering; it also keeps
 /// `/health` from hanging on a stuck writer.
@@ -541,10 +542,6 @@ pub async fn evaluate_periodically(
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -1,121 +1,117 @@
-//! The single-process backend: jobs in a sharded map, a wake-up heap for the sweeper,
-//! and an optional SQLite journal that makes every change durable before it is
-//! acknowledged.
+//! The single-process store: jobs in a sharded map, the sweeper's wake-up heap
+//! ([`schedule`]), the outbox of durable alerts, and an optional journal that makes
+//! every change durable before it is acknowledged.
 //!
-//! Lock order, to stay free of deadlocks: a job's shard, then `names`, then `heap`,
-//! then `outbox`. Nobody takes a shard while holding one of the others.
+//! Every change is lock → apply → persist → schedule: under the job's shard lock the
+//! rules of [`crate::domain::Job`] decide the new state and its alert, the journal
+//! stores them, and only then does memory change and the job's wake-up move.
+//!
+//! The files, each named for what it holds:
+//! - [`schedule`]: each job's place in the sweeper's wake-up heap, and the heap.
+//! - [`alerts`]: the outbox of durable alerts and the dispatcher's wake-up.
+//! - [`journal`]: the write-ahead log, its lanes, the append from the request's thread
+//!   and the sync thread; it reports what became durable to this store, which then
+//!   makes the alerts visible to the dispatcher.
+//! - [`codec`]: the journal's record format and segment file names.
+//! - [`fold`]: the background thread folding the journal into the snapshot.
+//! - [`snapshot`]: the SQLite database: schema, fold transaction, load, replay.
+//!
+//! Lock order, to stay free of deadlocks: a job's shard, then `names`, then the
+//! schedule's heap, then a journal lane, then the outbox. Nobody takes a shard while
+//! holding one of the others.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+mod alerts;
+mod codec;
+mod fold;
+mod journal;
+mod schedule;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 
-use super::outbox::{Outbox, PendingAlert};
-use super::sqlite::{self, Journal, Op};
+use self::alerts::Alerts;
+use self::journal::{Journal, Op};
+use self::schedule::{Entry, Schedule, WakeUp};
+use super::outbox::PendingAlert;
 use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
     Signals, StoreHealth, StoreOp, StoreTimer,
 };
 use crate::domain::{is_due, Alert, DeliveryEvent, Job, JobName, PingEffect, Status, UnixTime};
+use crate::sync::{read, write};
 
 /// Names fetched per step of a listing, so `names` is never held for long.
 const LIST_CHUNK: usize = 512;
 
-/// A job and its place in the sweeper's schedule.
-struct Entry {
-    job: Job,
-    /// The wake-up this job has in the heap. The heap may also hold stale, later
-    /// entries for it; only the one equal to this counts.
-    scheduled: Option<UnixTime>,
-    /// After a restart, the job is not alerted before this (SPEC §8 startup grace).
-    not_before: Option<UnixTime>,
-}
-
-impl Entry {
-    /// When the job next needs the sweeper.
-    fn wake_target(&self) -> Option<UnixTime> {
-        self.job.wake_target(self.not_before)
-    }
+fn unavailable(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unavailable(e.to_string())
 }
 
 /// A write that is in the journal; with `--sync full` its fsync may still be running.
 enum Durable {
     Done,
-    Waiting(sqlite::Waiting),
+    Waiting(journal::Waiting),
 }
 
 impl Durable {
     async fn wait(self) -> Result<(), BackendError> {
         match self {
             Durable::Done => Ok(()),
-            Durable::Waiting(rx) => sqlite::wait(rx).await,
+            Durable::Waiting(rx) => journal::wait(rx).await,
         }
     }
 }
 
+/// The local store (`memory://` and `sqlite://`).
 pub struct LocalBackend {
     /// Boxed so that a map bucket is two words: the tables grow by doubling and are
-    /// often half empty, which with the entry inline cost ~40 % more memory at 1M jobs.
+    /// often half empty, which with the entry inline costs much more memory.
     jobs: DashMap<JobName, Box<Entry>>,
     /// Every job name in order, for paginated listings. Written under the job's shard.
     names: RwLock<BTreeSet<JobName>>,
     len: AtomicUsize,
     down: AtomicUsize,
-    /// The sweeper's wake-ups: (unix ms, job). Pings only touch it when they move
-    /// a wake-up earlier, which keeps the usual ping free of any global lock.
-    heap: Mutex<BinaryHeap<Reverse<(UnixTime, JobName)>>>,
-    /// Alerts that are durable and not yet delivered. Shared with the journal's writer,
-    /// which adds alerts once their commit is done.
-    outbox: Arc<Mutex<Outbox>>,
+    schedule: Schedule,
+    alerts: Arc<Alerts>,
     journal: Option<Journal>,
     seq: AtomicU64,
     options: BackendOptions,
-    signals: Signals,
-    /// Times the in-memory operations of `memory://`; with a journal, the journal's
-    /// writer times the real writes instead.
+    /// Times the in-memory operations of `memory://`; with a journal, the journal
+    /// times the real writes instead.
     store_timer: StoreTimer,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the monitor down with it: the data behind these
-    // locks stays consistent between statements, so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the start gathers while stored jobs are put into the registry.
 #[derive(Default)]
 struct Restoring {
-    wakeups: Vec<Reverse<(UnixTime, JobName)>>,
+    wakeups: Vec<WakeUp>,
     names: BTreeSet<JobName>,
     down: usize,
 }
 
 impl LocalBackend {
-    fn new(
-        options: BackendOptions,
-        signals: Signals,
-        outbox: Arc<Mutex<Outbox>>,
-        journal: Option<Journal>,
-        store_timer: StoreTimer,
-    ) -> Self {
+    fn new(options: BackendOptions, signals: Signals, store_timer: StoreTimer) -> Self {
         Self {
             jobs: DashMap::new(),
             names: RwLock::new(BTreeSet::new()),
             len: AtomicUsize::new(0),
             down: AtomicUsize::new(0),
-            heap: Mutex::new(BinaryHeap::new()),
-            outbox,
-            journal,
+            schedule: Schedule::new(signals.sweeper),
+            alerts: Arc::new(Alerts::new(signals.dispatcher)),
+            journal: None,
             seq: AtomicU64::new(0),
             options,
-            signals,
             store_timer,
         }
     }
@@ -127,7 +123,7 @@ impl LocalBackend {
 
     /// [`Self::in_memory`], its operations timed by `timer`.
     pub fn in_memory_timed(options: BackendOptions, signals: Signals, timer: StoreTimer) -> Self {
-        Self::new(options, signals, Arc::default(), None, timer)
+        Self::new(options, signals, timer)
     }
 
     /// Opens the SQLite journal at `path` and loads every job and pending alert.
@@ -146,29 +142,28 @@ impl LocalBackend {
         signals: Signals,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
-        let outbox: Arc<Mutex<Outbox>> = Arc::default();
-        let backend = Self::new(options, signals, outbox.clone(), None, timer.clone());
+        let mut backend = Self::new(options, signals, timer.clone());
         // Each stored job goes into the registry as it is read: a million jobs never
-        // wait in a list of their own (about 110 MB at its peak, which the allocator
-        // keeps long after the start).
+        // wait in a list of their own, which the allocator would keep long after the
+        // start.
         let mut restoring = Restoring::default();
         let start = UnixTime::now();
+        let alerts = backend.alerts.clone();
         let (journal, loaded) = Journal::open(
             path,
             backend.options.sync,
-            outbox,
-            backend.signals.dispatcher.clone(),
             timer,
             &mut |job| backend.restore_job(job, start, &mut restoring),
+            Box::new(move |durable| {
+                alerts.publish(durable);
+            }),
         )?;
         let jobs = restoring.names.len();
         let alerts = loaded.alerts.len();
         backend.finish_restore(restoring, loaded.alerts, loaded.max_seq);
         tracing::info!(jobs, alerts, path = %path.display(), "state loaded");
-        Ok(Self {
-            journal: Some(journal),
-            ..backend
-        })
+        backend.journal = Some(journal);
+        Ok(backend)
     }
 
     /// Fills the registry from stored state (see [`Self::restore_job`]).
@@ -188,16 +183,12 @@ impl LocalBackend {
         if job.status == Status::Down {
             restoring.down += 1;
         }
-        let mut entry = Entry {
-            job,
-            scheduled: None,
-            not_before,
-        };
+        let mut entry = Entry::new(job, not_before);
         entry.scheduled = entry.wake_target();
         if let Some(at) = entry.scheduled {
             restoring
                 .wakeups
-                .push(Reverse((at, entry.job.name.clone())));
+                .push(std::cmp::Reverse((at, entry.job.name.clone())));
         }
         restoring.names.insert(entry.job.name.clone());
         self.jobs.insert(entry.job.name.clone(), Box::new(entry));
@@ -212,36 +203,13 @@ impl LocalBackend {
         } = restoring;
         self.len.store(names.len(), Ordering::SeqCst);
         self.down.store(down, Ordering::SeqCst);
-        *self
-            .names
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
-        *lock(&self.heap) = BinaryHeap::from(wakeups);
-        let mut outbox = lock(&self.outbox);
+        *write(&self.names) = names;
+        self.schedule.replace(wakeups);
+        let mut outbox = self.alerts.lock();
         for alert in alerts {
             outbox.push(alert);
         }
         self.seq.store(max_seq, Ordering::SeqCst);
-    }
-
-    /// Puts the entry's wake-up into the heap unless an earlier one is already there
-    /// (that one fires, finds the job not due and re-arms it). Wakes the sweeper only
-    /// when the new wake-up is the earliest of all.
-    fn schedule(&self, entry: &mut Entry) {
-        let Some(target) = entry.wake_target() else {
-            return;
-        };
-        if entry.scheduled.is_some_and(|s| s <= target) {
-            return;
-        }
-        entry.scheduled = Some(target);
-        let mut heap = lock(&self.heap);
-        let earliest = heap.peek().is_none_or(|Reverse((at, _))| target < *at);
-        heap.push(Reverse((target, entry.job.name.clone())));
-        drop(heap);
-        if earliest {
-            self.signals.sweeper.notify_one();
-        }
     }
 
     /// Starts timing an in-memory store operation. With a journal, the journal times
@@ -263,42 +231,29 @@ impl LocalBackend {
         }
     }
 
-    /// Makes `ops` durable. Called under the job's shard lock and before memory
-    /// changes, so that the journal and the in-memory outbox see one job's changes in
-    /// the order they happen, and a change the journal refused is never visible.
-    fn persist(&self, job: &JobName, ops: Vec<Op>) -> Result<Durable, BackendError> {
+    /// Makes `ops` durable, then `publish` (their outbox changes) visible once they
+    /// are. Called under the job's shard lock and before memory changes, so that the
+    /// journal and the outbox see one job's changes in the order they happen, and a
+    /// change the journal refused is never visible.
+    fn persist(
+        &self,
+        job: &JobName,
+        ops: Vec<Op>,
+        publish: Vec<Op>,
+    ) -> Result<Durable, BackendError> {
         if let Some(journal) = &self.journal {
-            return Ok(match journal.append(Some(job), ops)? {
+            return Ok(match journal.append(Some(job), ops, publish)? {
                 Some(rx) => Durable::Waiting(rx),
                 None => Durable::Done,
             });
         }
         // Most pings carry no outbox change: they must not touch the global outbox lock.
-        if !ops
-            .iter()
-            .any(|op| matches!(op, Op::OutboxPut(_) | Op::Delete(_)))
-        {
+        if publish.is_empty() {
             return Ok(Durable::Done);
         }
         let started = self.memory_timer();
-        let mut outbox = lock(&self.outbox);
-        let mut queued = false;
-        for op in ops {
-            match op {
-                Op::OutboxPut(p) => {
-                    outbox.push(p);
-                    queued = true;
-                }
-                Op::Delete(name) => outbox.drop_job(&name),
-                _ => {}
-            }
-        }
-        drop(outbox);
-        if queued {
+        if self.alerts.publish(publish) {
             self.store_timer.finish(StoreOp::OutboxPut, started);
-        }
-        if queued {
-            self.signals.dispatcher.notify_one();
         }
         Ok(Durable::Done)
     }
@@ -331,10 +286,13 @@ impl Backend for LocalBackend {
                 // has it.
                 let mut ops = Vec::with_capacity(2);
                 ops.push(Op::Upsert(job.clone()));
+                let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    ops.push(Op::OutboxPut(self.pending(alert, now)));
+                    let pending = self.pending(alert, now);
+                    publish.push(Op::OutboxPut(pending.clone()));
+                    ops.push(Op::OutboxPut(pending));
                 }
-                let durable = self.persist(&job.name, ops)?;
+                let durable = self.persist(&job.name, ops, publish)?;
                 match (was_down, is_down) {
                     (true, false) => {
                         self.down.fetch_sub(1, Ordering::SeqCst);
@@ -346,7 +304,7 @@ impl Backend for LocalBackend {
                 }
                 entry.job = job.clone();
                 entry.not_before = None;
-                self.schedule(entry);
+                self.schedule.arm(entry);
                 let outcome = if was_down && !is_down {
                     PingOutcome::Recovered(job)
                 } else {
@@ -370,16 +328,15 @@ impl Backend for LocalBackend {
                 if reserved.is_err() {
                     return Ok(PingOutcome::Full { max });
                 }
-                let mut entry = Entry {
-                    job: job.clone(),
-                    scheduled: None,
-                    not_before: None,
-                };
+                let mut entry = Entry::new(job.clone(), None);
                 let mut ops = vec![Op::Upsert(job.clone())];
+                let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    ops.push(Op::OutboxPut(self.pending(alert, now)));
+                    let pending = self.pending(alert, now);
+                    publish.push(Op::OutboxPut(pending.clone()));
+                    ops.push(Op::OutboxPut(pending));
                 }
-                let durable = match self.persist(&job.name, ops) {
+                let durable = match self.persist(&job.name, ops, publish) {
                     Ok(durable) => durable,
                     Err(e) => {
                         self.len.fetch_sub(1, Ordering::SeqCst);
@@ -389,12 +346,9 @@ impl Backend for LocalBackend {
                 if job.status == Status::Down {
                     self.down.fetch_add(1, Ordering::SeqCst);
                 }
-                self.schedule(&mut entry);
+                self.schedule.arm(&mut entry);
                 let inserted = vacant.insert(Box::new(entry));
-                self.names
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(job.name.clone());
+                write(&self.names).insert(job.name.clone());
                 drop(inserted);
                 (PingOutcome::Recorded(job), durable)
             }
@@ -410,11 +364,9 @@ impl Backend for LocalBackend {
         let durable = match self.jobs.entry(name.clone()) {
             MapEntry::Vacant(_) => return Ok(false),
             MapEntry::Occupied(occupied) => {
-                let durable = self.persist(name, vec![Op::Delete(name.clone())])?;
-                self.names
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(name);
+                let delete = || vec![Op::Delete(name.clone())];
+                let durable = self.persist(name, delete(), delete())?;
+                write(&self.names).remove(name);
                 let removed = occupied.remove();
                 self.len.fetch_sub(1, Ordering::SeqCst);
                 if removed.job.status == Status::Down {
@@ -442,10 +394,7 @@ impl Backend for LocalBackend {
         let mut cursor: Option<JobName> = None;
         'outer: loop {
             let chunk: Vec<JobName> = {
-                let names = self
-                    .names
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let names = read(&self.names);
                 let lower = match (&cursor, after) {
                     (Some(c), _) => Bound::Excluded(c.as_str()),
                     (None, Some(a)) => Bound::Excluded(a),
@@ -472,19 +421,7 @@ impl Backend for LocalBackend {
                 cursor = Some(name);
             }
         }
-        let next = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|j| j.name.clone())
-        } else {
-            None
-        };
-        let counts = self.counts_now();
-        let total = match status {
-            None => counts.total,
-            Some(Status::Down) => counts.down,
-            Some(Status::Up) => counts.total.saturating_sub(counts.down),
-        };
-        Ok(Page { jobs, total, next })
+        Ok(Page::from_fetched(jobs, limit, status, self.counts_now()))
     }
 
     async fn counts(&self) -> Result<Counts, BackendError> {
@@ -496,14 +433,7 @@ impl Backend for LocalBackend {
         let mut raised = Vec::new();
         let mut waiting = Vec::new();
         while raised.len() < limit {
-            let popped = {
-                let mut heap = lock(&self.heap);
-                match heap.peek() {
-                    Some(Reverse((at, _))) if is_due(*at, now) => heap.pop(),
-                    _ => None,
-                }
-            };
-            let Some(Reverse((wake, name))) = popped else {
+            let Some((wake, name)) = self.schedule.pop_due(now) else {
                 break;
             };
             let Some(mut entry) = self.jobs.get_mut(&name) else {
@@ -516,35 +446,29 @@ impl Backend for LocalBackend {
             match entry.wake_target() {
                 None => continue,
                 Some(target) if !is_due(target, now) => {
-                    self.schedule(&mut entry);
+                    self.schedule.arm(&mut entry);
                     continue;
                 }
                 Some(_) => {}
             }
             let went_down = entry.job.status == Status::Up;
-            let Some(change) =
-                entry
-                    .job
-                    .fall_due(now, entry.not_before, &policy, Alert::fresh_id())
-            else {
-                self.schedule(&mut entry);
+            let fallen = entry
+                .job
+                .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
+            let Some((job, Some(alert))) = fallen.map(|c| (c.job, c.alert)) else {
+                self.schedule.arm(&mut entry);
                 continue;
             };
-            let job = change.job;
-            let Some(alert) = change.alert else {
-                continue;
-            };
-            let ops = vec![
-                Op::Upsert(job.clone()),
-                Op::OutboxPut(self.pending(alert.clone(), now)),
-            ];
-            match self.persist(&name, ops) {
+            let pending = self.pending(alert.clone(), now);
+            let publish = vec![Op::OutboxPut(pending.clone())];
+            let ops = vec![Op::Upsert(job.clone()), Op::OutboxPut(pending)];
+            match self.persist(&name, ops, publish) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
                     // Nothing changed; the job is taken again in a second.
                     let retry = now.plus(1);
                     entry.scheduled = Some(retry);
-                    lock(&self.heap).push(Reverse((retry, name.clone())));
+                    self.schedule.push(retry, name.clone());
                     drop(entry);
                     for durable in waiting {
                         let _ = durable.wait().await;
@@ -561,7 +485,7 @@ impl Backend for LocalBackend {
             }
             entry.job = job;
             entry.not_before = None;
-            self.schedule(&mut entry);
+            self.schedule.arm(&mut entry);
             drop(entry);
             raised.push(alert);
         }
@@ -572,7 +496,7 @@ impl Backend for LocalBackend {
     }
 
     async fn next_wake(&self) -> Option<UnixTime> {
-        lock(&self.heap).peek().map(|Reverse((at, _))| *at)
+        self.schedule.next()
     }
 
     async fn lease_alerts(
@@ -580,13 +504,11 @@ impl Backend for LocalBackend {
         now: UnixTime,
         limit: usize,
     ) -> Result<Vec<PendingAlert>, BackendError> {
-        Ok(lock(&self.outbox).lease(now.millis(), limit))
+        Ok(self.alerts.lock().lease(now, limit))
     }
 
     async fn next_alert_at(&self) -> Option<UnixTime> {
-        lock(&self.outbox)
-            .next_ready_ms()
-            .and_then(UnixTime::from_millis)
+        self.alerts.lock().next_ready()
     }
 
     async fn finish_alert(
@@ -595,7 +517,7 @@ impl Backend for LocalBackend {
         outcome: Delivery,
     ) -> Result<(), BackendError> {
         let started = self.memory_timer();
-        let queued = lock(&self.outbox).finish(alert, outcome);
+        let queued = self.alerts.lock().finish(alert, outcome);
         let Some(journal) = &self.journal else {
             let op = match outcome {
                 Delivery::RetryAt(_) => StoreOp::OutboxRetry,
@@ -617,7 +539,7 @@ impl Backend for LocalBackend {
         };
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.
-        journal.append(Some(&alert.alert.name), vec![op])?;
+        journal.append(Some(&alert.alert.name), vec![op], Vec::new())?;
         Ok(())
     }
 
@@ -651,13 +573,11 @@ impl Backend for LocalBackend {
 #[async_trait]
 impl StoreHealth for LocalBackend {
     async fn backlog(&self) -> Result<usize, BackendError> {
-        Ok(lock(&self.outbox).len())
+        Ok(self.alerts.lock().len())
     }
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
-        Ok(lock(&self.outbox)
-            .oldest_raised_at()
-            .and_then(UnixTime::from_secs))
+        Ok(self.alerts.lock().oldest_raised_at())
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {
@@ -666,207 +586,5 @@ impl StoreHealth for LocalBackend {
             journal.check().await?;
         }
         Ok(started.elapsed())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(v: i64) -> UnixTime {
-        UnixTime::from_millis(v).unwrap()
-    }
-    use crate::domain::{AlertEvent, Frequency, Grace};
-
-    fn backend(realert: Option<u64>) -> LocalBackend {
-        LocalBackend::in_memory(
-            BackendOptions {
-                max_services: 3,
-                history: 100,
-                realert_every: realert.map(Duration::from_secs),
-                realert_max: Duration::from_secs(24 * 3600),
-                startup_grace: Duration::from_secs(900),
-                sync: super::super::SyncMode::Normal,
-            },
-            Signals::default(),
-        )
-    }
-
-    fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
-        Ping {
-            name: JobName::parse(name).unwrap(),
-            frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
-            grace: None,
-            at: at.and_then(UnixTime::from_secs),
-            want_job: true,
-            signal: Default::default(),
-            exit_code: None,
-            rid: None,
-            max_runtime: None,
-            failure_tolerance: None,
-            output: None,
-            origin: Default::default(),
-        }
-    }
-
-    fn t(secs: i64) -> UnixTime {
-        UnixTime::from_secs(secs).unwrap()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_job_is_due_just_after_its_deadline_and_reminded() {
-        let b = backend(Some(60));
-        b.record_ping(ping("j", Some("1m"), None), t(1_000))
-            .await
-            .unwrap();
-        assert!(
-            b.take_due(ms(1_060_000), 10).await.unwrap().is_empty(),
-            "not due at the deadline itself"
-        );
-        let due = b.take_due(ms(1_060_001), 10).await.unwrap();
-        assert_eq!(due.len(), 1);
-        assert_eq!(
-            (due[0].event, due[0].alert_count, due[0].expected_by_unix),
-            (AlertEvent::Down, 1, 1_060)
-        );
-        assert!(
-            b.take_due(ms(1_100_000), 10).await.unwrap().is_empty(),
-            "no reminder yet"
-        );
-        let reminder = b.take_due(ms(1_120_002), 10).await.unwrap();
-        assert_eq!(reminder[0].alert_count, 2);
-        assert_eq!(reminder[0].overdue_seconds, 60);
-        assert_eq!(b.counts_now().down, 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_later_ping_defers_the_alert_without_touching_the_heap() {
-        let b = backend(None);
-        b.record_ping(ping("j", Some("1m"), None), t(1_000))
-            .await
-            .unwrap();
-        b.record_ping(ping("j", None, None), t(1_050))
-            .await
-            .unwrap();
-        assert_eq!(lock(&b.heap).len(), 1);
-        assert!(b.take_due(ms(1_061_000), 10).await.unwrap().is_empty());
-        assert_eq!(
-            b.next_wake().await,
-            Some(t(1_110)),
-            "re-armed at the real deadline"
-        );
-        assert_eq!(b.take_due(ms(1_111_000), 10).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_shorter_frequency_moves_the_deadline_earlier_at_once() {
-        let b = backend(None);
-        b.record_ping(ping("j", Some("10m"), None), t(1_000))
-            .await
-            .unwrap();
-        b.record_ping(ping("j", Some("1m"), None), t(1_030))
-            .await
-            .unwrap();
-        assert_eq!(b.next_wake().await, Some(t(1_090)));
-        assert_eq!(b.take_due(ms(1_091_000), 10).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn recovery_raises_up_with_the_time_down() {
-        let b = backend(Some(60));
-        b.record_ping(ping("j", Some("1m"), None), t(1_000))
-            .await
-            .unwrap();
-        b.take_due(ms(1_061_000), 10).await.unwrap();
-        let outcome = b
-            .record_ping(ping("j", None, None), t(1_200))
-            .await
-            .unwrap();
-        assert!(matches!(outcome, PingOutcome::Recovered(_)));
-        let leased = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
-        assert_eq!(leased.len(), 1, "one per job: the down alert first");
-        assert_eq!(leased[0].alert.event, AlertEvent::Down);
-        b.finish_alert(&leased[0], Delivery::Delivered)
-            .await
-            .unwrap();
-        let up = b.lease_alerts(ms(1_200_000), 10).await.unwrap();
-        assert_eq!(up[0].alert.event, AlertEvent::Up);
-        assert_eq!(up[0].alert.overdue_seconds, 140);
-        assert_eq!(b.counts_now().down, 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn stale_timestamps_change_nothing_and_equal_ones_are_retries() {
-        let b = backend(None);
-        b.record_ping(ping("j", Some("1m"), Some(1_000)), t(1_000))
-            .await
-            .unwrap();
-        let stale = b
-            .record_ping(ping("j", Some("5m"), Some(999)), t(1_001))
-            .await
-            .unwrap();
-        assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
-        let equal = b
-            .record_ping(ping("j", None, Some(1_000)), t(1_001))
-            .await
-            .unwrap();
-        assert!(matches!(equal, PingOutcome::Recorded(ref j) if j.pings_total == 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_service_cap_refuses_new_names_until_one_is_deleted() {
-        let b = backend(None);
-        for n in ["a", "b", "c"] {
-            b.record_ping(ping(n, Some("1m"), None), t(1_000))
-                .await
-                .unwrap();
-        }
-        let full = b
-            .record_ping(ping("d", Some("1m"), None), t(1_000))
-            .await
-            .unwrap();
-        assert!(matches!(full, PingOutcome::Full { max: 3 }));
-        assert!(b.delete(&JobName::parse("a").unwrap()).await.unwrap());
-        let ok = b
-            .record_ping(ping("d", Some("1m"), None), t(1_000))
-            .await
-            .unwrap();
-        assert!(matches!(ok, PingOutcome::Recorded(_)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
-        let b = backend(Some(3_600));
-        let up = Job {
-            name: JobName::parse("late").unwrap(),
-            frequency: Frequency::parse("1h").unwrap(),
-            grace: Grace::default(),
-            last_ping: t(0),
-            status: Status::Up,
-            down_since: None,
-            episode_alerts: 0,
-            alerts_sent: 0,
-            pings_total: 1,
-            next_reminder: None,
-            down_reason: Default::default(),
-            runs: None,
-            events_seq: 0,
-        };
-        let down = Job {
-            name: JobName::parse("down").unwrap(),
-            status: Status::Down,
-            down_since: Some(t(3_600)),
-            episode_alerts: 1,
-            next_reminder: Some(t(100_030)),
-            ..up.clone()
-        };
-        b.restore(vec![up, down], Vec::new(), 0, t(100_000));
-        // The late job waits min(1h, 15m) from the start; the down job only reminds.
-        let first = b.take_due(ms(100_031_000), 10).await.unwrap();
-        assert_eq!(first.len(), 1);
-        assert_eq!((first[0].name.as_str(), first[0].alert_count), ("down", 2));
-        assert!(b.take_due(ms(100_900_000), 10).await.unwrap().is_empty());
-        let late = b.take_due(ms(100_900_001), 10).await.unwrap();
-        assert_eq!((late[0].name.as_str(), late[0].alert_count), ("late", 1));
     }
 }
