@@ -17,6 +17,15 @@ use crate::domain::{Alert, Job, PingEffect, Policy, Status, UnixTime};
 /// round stores at least the first change of every job nobody else changed meanwhile.
 const ROUNDS: usize = 8;
 
+/// What deciding and storing pings needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub max_services: usize,
+    /// Events kept per job.
+    pub history: usize,
+    pub policy: Policy,
+}
+
 /// A ping the script did not record, with the job's value as the script saw it.
 pub(super) struct Left {
     pub ping: Ping,
@@ -47,10 +56,14 @@ enum Decision {
 /// Decides and stores `left`, and answers each ping, in order.
 pub(super) async fn record(
     core: &Core,
-    max_services: usize,
-    policy: &Policy,
+    settings: &Settings,
     left: Vec<Left>,
 ) -> Vec<Result<Decided, BackendError>> {
+    let Settings {
+        max_services,
+        history,
+        ref policy,
+    } = *settings;
     let mut answers: Vec<Option<Result<Decided, BackendError>>> =
         left.iter().map(|_| None).collect();
     // Per job, the value its next undecided ping is decided on.
@@ -71,7 +84,7 @@ pub(super) async fn record(
             let Some(value) = next_values.get_mut(l.ping.name.as_str()) else {
                 continue;
             };
-            let decision = decide(&l.ping, l.now, policy, value.as_deref());
+            let decision = decide(&l.ping, l.now, policy, history, value.as_deref());
             if let Decision::Store { next, .. } = &decision {
                 *value = Some(next.clone());
             }
@@ -87,7 +100,7 @@ pub(super) async fn record(
                 Decision::Answer(_) => None,
             })
             .collect();
-        let applied = match cas::store(core, max_services, &changes).await {
+        let applied = match cas::store(core, max_services, history, &changes).await {
             Ok(applied) => applied,
             Err(e) => {
                 return fill(answers, &e);
@@ -184,7 +197,13 @@ async fn read(core: &Core, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, Bac
 }
 
 /// `ping` at `now` on the job stored as `value`, by the rules of `domain::job`.
-fn decide(ping: &Ping, now: UnixTime, policy: &Policy, value: Option<&[u8]>) -> Decision {
+fn decide(
+    ping: &Ping,
+    now: UnixTime,
+    policy: &Policy,
+    history: usize,
+    value: Option<&[u8]>,
+) -> Decision {
     let name = ping.name.as_str();
     let (old, decided) = match value {
         None => match Job::from_first_ping(ping, now, policy, Alert::fresh_id) {
@@ -239,6 +258,7 @@ fn decide(ping: &Ping, now: UnixTime, policy: &Policy, value: Option<&[u8]>) -> 
         },
         creates: old.is_none(),
         alert: decided.alert.map(|alert| (alert, now)),
+        events: cas::lines(&decided.events, history),
         ..Change::on(name, value)
     };
     let outcome = if recovered {
