@@ -51,6 +51,7 @@ mod sync;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::http::parse_query_for_fuzzing as parse_query;
+    pub use crate::http::parse_run_for_fuzzing as parse_run;
 }
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AlertUri, Signer};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
-use crate::domain::{Alert, UnixTime};
+use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
 const CONCURRENCY: usize = 64;
@@ -29,6 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const ANSWER_READ_BYTES: usize = 4 * 1024;
 /// Of that first line, at most this much is logged.
 const ANSWER_LOG_BYTES: usize = 200;
+/// Of why a delivery failed, at most this much is kept in its event.
+const ERROR_EVENT_BYTES: usize = 300;
 
 /// Where alerts go.
 #[derive(Clone, Debug)]
@@ -39,6 +41,17 @@ pub enum Sink {
     },
     /// No webhook configured: alerts are written to the log.
     Log,
+}
+
+impl Sink {
+    /// The channel's name as a delivery event shows it: `webhook:<host>` (no port,
+    /// path, query or credentials), or `log`.
+    pub fn channel_name(&self) -> String {
+        match self {
+            Sink::Webhook { uri, .. } => format!("webhook:{}", uri.url().host_str().unwrap_or("")),
+            Sink::Log => "log".to_owned(),
+        }
+    }
 }
 
 /// How one delivery attempt ended.
@@ -217,14 +230,14 @@ impl Dispatcher {
         };
         let elapsed = started.elapsed();
         let elapsed_ms = crate::logging::millis(elapsed);
-        let (outcome, observed, status) = match result {
+        let (outcome, observed, status, error) = match result {
             Attempt::Success(status) => {
                 tracing::info!(
                     job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
                     attempt = attempt_no, status = status.map(|s| s.as_u16()), elapsed_ms,
                     "alert delivered"
                 );
-                (Delivery::Delivered, AttemptOutcome::Delivered, status)
+                (Delivery::Delivered, AttemptOutcome::Delivered, status, None)
             }
             Attempt::Permanent {
                 reason,
@@ -235,7 +248,8 @@ impl Dispatcher {
                     job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                     answer = answer.as_deref(), elapsed_ms, "alert refused by the webhook; not retried"
                 );
-                (Delivery::GaveUp, AttemptOutcome::Refused, status)
+                let error = error_line(&reason, answer.as_deref());
+                (Delivery::GaveUp, AttemptOutcome::Refused, status, error)
             }
             Attempt::Retryable {
                 reason,
@@ -257,14 +271,20 @@ impl Dispatcher {
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                         answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
                     );
-                    (Delivery::GaveUp, AttemptOutcome::GaveUp, status)
+                    let error = error_line(&reason, answer.as_deref());
+                    (Delivery::GaveUp, AttemptOutcome::GaveUp, status, error)
                 } else {
                     tracing::warn!(
                         job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
                         answer = answer.as_deref(), elapsed_ms, retry_in_ms = delay.as_millis() as u64,
                         "alert delivery failed; will retry"
                     );
-                    (Delivery::RetryAt(next), AttemptOutcome::Retrying, status)
+                    (
+                        Delivery::RetryAt(next),
+                        AttemptOutcome::Retrying,
+                        status,
+                        None,
+                    )
                 }
             }
         };
@@ -279,10 +299,43 @@ impl Dispatcher {
         for observer in &self.observers {
             observer.attempt(&report);
         }
+        let ended = !matches!(outcome, Delivery::RetryAt(_));
         if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
             tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
         }
         self.signals.dispatcher.notify_one();
+        if ended {
+            self.record_delivery(alert, attempt_no, observed, status, error);
+        }
+    }
+
+    /// Writes the end of a delivery into the job's history (SPEC §13) on a task of its
+    /// own: the history is a record, not part of delivering, so a slow or failing store
+    /// write neither delays the next delivery nor is retried.
+    fn record_delivery(
+        &self,
+        alert: &Alert,
+        attempts: u32,
+        outcome: AttemptOutcome,
+        status: Option<StatusCode>,
+        last_error: Option<String>,
+    ) {
+        let event = DeliveryEvent {
+            alert_id: alert.id.to_string(),
+            event: alert.event.as_str(),
+            channel: self.sink.channel_name(),
+            delivered: outcome == AttemptOutcome::Delivered,
+            attempts,
+            last_status: status.map(|s| s.as_u16()),
+            last_error,
+        };
+        let backend = self.backend.clone();
+        let name = alert.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = backend.record_delivery(&name, event, UnixTime::now()).await {
+                tracing::debug!(job = %name, error = %e, "could not record a delivery event");
+            }
+        });
     }
 
     async fn post(
@@ -368,6 +421,16 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Why a delivery ended badly, as one bounded line: the reason and the webhook's own
+/// first line, when it gave one.
+fn error_line(reason: &str, answer: Option<&str>) -> Option<String> {
+    let line = match answer {
+        Some(answer) => format!("{reason}: {answer}"),
+        None => reason.to_owned(),
+    };
+    first_line(line.as_bytes(), ERROR_EVENT_BYTES)
 }
 
 /// The first non-empty line of a webhook's error answer, for the log, so that the
@@ -459,6 +522,28 @@ mod tests {
         let cut = first_line(wide.as_bytes(), 201).expect("a line");
         assert_eq!(cut.len(), 200);
         assert!(cut.chars().all(|c| c == '\u{e9}'));
+    }
+
+    #[test]
+    fn a_channel_is_named_without_its_port_path_query_or_credentials() {
+        let uri = AlertUri::parse("https://user:pw@hooks.example:8443/x/y?key=abc").unwrap();
+        let sink = Sink::Webhook { uri, signer: None };
+        assert_eq!(sink.channel_name(), "webhook:hooks.example");
+        assert_eq!(Sink::Log.channel_name(), "log");
+    }
+
+    #[test]
+    fn a_delivery_error_is_one_bounded_line() {
+        assert_eq!(
+            error_line("webhook answered 410 Gone", Some("no such hook")).as_deref(),
+            Some("webhook answered 410 Gone: no such hook")
+        );
+        let long = format!("connection failed: {}\nsecond", "x".repeat(1_000));
+        let line = error_line(&long, None).expect("a line");
+        assert!(
+            line.len() <= ERROR_EVENT_BYTES && !line.contains('\n'),
+            "{line}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 pub use crate::domain::Ping;
-use crate::domain::{Alert, Job, JobName, Policy, Status, UnixTime};
+use crate::domain::{Alert, DeliveryEvent, Job, JobName, Policy, Status, UnixTime};
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
@@ -68,6 +68,15 @@ impl Page {
             next,
         }
     }
+}
+
+/// One page of a job's history (SPEC §13), newest first.
+#[derive(Debug, Default)]
+pub struct EventPage {
+    /// The events, each the JSON object of SPEC §13.
+    pub events: Vec<serde_json::Value>,
+    /// The `before` value that reads the next page; `None` on the last one.
+    pub next: Option<u64>,
 }
 
 /// How many jobs there are, for listings and health.
@@ -152,6 +161,24 @@ pub trait Backend: StoreHealth {
         outcome: Delivery,
     ) -> Result<(), BackendError>;
 
+    /// The job's events with a `seq` below `before`, newest first, at most `limit`;
+    /// `None` when the job is unknown.
+    async fn events(
+        &self,
+        name: &JobName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<EventPage>, BackendError>;
+
+    /// Records the end of an alert's delivery to one channel as an event of its job
+    /// (`Job::record_delivery`); a job deleted meanwhile records nothing.
+    async fn record_delivery(
+        &self,
+        name: &JobName,
+        delivery: DeliveryEvent,
+        now: UnixTime,
+    ) -> Result<(), BackendError>;
+
     /// Makes everything durable and releases the store; called once at shutdown.
     async fn close(&self) -> Result<(), BackendError>;
 }
@@ -223,6 +250,8 @@ pub struct BackendOptions {
     pub max_services: usize,
     /// Reminder interval while a job stays down; `None` alerts once.
     pub realert_every: Option<Duration>,
+    /// Events kept per job (`--history`); 0 keeps none.
+    pub history: usize,
     /// Longest interval between reminders, however long a job stays down.
     pub realert_max: Duration,
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.

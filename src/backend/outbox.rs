@@ -161,6 +161,9 @@ mod tests {
             alerts_sent: 1,
             pings_total: 1,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         };
         PendingAlert {
             seq,

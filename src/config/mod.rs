@@ -79,6 +79,10 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_MAX_SERVICES", default_value = "100000", value_parser = max_services, value_name = "N")]
     pub max_services: u64,
 
+    /// Events kept per job in its history (GET /ping/{name}/events); 0 keeps none
+    #[arg(long, env = "OVERDUE_HISTORY", default_value = "100", value_parser = history, value_name = "N")]
+    pub history: u32,
+
     /// Connections served at once; beyond, a new connection is answered 503 and closed
     #[arg(long, env = "OVERDUE_MAX_CONNECTIONS", default_value = "10000", value_parser = max_connections, value_name = "N")]
     pub max_connections: u32,
@@ -278,6 +282,7 @@ impl Config {
             store: self.store.clone(),
             backend: BackendOptions {
                 max_services: usize::try_from(self.max_services).unwrap_or(usize::MAX),
+                history: usize::try_from(self.history).unwrap_or(usize::MAX),
                 realert_every: Some(self.realert_every).filter(|d| !d.is_zero()),
                 realert_max: self.realert_max,
                 startup_grace: self.startup_grace,
@@ -314,8 +319,9 @@ impl Config {
                 rate_limit,
                 serve: ServeOptions {
                     max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-                    // The rate limiter keys its buckets by the client's address.
-                    peer_address: !rate_limit.is_off(),
+                    // The rate limiter keys its buckets by the client's address, and
+                    // every ping's event shows it.
+                    peer_address: !rate_limit.is_off() || self.history > 0,
                 },
             },
         })

@@ -91,6 +91,15 @@ pub(super) fn max_services(raw: &str) -> Result<u64, String> {
     whole_number(raw, 1, u64::MAX)
 }
 
+/// `--history`: from 0 (no history) to 10000 events per job.
+pub(super) fn history(raw: &str) -> Result<u32, String> {
+    whole_number(raw, 0, MAX_HISTORY).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Most events `--history` keeps per job: past this, a job's history would cost more
+/// to rewrite than it is worth to read.
+const MAX_HISTORY: u64 = 10_000;
+
 /// `--max-connections`: from 1 to 1000000.
 pub(super) fn max_connections(raw: &str) -> Result<u32, String> {
     whole_number(raw, 1, 1_000_000).map(|n| u32::try_from(n).unwrap_or(u32::MAX))

@@ -19,6 +19,7 @@ fn durations_accept_both_grammars_and_zero() {
 #[test]
 fn defaults_match_the_spec() {
     let c = Config::parse_from(["overdue"]);
+    assert_eq!(c.history, 100);
     assert_eq!(
         c.store,
         StoreUrl::Sqlite("./overdue-data/overdue.db".into())
@@ -37,6 +38,7 @@ fn defaults_match_the_spec() {
 #[test]
 fn perf_flags_have_the_spec_defaults_and_accept_bare_booleans() {
     let c = Config::parse_from(["overdue"]);
+    assert_eq!(c.history, 100);
     assert_eq!(
         c.settings().unwrap().perf,
         PerfSettings::default(),
@@ -90,7 +92,19 @@ fn defaults_are_valid_settings() {
     assert_eq!(settings.health.evaluate_every, Duration::from_secs(5));
     assert!(settings.health.publishing.is_none());
     assert!(matches!(settings.sink, Sink::Log));
-    assert!(!settings.http.serve.peer_address);
+    assert_eq!(settings.backend.history, 100);
+    assert!(
+        settings.http.serve.peer_address,
+        "a ping's event shows its address"
+    );
+    let quiet = Config::parse_from(["overdue", "--history", "0"])
+        .settings()
+        .unwrap();
+    assert_eq!(quiet.backend.history, 0);
+    assert!(
+        !quiet.http.serve.peer_address,
+        "nothing needs the address without history or rate limit"
+    );
 }
 
 fn refusal(args: &[&str]) -> Option<ConfigError> {
@@ -158,6 +172,13 @@ fn numeric_refusals_show_the_accepted_range() {
         "expected a whole number from 1 to 1000000"
     );
     assert_eq!(max_connections("1000000"), Ok(1_000_000));
+    assert_eq!(history("0"), Ok(0));
+    assert_eq!(history("10000"), Ok(10_000));
+    assert_eq!(
+        history("10001").unwrap_err(),
+        "expected a whole number from 0 to 10000"
+    );
+    assert!(history("-1").is_err());
     assert!(health_sink_failures("0")
         .unwrap_err()
         .contains("at least 1"));

@@ -506,6 +506,7 @@ mod tests {
         let backend: Arc<dyn Backend> = Arc::new(LocalBackend::in_memory(
             BackendOptions {
                 max_services: 10,
+                history: 100,
                 realert_every: None,
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),

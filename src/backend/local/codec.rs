@@ -223,6 +223,9 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
                 alerts_sent: r.u64()?,
                 pings_total: r.u64()?,
                 next_reminder: r.time()?,
+                down_reason: crate::domain::DownReason::Missed,
+                runs: None,
+                events_seq: 0,
             })
         }
         DELETE => Op::Delete(JobName::parse(r.str()?).ok()?),
@@ -319,6 +322,9 @@ mod tests {
             alerts_sent: 7,
             pings_total: 12,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         }
     }
 

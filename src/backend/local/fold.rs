@@ -213,6 +213,9 @@ mod tests {
             alerts_sent: 0,
             pings_total: pings,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         }
     }
 

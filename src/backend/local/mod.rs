@@ -45,10 +45,10 @@ use self::journal::{Journal, Op};
 use self::schedule::{Entry, Schedule, WakeUp};
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, StoreHealth,
-    StoreOp, StoreTimer, Wakers,
+    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
+    StoreHealth, StoreOp, StoreTimer, Wakers,
 };
-use crate::domain::{is_due, Alert, Job, JobName, PingEffect, Status, UnixTime};
+use crate::domain::{is_due, Alert, DeliveryEvent, Job, JobName, PingEffect, Status, UnixTime};
 use crate::sync::{read, write};
 
 /// Names fetched per step of a listing, so `names` is never held for long.
@@ -273,31 +273,39 @@ impl Backend for LocalBackend {
         let (outcome, durable) = match self.jobs.entry(ping.name.clone()) {
             MapEntry::Occupied(mut occupied) => {
                 let entry = occupied.get_mut();
-                let (job, up_alert) = match entry.job.apply_ping(&ping, now, Alert::fresh_id) {
+                let policy = self.options.policy();
+                let change = match entry.job.apply_ping(&ping, now, &policy, Alert::fresh_id) {
                     PingEffect::Stale => return Ok(PingOutcome::Stale(entry.job.clone())),
                     PingEffect::Retry => return Ok(PingOutcome::Recorded(entry.job.clone())),
-                    PingEffect::Recorded(job) => (job, None),
-                    PingEffect::Recovered(job, alert) => (job, Some(alert)),
+                    PingEffect::Applied(change) => change,
                 };
+                let job = change.job;
+                let was_down = entry.job.status == Status::Down;
+                let is_down = job.status == Status::Down;
                 // The new state is stored first: memory changes only once the journal
                 // has it.
-                let recovered = up_alert.is_some();
                 let mut ops = Vec::with_capacity(2);
                 ops.push(Op::Upsert(job.clone()));
                 let mut publish = Vec::new();
-                if let Some(alert) = up_alert {
+                if let Some(alert) = change.alert {
                     let pending = self.pending(alert, now);
                     publish.push(Op::OutboxPut(pending.clone()));
                     ops.push(Op::OutboxPut(pending));
                 }
                 let durable = self.persist(&job.name, ops, publish)?;
-                if recovered {
-                    self.down.fetch_sub(1, Ordering::SeqCst);
+                match (was_down, is_down) {
+                    (true, false) => {
+                        self.down.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    (false, true) => {
+                        self.down.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
                 }
                 entry.job = job.clone();
                 entry.not_before = None;
                 self.schedule.arm(entry);
-                let outcome = if recovered {
+                let outcome = if was_down && !is_down {
                     PingOutcome::Recovered(job)
                 } else {
                     PingOutcome::Recorded(job)
@@ -305,9 +313,12 @@ impl Backend for LocalBackend {
                 (outcome, durable)
             }
             MapEntry::Vacant(vacant) => {
-                let Some(job) = Job::from_first_ping(&ping, now) else {
+                let policy = self.options.policy();
+                let Some(change) = Job::from_first_ping(&ping, now, &policy, Alert::fresh_id)
+                else {
                     return Ok(PingOutcome::FrequencyRequired);
                 };
+                let job = change.job;
                 let max = self.options.max_services;
                 let reserved = self
                     .len
@@ -318,14 +329,23 @@ impl Backend for LocalBackend {
                     return Ok(PingOutcome::Full { max });
                 }
                 let mut entry = Entry::new(job.clone(), None);
-                let ops = vec![Op::Upsert(job.clone())];
-                let durable = match self.persist(&job.name, ops, Vec::new()) {
+                let mut ops = vec![Op::Upsert(job.clone())];
+                let mut publish = Vec::new();
+                if let Some(alert) = change.alert {
+                    let pending = self.pending(alert, now);
+                    publish.push(Op::OutboxPut(pending.clone()));
+                    ops.push(Op::OutboxPut(pending));
+                }
+                let durable = match self.persist(&job.name, ops, publish) {
                     Ok(durable) => durable,
                     Err(e) => {
                         self.len.fetch_sub(1, Ordering::SeqCst);
                         return Err(e);
                     }
                 };
+                if job.status == Status::Down {
+                    self.down.fetch_add(1, Ordering::SeqCst);
+                }
                 self.schedule.arm(&mut entry);
                 let inserted = vacant.insert(Box::new(entry));
                 write(&self.names).insert(job.name.clone());
@@ -432,7 +452,13 @@ impl Backend for LocalBackend {
                 Some(_) => {}
             }
             let went_down = entry.job.status == Status::Up;
-            let (job, alert) = entry.job.fall_due(now, &policy, Alert::fresh_id());
+            let fallen = entry
+                .job
+                .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
+            let Some((job, Some(alert))) = fallen.map(|c| (c.job, c.alert)) else {
+                self.schedule.arm(&mut entry);
+                continue;
+            };
             let pending = self.pending(alert.clone(), now);
             let publish = vec![Op::OutboxPut(pending.clone())];
             let ops = vec![Op::Upsert(job.clone()), Op::OutboxPut(pending)];
@@ -514,6 +540,25 @@ impl Backend for LocalBackend {
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.
         journal.append(Some(&alert.alert.name), vec![op], Vec::new())?;
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        name: &JobName,
+        _before: Option<u64>,
+        _limit: usize,
+    ) -> Result<Option<EventPage>, BackendError> {
+        // Events are not kept yet: the store's history comes next.
+        Ok(self.jobs.get(name).map(|_| EventPage::default()))
+    }
+
+    async fn record_delivery(
+        &self,
+        _name: &JobName,
+        _delivery: DeliveryEvent,
+        _now: UnixTime,
+    ) -> Result<(), BackendError> {
         Ok(())
     }
 

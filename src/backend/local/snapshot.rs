@@ -261,5 +261,8 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
         alerts_sent: u64::try_from(get_i64(8)?).unwrap_or(0),
         pings_total: u64::try_from(get_i64(9)?).unwrap_or(0),
         next_reminder: get_opt(10)?.map(time).transpose()?,
+        down_reason: crate::domain::DownReason::Missed,
+        runs: None,
+        events_seq: 0,
     })
 }

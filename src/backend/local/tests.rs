@@ -9,6 +9,7 @@ fn backend(realert: Option<u64>) -> LocalBackend {
     LocalBackend::in_memory(
         BackendOptions {
             max_services: 3,
+            history: 100,
             realert_every: realert.map(Duration::from_secs),
             realert_max: Duration::from_secs(86_400),
             startup_grace: Duration::from_secs(900),
@@ -25,6 +26,13 @@ fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
         grace: None,
         at: at.and_then(UnixTime::from_secs),
         want_job: true,
+        signal: Default::default(),
+        exit_code: None,
+        rid: None,
+        max_runtime: None,
+        failure_tolerance: None,
+        output: None,
+        origin: Default::default(),
     }
 }
 
@@ -167,6 +175,9 @@ async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
         alerts_sent: 0,
         pings_total: 1,
         next_reminder: None,
+        down_reason: Default::default(),
+        runs: None,
+        events_seq: 0,
     };
     let down = Job {
         name: JobName::parse("down").unwrap(),
@@ -189,6 +200,7 @@ async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
 fn options() -> BackendOptions {
     BackendOptions {
         max_services: 3,
+        history: 100,
         realert_every: None,
         realert_max: Duration::from_secs(86_400),
         startup_grace: Duration::from_secs(900),

@@ -13,6 +13,9 @@ fn job(name: &str, pings: u64) -> Job {
         alerts_sent: 0,
         pings_total: pings,
         next_reminder: None,
+        down_reason: Default::default(),
+        runs: None,
+        events_seq: 0,
     }
 }
 
