@@ -21,6 +21,7 @@ const NOW: i64 = 1_800_000_000;
 fn options() -> BackendOptions {
     BackendOptions {
         max_services: 1_000_000,
+        history: 100,
         realert_every: Some(Duration::from_secs(60)),
         realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
@@ -55,6 +56,13 @@ async fn register(backend: &LocalBackend, names: &[JobName], frequency: &str, la
             grace: None,
             at: None,
             want_job: false,
+            signal: Default::default(),
+            exit_code: None,
+            rid: None,
+            max_runtime: None,
+            failure_tolerance: None,
+            output: None,
+            origin: Default::default(),
         };
         backend
             .record_ping(ping, at(last_ping))
@@ -93,6 +101,13 @@ fn record_ping(c: &mut Criterion) {
                 grace: None,
                 at: None,
                 want_job: false,
+                signal: Default::default(),
+                exit_code: None,
+                rid: None,
+                max_runtime: None,
+                failure_tolerance: None,
+                output: None,
+                origin: Default::default(),
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -111,6 +126,13 @@ fn record_ping(c: &mut Criterion) {
                 grace: None,
                 at: None,
                 want_job: false,
+                signal: Default::default(),
+                exit_code: None,
+                rid: None,
+                max_runtime: None,
+                failure_tolerance: None,
+                output: None,
+                origin: Default::default(),
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -134,6 +156,13 @@ fn record_ping(c: &mut Criterion) {
                 grace: None,
                 at: None,
                 want_job: false,
+                signal: Default::default(),
+                exit_code: None,
+                rid: None,
+                max_runtime: None,
+                failure_tolerance: None,
+                output: None,
+                origin: Default::default(),
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });

@@ -11,9 +11,10 @@
 //!   timeouts and the optional per-client rate limit. Handlers parse requests into
 //!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
-//!   write-ahead journal behind it by default (appended from the request's thread in
-//!   one of 16 lanes, folded into a SQLite snapshot by a background thread); or in a
-//!   Redis shared by several replicas, each change one Lua script.
+//!   write-ahead journal behind it by default (`backend/local/`: the journal appended
+//!   from the request's thread in one of 16 lanes, its record codec, and the SQLite
+//!   snapshot it is folded into by a background thread); or in a Redis shared by
+//!   several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
 //! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
@@ -37,6 +38,7 @@ pub mod logging;
 pub mod perf;
 pub mod secret;
 pub mod sweeper;
+mod sync;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
 /// offer; not part of the API.

@@ -6,8 +6,6 @@
 mod local;
 mod outbox;
 mod redis;
-mod sqlite;
-mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +47,29 @@ pub struct Page {
     pub next: Option<JobName>,
 }
 
+impl Page {
+    /// The page of a listing from the jobs fetched for it, in order: up to `limit`
+    /// and one more, which only shows that more follow. `counts` gives its total.
+    pub fn from_fetched(
+        mut jobs: Vec<Job>,
+        limit: usize,
+        status: Option<Status>,
+        counts: Counts,
+    ) -> Self {
+        let next = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(|j| j.name.clone())
+        } else {
+            None
+        };
+        Page {
+            jobs,
+            total: counts.with_status(status),
+            next,
+        }
+    }
+}
+
 /// One page of a job's history (SPEC §13), newest first.
 #[derive(Debug, Default)]
 pub struct EventPage {
@@ -63,6 +84,17 @@ pub struct EventPage {
 pub struct Counts {
     pub total: usize,
     pub down: usize,
+}
+
+impl Counts {
+    /// How many jobs have `status` (`None`: all).
+    pub fn with_status(self, status: Option<Status>) -> usize {
+        match status {
+            None => self.total,
+            Some(Status::Down) => self.down,
+            Some(Status::Up) => self.total.saturating_sub(self.down),
+        }
+    }
 }
 
 /// How one delivery attempt of a leased alert ended.

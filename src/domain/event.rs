@@ -22,9 +22,13 @@ pub enum EventKind {
     Down(DownReason),
     Reminder(DownReason),
     Up,
-    Paused { until: Option<UnixTime> },
+    Paused {
+        until: Option<UnixTime>,
+    },
     Resumed,
-    Acknowledged { note: Option<String> },
+    Acknowledged {
+        note: Option<String>,
+    },
     /// An alert's delivery to one channel ended.
     Delivery(Box<DeliveryEvent>),
 }
@@ -168,22 +172,33 @@ mod tests {
         };
         let json = event.to_json();
         assert_eq!(json["seq"], 41);
-        assert_eq!(json["at"], "2026-11-21T00:20:00Z");
+        assert_eq!(json["at"], "2026-11-20T03:00:00Z");
         assert_eq!(json["at_unix_ms"], 1_795_143_600_123i64);
         assert_eq!(json["kind"], "fail");
         assert_eq!(json["exit_code"], 2);
         assert_eq!(json["duration_seconds"], 12.5);
         assert_eq!(json["log"], "boom");
         assert_eq!(json["rid"], "r1");
-        assert!(json.get("timestamp").is_none(), "only when the ping sent one");
+        assert!(
+            json.get("timestamp").is_none(),
+            "only when the ping sent one"
+        );
     }
 
     #[test]
     fn every_kind_has_its_name_and_fields() {
         let at = t(0);
-        let down = Event { seq: 1, at, kind: EventKind::Down(DownReason::RunTimeout) };
+        let down = Event {
+            seq: 1,
+            at,
+            kind: EventKind::Down(DownReason::RunTimeout),
+        };
         assert_eq!(down.to_json()["reason"], "run_timeout");
-        let paused = Event { seq: 2, at, kind: EventKind::Paused { until: None } };
+        let paused = Event {
+            seq: 2,
+            at,
+            kind: EventKind::Paused { until: None },
+        };
         assert_eq!(paused.to_json()["kind"], "paused");
         assert!(paused.to_json()["until"].is_null());
         let delivery = Event {
@@ -200,6 +215,9 @@ mod tests {
             })),
         };
         let json = delivery.to_json();
-        assert_eq!((json["outcome"].as_str(), json["attempts"].as_u64()), (Some("gave_up"), Some(7)));
+        assert_eq!(
+            (json["outcome"].as_str(), json["attempts"].as_u64()),
+            (Some("gave_up"), Some(7))
+        );
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
-use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
 #[cfg(test)]
 use super::run::MAX_OPEN_RUNS;
+use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
 use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
 
 /// Whether a job is pinging on time.
@@ -161,6 +161,24 @@ pub struct Ping {
 }
 
 impl Ping {
+    /// A plain ping of `name` at arrival, nothing else said.
+    pub fn new(name: JobName) -> Self {
+        Self {
+            name,
+            frequency: None,
+            grace: None,
+            at: None,
+            want_job: false,
+            signal: Signal::Success,
+            exit_code: None,
+            rid: None,
+            max_runtime: None,
+            failure_tolerance: None,
+            output: None,
+            origin: Origin::default(),
+        }
+    }
+
     /// Whether the ping is a plain one: a success with nothing but a name, a frequency,
     /// a grace and a time, from an unknown origin. Stores may take a short way for it.
     pub fn is_plain(&self) -> bool {
@@ -194,6 +212,9 @@ pub struct Change {
 }
 
 /// What a ping does to a job that exists.
+// Returned by value and matched at once on the ping path: boxing the change would cost
+// an allocation per ping for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum PingEffect {
     /// Its timestamp is older than the last ping: nothing changes (409).
@@ -319,12 +340,22 @@ impl Job {
         let mut alert = None;
         match ping.signal {
             Signal::Log => {
-                record(&mut self, now, EventKind::Signal(Box::new(signal)), &mut events);
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
             }
             Signal::Start => {
                 self.runs_mut().start(ping.rid.clone(), at);
                 self.pings_total += 1;
-                record(&mut self, now, EventKind::Signal(Box::new(signal)), &mut events);
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
             }
             Signal::Success | Signal::Fail => {
                 self.last_ping = at;
@@ -341,7 +372,12 @@ impl Job {
                     };
                 }
                 let duration_ms = signal.duration_ms;
-                record(&mut self, now, EventKind::Signal(Box::new(signal)), &mut events);
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
                 if !failed && self.status == Status::Down {
                     let mut up = Alert::new(alert_id(), &self, AlertEvent::Up, now);
                     up.reason = super::alert::Reason::Recovered;
@@ -364,7 +400,12 @@ impl Job {
                         .output
                         .as_ref()
                         .map(|o| o.tail(ALERT_LOG_BYTES).to_owned());
-                    record(&mut self, now, EventKind::Down(DownReason::Failed), &mut events);
+                    record(
+                        &mut self,
+                        now,
+                        EventKind::Down(DownReason::Failed),
+                        &mut events,
+                    );
                     alert = Some(down);
                 }
             }
@@ -471,7 +512,12 @@ impl Job {
     pub fn record_delivery(&self, delivery: DeliveryEvent, now: UnixTime) -> Change {
         let mut job = self.clone();
         let mut events = Vec::with_capacity(1);
-        record(&mut job, now, EventKind::Delivery(Box::new(delivery)), &mut events);
+        record(
+            &mut job,
+            now,
+            EventKind::Delivery(Box::new(delivery)),
+            &mut events,
+        );
         Change {
             job,
             alert: None,
@@ -573,7 +619,9 @@ mod rules {
     }
 
     fn created(p: &Ping, now: i64) -> Job {
-        Job::from_first_ping(p, t(now), &policy(60, 3_600), id).unwrap().job
+        Job::from_first_ping(p, t(now), &policy(60, 3_600), id)
+            .unwrap()
+            .job
     }
 
     fn job() -> Job {
@@ -635,7 +683,10 @@ mod rules {
     #[test]
     fn falling_due_marks_down_once_then_reminds() {
         let p = p();
-        assert!(job().fall_due(t(1_060), None, &p, id()).is_none(), "not at the deadline");
+        assert!(
+            job().fall_due(t(1_060), None, &p, id()).is_none(),
+            "not at the deadline"
+        );
         let change = due(&job(), 1_061, &p);
         let (down, alert) = (change.job.clone(), change.alert.clone().unwrap());
         assert_eq!(
@@ -644,15 +695,30 @@ mod rules {
         );
         assert_eq!(down.down_since, Some(t(1_060)));
         assert_eq!(
-            (alert.event, alert.overdue_seconds, alert.alert_count, alert.reason),
+            (
+                alert.event,
+                alert.overdue_seconds,
+                alert.alert_count,
+                alert.reason
+            ),
             (AlertEvent::Down, 1, 1, super::super::Reason::Missed)
         );
         assert_eq!(kinds(&change), ["down"]);
         assert_eq!(down.next_reminder, Some(t(1_121)));
-        assert!(down.fall_due(t(1_121), None, &p, id()).is_none(), "reminder not yet due");
+        assert!(
+            down.fall_due(t(1_121), None, &p, id()).is_none(),
+            "reminder not yet due"
+        );
         let again = due(&down, 1_122, &p);
-        assert_eq!((again.job.episode_alerts, again.alert.unwrap().alert_count), (2, 2));
-        assert_eq!(again.job.down_since, Some(t(1_060)), "the episode keeps its start");
+        assert_eq!(
+            (again.job.episode_alerts, again.alert.unwrap().alert_count),
+            (2, 2)
+        );
+        assert_eq!(
+            again.job.down_since,
+            Some(t(1_060)),
+            "the episode keeps its start"
+        );
         assert_eq!(again.job.next_reminder, Some(t(1_242)));
         assert_eq!(again.events[0].kind_name(), "reminder");
     }
@@ -668,14 +734,23 @@ mod rules {
     #[test]
     fn pings_are_stale_retries_or_applied_and_a_ping_recovers_a_down_job() {
         let j = created(&ping(Some("1m"), Some(1_000)), 1_000);
-        assert_eq!(j.apply_ping(&ping(None, Some(999)), t(1_001), &p(), id), PingEffect::Stale);
-        assert_eq!(j.apply_ping(&ping(None, Some(1_000)), t(1_001), &p(), id), PingEffect::Retry);
+        assert_eq!(
+            j.apply_ping(&ping(None, Some(999)), t(1_001), &p(), id),
+            PingEffect::Stale
+        );
+        assert_eq!(
+            j.apply_ping(&ping(None, Some(1_000)), t(1_001), &p(), id),
+            PingEffect::Retry
+        );
         let later = apply(&j, &ping(Some("10m"), None), 1_030).job;
         assert_eq!((later.pings_total, later.deadline()), (2, t(1_630)));
         let down = due(&later, 1_700, &policy(60, 60)).job;
         let change = apply(&down, &ping(None, None), 1_800);
         let (up, alert) = (change.job.clone(), change.alert.clone().unwrap());
-        assert_eq!((up.status, up.down_since, up.next_reminder), (Status::Up, None, None));
+        assert_eq!(
+            (up.status, up.down_since, up.next_reminder),
+            (Status::Up, None, None)
+        );
         assert_eq!(
             (alert.event, alert.overdue_seconds, alert.reason),
             (AlertEvent::Up, 170, super::super::Reason::Recovered)
@@ -694,7 +769,11 @@ mod rules {
     fn a_start_opens_a_run_without_moving_the_deadline_and_a_success_ends_it() {
         let j = job();
         let started = apply(&j, &signal(Signal::Start), 1_030).job;
-        assert_eq!(started.deadline(), t(1_060), "a start does not move the deadline");
+        assert_eq!(
+            started.deadline(),
+            t(1_060),
+            "a start does not move the deadline"
+        );
         assert_eq!(started.to_json()["running"], true);
         assert_eq!(started.to_json()["last_start"], t(1_030).rfc3339());
         let ended = apply(&started, &signal(Signal::Success), 1_042);
@@ -719,7 +798,10 @@ mod rules {
             ..signal(Signal::Success)
         };
         let j = apply(&j, &end_a, 1_011).job;
-        assert_eq!(j.runs.as_deref().and_then(|r| r.last_duration_ms), Some(10_000));
+        assert_eq!(
+            j.runs.as_deref().and_then(|r| r.last_duration_ms),
+            Some(10_000)
+        );
         assert_eq!(j.runs.as_deref().map(|r| r.open.len()), Some(1));
         let mut j = j;
         for i in 0..15 {
@@ -749,7 +831,10 @@ mod rules {
         let again = apply(&change.job, &fail, 1_020);
         assert!(again.alert.is_none(), "already down: no new alert");
         let reminder = due(&again.job, 1_200, &p()).alert.unwrap();
-        assert_eq!((reminder.reason, reminder.exit_code), (super::super::Reason::Failed, Some(2)));
+        assert_eq!(
+            (reminder.reason, reminder.exit_code),
+            (super::super::Reason::Failed, Some(2))
+        );
         let up = apply(&again.job, &signal(Signal::Success), 1_030);
         assert_eq!(up.job.status, Status::Up);
         assert_eq!(up.alert.unwrap().event, AlertEvent::Up);
@@ -775,7 +860,10 @@ mod rules {
             j = apply(&j, &signal(Signal::Fail), 1_011 + n).job;
         }
         let third = apply(&j, &signal(Signal::Fail), 1_020);
-        assert_eq!(third.alert.map(|a| a.reason), Some(super::super::Reason::Failed));
+        assert_eq!(
+            third.alert.map(|a| a.reason),
+            Some(super::super::Reason::Failed)
+        );
     }
 
     #[test]
@@ -786,11 +874,18 @@ mod rules {
         };
         let j = created(&limited, 1_000);
         let started = apply(&j, &signal(Signal::Start), 1_010).job;
-        assert_eq!(started.wake_target(None), Some(t(1_040)), "the run's end-by is a wake-up");
+        assert_eq!(
+            started.wake_target(None),
+            Some(t(1_040)),
+            "the run's end-by is a wake-up"
+        );
         assert!(started.fall_due(t(1_040), None, &p(), id()).is_none());
         let change = due(&started, 1_041, &p());
         let alert = change.alert.unwrap();
-        assert_eq!((alert.reason, alert.duration_ms), (super::super::Reason::RunTimeout, Some(31_000)));
+        assert_eq!(
+            (alert.reason, alert.duration_ms),
+            (super::super::Reason::RunTimeout, Some(31_000))
+        );
         assert_eq!(change.job.status, Status::Down);
         assert_eq!(change.events[0].to_json()["reason"], "run_timeout");
         let up = apply(&change.job, &signal(Signal::Success), 1_100);
@@ -799,7 +894,20 @@ mod rules {
             max_runtime: Some(None),
             ..ping(None, None)
         };
-        assert!(apply(&up.job, &cleared, 1_101).job.runs.is_none(), "defaults are not kept");
+        let cleared = apply(&up.job, &cleared, 1_101).job;
+        assert_eq!(cleared.runs.as_deref().map(|r| r.max_runtime), Some(None));
+        assert_eq!(
+            cleared.to_json()["max_runtime_seconds"],
+            serde_json::Value::Null
+        );
+        let fresh = Ping {
+            max_runtime: Some(None),
+            ..ping(Some("1h"), None)
+        };
+        assert!(
+            created(&fresh, 1_000).runs.is_none(),
+            "defaults are not kept"
+        );
     }
 
     #[test]
@@ -811,7 +919,11 @@ mod rules {
         };
         let change = apply(&j, &log, 1_030);
         assert_eq!(
-            (change.job.last_ping, change.job.pings_total, change.job.deadline()),
+            (
+                change.job.last_ping,
+                change.job.pings_total,
+                change.job.deadline()
+            ),
             (j.last_ping, j.pings_total, j.deadline())
         );
         assert_eq!(change.job.events_seq, j.events_seq + 1);
@@ -820,7 +932,11 @@ mod rules {
             at: Some(t(999)),
             ..log
         };
-        assert_eq!(j.apply_ping(&old, t(1_031), &p(), id), PingEffect::Stale, "the guard holds for logs");
+        assert_eq!(
+            j.apply_ping(&old, t(1_031), &p(), id),
+            PingEffect::Stale,
+            "the guard holds for logs"
+        );
     }
 
     #[test]
@@ -836,7 +952,11 @@ mod rules {
         let down = due(&late, 3_601, &p).job;
         let (down, none) = down.restore(t(100_000), &p);
         assert_eq!((down.status, none), (Status::Down, None));
-        assert_eq!(down.next_reminder, Some(t(7_201)), "the stored reminder, earlier");
+        assert_eq!(
+            down.next_reminder,
+            Some(t(7_201)),
+            "the stored reminder, earlier"
+        );
         let on_time = job();
         assert_eq!(on_time.restore(t(1_000), &p).1, None);
     }

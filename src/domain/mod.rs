@@ -13,14 +13,14 @@ mod run;
 mod time;
 
 pub use alert::{Alert, AlertEvent, Reason};
+pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
 pub use event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
+pub use job::{is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status};
+pub use name::{JobName, MAX_NAME_BYTES};
 pub use run::{
     parse_failure_tolerance, parse_max_runtime, ExitCode, OpenRun, Output, RunId, Runs, Signal,
     MAX_OPEN_RUNS, MAX_OUTPUT_BYTES,
 };
-pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
-pub use job::{is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status};
-pub use name::{JobName, MAX_NAME_BYTES};
 pub use time::{now_ms, UnixTime};
 
 /// Why a parameter was refused; the message is shown to the client as is.
@@ -183,6 +183,9 @@ mod tests {
             alerts_sent: 0,
             pings_total: 1,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         };
         assert_eq!(job.deadline().secs(), 1_000 + 600 + 30);
     }

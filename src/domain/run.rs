@@ -237,7 +237,10 @@ impl Runs {
     /// in milliseconds up to `at`, `None` when no such run is open.
     pub fn end(&mut self, rid: Option<&RunId>, at: UnixTime) -> Option<u64> {
         let index = match rid {
-            Some(rid) => self.open.iter().rposition(|r| r.rid.as_ref() == Some(rid))?,
+            Some(rid) => self
+                .open
+                .iter()
+                .rposition(|r| r.rid.as_ref() == Some(rid))?,
             None => self.open.len().checked_sub(1)?,
         };
         let run = self.open.remove(index);

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::sync::lock;
+
 const BUCKETS: u64 = 60;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
 
@@ -118,7 +120,7 @@ impl SinkStats {
         if delivered {
             self.delivered.record(now_secs);
         }
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last);
         let failures = match (*last, delivered) {
             (_, true) => 0,
             (Some(previous), false) => previous.consecutive_failures.saturating_add(1),
@@ -133,7 +135,7 @@ impl SinkStats {
 
     /// The webhook indicators at `now_secs`; `None` fields where nothing was attempted.
     pub fn snapshot(&self, now_secs: i64) -> SinkSnapshot {
-        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let last = *lock(&self.last);
         let attempts = self.attempts.last_hour(now_secs);
         let delivered = self.delivered.last_hour(now_secs);
         let success_rate_percent = (attempts > 0)

@@ -20,6 +20,7 @@ use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
 use crate::domain::UnixTime;
+use crate::sync::lock;
 
 /// A store round trip slower than this counts as the store not answering; it also keeps
 /// `/health` from hanging on a stuck writer.
@@ -543,10 +544,6 @@ pub async fn evaluate_periodically(
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,6 +743,7 @@ mod tests {
         let backend: Arc<dyn Backend> = Arc::new(LocalBackend::in_memory(
             BackendOptions {
                 max_services: 10,
+                history: 100,
                 realert_every: None,
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::{StoreObserver, StoreOp, StoreTimer};
 use crate::logging;
+use crate::sync::lock;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
 use histogram::{Cumulative, Stats, Tick, Window};
 pub use layer::{Timing, TimingFuture, TimingLayer};
@@ -481,10 +482,7 @@ impl Perf {
             }
         }
         let settings = &self.0.settings;
-        let _one_update_at_a_time = settings
-            .update
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one_update_at_a_time = lock(&settings.update);
         if let Some(secs) = update.retention_secs {
             if secs != self.0.clock.retention_secs.load(Ordering::Acquire) {
                 self.0.clock.set_retention(secs);

@@ -21,6 +21,7 @@ async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) ->
     let url: StoreUrl = store.url.parse().expect("store URL");
     let options = BackendOptions {
         max_services: 3,
+        history: 100,
         realert_every: realert_secs.map(Duration::from_secs),
         realert_max: Duration::from_secs(max_secs),
         startup_grace: Duration::from_secs(900),
@@ -38,6 +39,13 @@ fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
         grace: None,
         at: at.and_then(UnixTime::from_secs),
         want_job: true,
+        signal: Default::default(),
+        exit_code: None,
+        rid: None,
+        max_runtime: None,
+        failure_tolerance: None,
+        output: None,
+        origin: Default::default(),
     }
 }
 

@@ -38,10 +38,22 @@ pub async fn a_start_and_its_success_record_the_run_and_its_duration(store: &Sto
     let app = store.spawn(&[]).await;
     let t0 = now_unix() - 60;
     let (created, started, ended) = (t0.to_string(), (t0 + 10).to_string(), (t0 + 22).to_string());
-    ok(&app, &[("name", "backup"), ("frequency", "1h"), ("timestamp", &created)]).await;
+    ok(
+        &app,
+        &[
+            ("name", "backup"),
+            ("frequency", "1h"),
+            ("timestamp", &created),
+        ],
+    )
+    .await;
     let fresh = app.job("backup").await;
     assert_eq!(
-        (&fresh["running"], &fresh["last_start"], &fresh["last_duration_seconds"]),
+        (
+            &fresh["running"],
+            &fresh["last_start"],
+            &fresh["last_duration_seconds"]
+        ),
         (&Value::Bool(false), &Value::Null, &Value::Null)
     );
     assert_eq!(fresh["failure_tolerance"], 0);
@@ -49,7 +61,15 @@ pub async fn a_start_and_its_success_record_the_run_and_its_duration(store: &Sto
     assert_eq!(fresh["max_runtime_seconds"], Value::Null);
     assert_eq!(fresh["last_exit_code"], Value::Null);
 
-    ok(&app, &[("name", "backup"), ("state", "start"), ("timestamp", &started)]).await;
+    ok(
+        &app,
+        &[
+            ("name", "backup"),
+            ("state", "start"),
+            ("timestamp", &started),
+        ],
+    )
+    .await;
     let running = app.job("backup").await;
     assert_eq!(running["running"], true);
     assert_eq!(running["last_start"], rfc3339(t0 + 10));
@@ -61,7 +81,11 @@ pub async fn a_start_and_its_success_record_the_run_and_its_duration(store: &Sto
 
     ok(
         &app,
-        &[("name", "backup"), ("exit_code", "0"), ("timestamp", &ended)],
+        &[
+            ("name", "backup"),
+            ("exit_code", "0"),
+            ("timestamp", &ended),
+        ],
     )
     .await;
     let done = app.job("backup").await;
@@ -78,12 +102,41 @@ pub async fn a_run_id_ends_its_own_run(store: &Store) {
     let app = store.spawn(&[]).await;
     let t0 = now_unix() - 60;
     let at = |d: i64| (t0 + d).to_string();
-    ok(&app, &[("name", "etl"), ("frequency", "1h"), ("timestamp", &at(0))]).await;
-    ok(&app, &[("name", "etl"), ("state", "start"), ("rid", "a"), ("timestamp", &at(1))]).await;
-    ok(&app, &[("name", "etl"), ("state", "start"), ("rid", "b"), ("timestamp", &at(5))]).await;
-    ok(&app, &[("name", "etl"), ("rid", "a"), ("timestamp", &at(21))]).await;
+    ok(
+        &app,
+        &[("name", "etl"), ("frequency", "1h"), ("timestamp", &at(0))],
+    )
+    .await;
+    ok(
+        &app,
+        &[
+            ("name", "etl"),
+            ("state", "start"),
+            ("rid", "a"),
+            ("timestamp", &at(1)),
+        ],
+    )
+    .await;
+    ok(
+        &app,
+        &[
+            ("name", "etl"),
+            ("state", "start"),
+            ("rid", "b"),
+            ("timestamp", &at(5)),
+        ],
+    )
+    .await;
+    ok(
+        &app,
+        &[("name", "etl"), ("rid", "a"), ("timestamp", &at(21))],
+    )
+    .await;
     let job = app.job("etl").await;
-    assert_eq!(job["last_duration_seconds"], 20.0, "run a, not the latest start");
+    assert_eq!(
+        job["last_duration_seconds"], 20.0,
+        "run a, not the latest start"
+    );
     assert_eq!(job["running"], true, "run b is still open");
     assert_eq!(job["last_start"], rfc3339(t0 + 5));
     app.stop().await;
@@ -93,7 +146,12 @@ pub async fn a_fail_alerts_at_once_and_the_next_success_recovers(store: &Store) 
     let hook = Webhook::start().await;
     let app = store.spawn(&["--alert-uri", &hook.url]).await;
     ok(&app, &[("name", "db-dump"), ("frequency", "1h")]).await;
-    post(&app, &[("name", "db-dump"), ("exit_code", "2")], b"pg_dump: disk full\n").await;
+    post(
+        &app,
+        &[("name", "db-dump"), ("exit_code", "2")],
+        b"pg_dump: disk full\n",
+    )
+    .await;
     let got = hook.wait_for(1, WAIT).await;
     let down = &got[0].body;
     assert_eq!(down["event"], "down");
@@ -107,30 +165,50 @@ pub async fn a_fail_alerts_at_once_and_the_next_success_recovers(store: &Store) 
 
     // Already down: recorded, no new alert.
     ok(&app, &[("name", "db-dump"), ("state", "fail")]).await;
-    hook.expect_no_more_than(1, Duration::from_millis(1_500)).await;
+    hook.expect_no_more_than(1, Duration::from_millis(1_500))
+        .await;
 
     ok(&app, &[("name", "db-dump"), ("state", "success")]).await;
     let got = hook.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["event"], "up");
     assert_eq!(got[1].body["reason"], "recovered");
     let job = app.job("db-dump").await;
-    assert_eq!((job["status"].as_str(), job["consecutive_failures"].as_u64()), (Some("up"), Some(0)));
+    assert_eq!(
+        (job["status"].as_str(), job["consecutive_failures"].as_u64()),
+        (Some("up"), Some(0))
+    );
     app.stop().await;
 }
 
 pub async fn failures_within_the_tolerance_raise_no_alert(store: &Store) {
     let hook = Webhook::start().await;
     let app = store.spawn(&["--alert-uri", &hook.url]).await;
-    ok(&app, &[("name", "flaky"), ("frequency", "1h"), ("failure_tolerance", "2")]).await;
+    ok(
+        &app,
+        &[
+            ("name", "flaky"),
+            ("frequency", "1h"),
+            ("failure_tolerance", "2"),
+        ],
+    )
+    .await;
     for _ in 0..2 {
         ok(&app, &[("name", "flaky"), ("state", "fail")]).await;
     }
     let job = app.job("flaky").await;
-    assert_eq!((job["status"].as_str(), job["consecutive_failures"].as_u64()), (Some("up"), Some(2)));
+    assert_eq!(
+        (job["status"].as_str(), job["consecutive_failures"].as_u64()),
+        (Some("up"), Some(2))
+    );
     assert_eq!(job["failure_tolerance"], 2);
-    hook.expect_no_more_than(0, Duration::from_millis(1_000)).await;
+    hook.expect_no_more_than(0, Duration::from_millis(1_000))
+        .await;
     ok(&app, &[("name", "flaky")]).await;
-    assert_eq!(app.job("flaky").await["consecutive_failures"], 0, "a success resets the count");
+    assert_eq!(
+        app.job("flaky").await["consecutive_failures"],
+        0,
+        "a success resets the count"
+    );
     for _ in 0..3 {
         ok(&app, &[("name", "flaky"), ("state", "fail")]).await;
     }
@@ -144,15 +222,26 @@ pub async fn a_run_longer_than_max_runtime_goes_down_with_run_timeout(store: &St
     let app = store
         .spawn(&["--alert-uri", &hook.url, "--sweep-interval", "200ms"])
         .await;
-    ok(&app, &[("name", "slow"), ("frequency", "1h"), ("max_runtime", "1s")]).await;
+    ok(
+        &app,
+        &[("name", "slow"), ("frequency", "1h"), ("max_runtime", "1s")],
+    )
+    .await;
     assert_eq!(app.job("slow").await["max_runtime_seconds"], 1);
     ok(&app, &[("name", "slow"), ("state", "start")]).await;
     let got = hook.wait_for(1, WAIT).await;
     let down = &got[0].body;
-    assert_eq!((down["event"].as_str(), down["reason"].as_str()), (Some("down"), Some("run_timeout")));
-    assert!(down["duration_seconds"].as_f64().unwrap_or(0.0) >= 1.0, "{down}");
+    assert_eq!(
+        (down["event"].as_str(), down["reason"].as_str()),
+        (Some("down"), Some("run_timeout"))
+    );
+    assert!(
+        down["duration_seconds"].as_f64().unwrap_or(0.0) >= 1.0,
+        "{down}"
+    );
     assert_eq!(app.job("slow").await["status"], "down");
-    hook.expect_no_more_than(1, Duration::from_millis(1_500)).await;
+    hook.expect_no_more_than(1, Duration::from_millis(1_500))
+        .await;
     ok(&app, &[("name", "slow")]).await;
     let got = hook.wait_for(2, WAIT).await;
     assert_eq!(got[1].body["event"], "up");
@@ -166,9 +255,20 @@ pub async fn a_log_changes_nothing_but_the_history(store: &Store) {
     let app = store.spawn(&[]).await;
     ok(&app, &[("name", "chatty"), ("frequency", "1h")]).await;
     let before = app.job("chatty").await;
-    post(&app, &[("name", "chatty"), ("state", "log")], b"step 3 of 5").await;
+    post(
+        &app,
+        &[("name", "chatty"), ("state", "log")],
+        b"step 3 of 5",
+    )
+    .await;
     let after = app.job("chatty").await;
-    for field in ["last_ping", "next_deadline", "pings_total", "running", "status"] {
+    for field in [
+        "last_ping",
+        "next_deadline",
+        "pings_total",
+        "running",
+        "status",
+    ] {
         assert_eq!(before[field], after[field], "{field}");
     }
     app.stop().await;
@@ -217,7 +317,15 @@ pub async fn bad_run_parameters_are_refused_and_change_nothing(store: &Store) {
 pub async fn an_older_timestamp_is_refused_for_every_state(store: &Store) {
     let app = store.spawn(&[]).await;
     let now = now_unix();
-    ok(&app, &[("name", "guarded"), ("frequency", "1h"), ("timestamp", &now.to_string())]).await;
+    ok(
+        &app,
+        &[
+            ("name", "guarded"),
+            ("frequency", "1h"),
+            ("timestamp", &now.to_string()),
+        ],
+    )
+    .await;
     let old = (now - 10).to_string();
     for state in ["start", "success", "fail", "log"] {
         let response = app

@@ -5,7 +5,9 @@
 //! does not parse is an error, never a panic.
 
 use crate::backend::outbox::PendingAlert;
-use crate::domain::{Alert, AlertEvent, Frequency, Grace, Job, JobName, Status, UnixTime};
+use crate::domain::{
+    Alert, AlertEvent, DownReason, Frequency, Grace, Job, JobName, Reason, Status, UnixTime,
+};
 
 /// A job as stored, with its late-ping mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +100,9 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
         alerts_sent: count(a, "alerts sent")?,
         pings_total: count(p, "pings")?,
         next_reminder: optional(r, "next reminder")?,
+        down_reason: DownReason::Missed,
+        runs: None,
+        events_seq: 0,
     };
     Ok(Stored { job, late })
 }
@@ -169,6 +174,13 @@ pub fn entry(
         expected_by_unix: expected_by.secs(),
         overdue_seconds: u64::try_from(number("o")?).map_err(|e| e.to_string())?,
         alert_count: u32::try_from(number("c")?).map_err(|e| e.to_string())?,
+        reason: match event {
+            AlertEvent::Down => Reason::Missed,
+            AlertEvent::Up => Reason::Recovered,
+        },
+        exit_code: None,
+        duration_ms: None,
+        log: None,
         raised_at_unix: raised.secs(),
     };
     Ok(PendingAlert {

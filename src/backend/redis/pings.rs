@@ -22,7 +22,7 @@ use super::connection::{evalsha, key, millis, Core, OP_TIMEOUT};
 use super::ping_rules::{self, Decided, Left};
 use super::LIVENESS_GAP;
 use crate::backend::{BackendError, Ping, PingOutcome};
-use crate::domain::UnixTime;
+use crate::domain::{Policy, UnixTime};
 
 /// Calls sent and not yet answered at once. One: Redis's fixed cost is per call, and
 /// the pings that arrive during a round trip make the next batch (the figures are in
@@ -51,9 +51,9 @@ pub(super) struct Batcher {
 
 impl Batcher {
     /// Starts the sending task; it stops when the batcher is dropped.
-    pub(super) fn start(core: Arc<Core>, max_services: usize) -> Self {
+    pub(super) fn start(core: Arc<Core>, max_services: usize, policy: Policy) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
-        tokio::spawn(run(core, queued, max_services));
+        tokio::spawn(run(core, queued, max_services, policy));
         Self { queue }
     }
 
@@ -82,7 +82,12 @@ impl Batcher {
     }
 }
 
-async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_services: usize) {
+async fn run(
+    core: Arc<Core>,
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    max_services: usize,
+    policy: Policy,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut heartbeat_ms = 0;
     while let Some(first) = queued.recv().await {
@@ -129,6 +134,7 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
             deadline,
             slot,
             max_services,
+            policy,
         ));
     }
 }
@@ -156,7 +162,12 @@ fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::C
             None => cmd.arg(""),
         };
         cmd.arg(now.millis())
-            .arg(if ping.want_job { "1" } else { "" });
+            // Only a plain ping may take the quick path; the rest are decided in Rust.
+            .arg(if ping.want_job || !ping.is_plain() {
+                "1"
+            } else {
+                ""
+            });
     }
     cmd
 }
@@ -170,6 +181,7 @@ async fn flush(
     deadline: Instant,
     slot: OwnedSemaphorePermit,
     max_services: usize,
+    policy: Policy,
 ) {
     let call = core.eval("ping", &core.scripts.ping, &cmd);
     let result = match tokio::time::timeout_at(deadline.into(), call).await {
@@ -225,7 +237,7 @@ async fn flush(
     if left.is_empty() {
         return;
     }
-    let recorded = ping_rules::record(&core, max_services, left);
+    let recorded = ping_rules::record(&core, max_services, &policy, left);
     let answers = match tokio::time::timeout_at(deadline.into(), recorded).await {
         Ok(answers) => answers,
         Err(_) => {

@@ -153,8 +153,17 @@ fn decide(
     let wake = match job.wake_target(not_before) {
         None => Wake::Remove,
         Some(target) if !is_due(target, now) => Wake::At(target),
-        Some(_) => {
-            let (after, alert) = job.fall_due(now, policy, Alert::fresh_id());
+        Some(target) => {
+            let Some(change) = job.fall_due(now, not_before, policy, Alert::fresh_id()) else {
+                return (
+                    Change {
+                        wake: Wake::At(target),
+                        ..unchanged
+                    },
+                    false,
+                );
+            };
+            let (after, alert) = (change.job, change.alert);
             let went_down = job.status == Status::Up;
             let wake = after.wake_target(None).map_or(Wake::Remove, Wake::At);
             let new = codec::pack(&codec::Stored {
@@ -170,7 +179,7 @@ fn decide(
                     } else {
                         DownSet::Unchanged
                     },
-                    alert: Some((alert, now)),
+                    alert: alert.map(|alert| (alert, now)),
                     ..unchanged
                 },
                 false,

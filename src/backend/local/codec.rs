@@ -1,5 +1,6 @@
-//! The journal's write-ahead log: the records a change is made durable with before it
-//! is acknowledged, appended to numbered segment files next to the database.
+//! The journal's record format and the names of its segment files: what a change
+//! looks like on disk ([`Op`], [`encode`], [`decode`]) and where each lane's numbered
+//! segments live next to the database ([`segments`], [`segment_path`]).
 //!
 //! A record is `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`.
 //! Every record holds a whole state (a job's full row, an alert with its attempts), so
@@ -9,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::outbox::PendingAlert;
+use crate::backend::PendingAlert;
 use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
 
 /// One change to make durable.
@@ -222,6 +223,9 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
                 alerts_sent: r.u64()?,
                 pings_total: r.u64()?,
                 next_reminder: r.time()?,
+                down_reason: crate::domain::DownReason::Missed,
+                runs: None,
+                events_seq: 0,
             })
         }
         DELETE => Op::Delete(JobName::parse(r.str()?).ok()?),
@@ -318,6 +322,9 @@ mod tests {
             alerts_sent: 7,
             pings_total: 12,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         }
     }
 
