@@ -638,19 +638,57 @@ mod tests {
         };
         let at = t(1_795_000_001_000);
         vec![
-            Event { seq: 1, at, kind: EventKind::Created },
+            Event {
+                seq: 1,
+                at,
+                kind: EventKind::Created,
+            },
             signal(2, Signal::Success, false),
             signal(3, Signal::Start, true),
             signal(4, Signal::Fail, true),
             signal(5, Signal::Log, false),
-            Event { seq: 6, at, kind: EventKind::Down(DownReason::RunTimeout) },
-            Event { seq: 7, at, kind: EventKind::Reminder(DownReason::Failed) },
-            Event { seq: 8, at, kind: EventKind::Up },
-            Event { seq: 9, at, kind: EventKind::Paused { until: Some(at) } },
-            Event { seq: 10, at, kind: EventKind::Paused { until: None } },
-            Event { seq: 11, at, kind: EventKind::Resumed },
-            Event { seq: 12, at, kind: EventKind::Acknowledged { note: Some("on it".into()) } },
-            Event { seq: 13, at, kind: EventKind::Acknowledged { note: None } },
+            Event {
+                seq: 6,
+                at,
+                kind: EventKind::Down(DownReason::RunTimeout),
+            },
+            Event {
+                seq: 7,
+                at,
+                kind: EventKind::Reminder(DownReason::Failed),
+            },
+            Event {
+                seq: 8,
+                at,
+                kind: EventKind::Up,
+            },
+            Event {
+                seq: 9,
+                at,
+                kind: EventKind::Paused { until: Some(at) },
+            },
+            Event {
+                seq: 10,
+                at,
+                kind: EventKind::Paused { until: None },
+            },
+            Event {
+                seq: 11,
+                at,
+                kind: EventKind::Resumed,
+            },
+            Event {
+                seq: 12,
+                at,
+                kind: EventKind::Acknowledged {
+                    note: Some("on it".into()),
+                },
+            },
+            Event {
+                seq: 13,
+                at,
+                kind: EventKind::Acknowledged { note: None },
+            },
             Event {
                 seq: 14,
                 at,
@@ -704,11 +742,17 @@ mod tests {
         put_u64(&mut payload, job.grace.seconds());
         put_i64(&mut payload, job.last_ping.millis());
         payload.push(u8::from(job.status == Status::Down));
-        put_i64(&mut payload, job.down_since.map_or(i64::MIN, UnixTime::millis));
+        put_i64(
+            &mut payload,
+            job.down_since.map_or(i64::MIN, UnixTime::millis),
+        );
         put_u64(&mut payload, u64::from(job.episode_alerts));
         put_u64(&mut payload, job.alerts_sent);
         put_u64(&mut payload, job.pings_total);
-        put_i64(&mut payload, job.next_reminder.map_or(i64::MIN, UnixTime::millis));
+        put_i64(
+            &mut payload,
+            job.next_reminder.map_or(i64::MIN, UnixTime::millis),
+        );
         let mut record = Vec::new();
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());

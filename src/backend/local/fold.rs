@@ -242,7 +242,9 @@ mod tests {
     fn describe(ops: &[Op]) -> Vec<String> {
         ops.iter()
             .map(|op| match op {
-                Op::Upsert(j, events) => format!("upsert {} {} {}", j.name, j.pings_total, events.len()),
+                Op::Upsert(j, events) => {
+                    format!("upsert {} {} {}", j.name, j.pings_total, events.len())
+                }
                 Op::Delete(n) => format!("delete {n}"),
                 other => format!("{other:?}"),
             })

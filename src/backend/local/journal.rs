@@ -27,10 +27,10 @@
 //! [`Journal::close`], by dropping the journal, and when [`Journal::open`] fails after
 //! starting one.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;

@@ -607,7 +607,11 @@ impl Backend for LocalBackend {
         let (stored, kept) = self.route_events(change.events);
         // Not awaited with `--sync full`, like the end of the delivery itself: a lost
         // delivery event costs no alert.
-        self.persist(name, vec![Op::Upsert(change.job.clone(), stored)], Vec::new())?;
+        self.persist(
+            name,
+            vec![Op::Upsert(change.job.clone(), stored)],
+            Vec::new(),
+        )?;
         entry.job = change.job;
         entry.remember(kept, self.options.history);
         Ok(())
@@ -631,7 +635,11 @@ fn page_of(events: &[Event], before: Option<u64>, limit: usize) -> EventPage {
     let more = page.len() > limit;
     page.truncate(limit);
     EventPage {
-        next: if more { page.last().map(|e| e.seq) } else { None },
+        next: if more {
+            page.last().map(|e| e.seq)
+        } else {
+            None
+        },
         events: page.iter().map(|e| e.to_json()).collect(),
     }
 }

@@ -284,7 +284,9 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     }
     for (column, definition) in ADDED_JOB_COLUMNS {
         if !present.iter().any(|p| p == column) {
-            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {definition}"))?;
+            conn.execute_batch(&format!(
+                "ALTER TABLE jobs ADD COLUMN {column} {definition}"
+            ))?;
             tracing::info!(column, "database upgraded: a column added to jobs");
         }
     }
@@ -393,11 +395,12 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
             DownReason::parse(&reason).ok_or_else(|| format!("bad reason {reason:?}"))?
         },
         events_seq: u64::try_from(get_i64(12)?).unwrap_or(0),
-        runs: match row.get::<_, Option<Vec<u8>>>(13).map_err(|e| e.to_string())? {
+        runs: match row
+            .get::<_, Option<Vec<u8>>>(13)
+            .map_err(|e| e.to_string())?
+        {
             None => None,
-            Some(blob) => Some(Box::new(
-                codec::decode_runs(&blob).ok_or("damaged runs")?,
-            )),
+            Some(blob) => Some(Box::new(codec::decode_runs(&blob).ok_or("damaged runs")?)),
         },
     })
 }

@@ -251,7 +251,11 @@ fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
         assert_eq!(Arc::strong_count(&alive), 1 + threads, "{sync:?}");
         let name = JobName::parse("a").unwrap();
         journal
-            .append(Some(&name), vec![Op::Upsert(job("a", 3), Vec::new())], Vec::new())
+            .append(
+                Some(&name),
+                vec![Op::Upsert(job("a", 3), Vec::new())],
+                Vec::new(),
+            )
             .unwrap();
         drop(journal);
         assert_eq!(Arc::strong_count(&alive), 1, "{sync:?}: threads joined");
@@ -308,7 +312,11 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
             wait(rx).await.unwrap();
         }
         journal.close().await.unwrap();
-        let refused = journal.append(Some(&name), vec![Op::Upsert(job("a", 9), Vec::new())], vec![ack("4")]);
+        let refused = journal.append(
+            Some(&name),
+            vec![Op::Upsert(job("a", 9), Vec::new())],
+            vec![ack("4")],
+        );
         assert!(refused.is_err());
         assert_eq!(
             *heard.lock().unwrap(),
