@@ -304,7 +304,8 @@ impl Dispatcher {
             tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
         }
         self.signals.dispatcher.notify_one();
-        if ended {
+        // The log sink is no channel (SPEC §14): only a channel's delivery is an event.
+        if ended && !matches!(self.sink, Sink::Log) {
             self.record_delivery(alert, attempt_no, observed, status, error);
         }
     }

@@ -7,16 +7,26 @@
 //! replaying a segment twice over a snapshot that already holds it changes nothing.
 //! Reading stops at the first short or damaged record: only a crash in the middle of a
 //! `write` leaves one, and that write was never acknowledged.
+//!
+//! A job's upsert carries the events of its change (SPEC §13) in the same record, in a
+//! compact binary form rendered to JSON only when read: the change and its events are
+//! one durable step, and a ping pays one small `write` for both. Records of the
+//! earlier version (tag 1, without runs, reason, event counter or events) still read.
+//! The same forms of a job's runs and of its events are the snapshot's blobs.
 
 use std::path::{Path, PathBuf};
 
 use crate::backend::PendingAlert;
-use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
+use crate::domain::{
+    Alert, DeliveryEvent, DownReason, Event, EventKind, ExitCode, Frequency, Grace, Job, JobName,
+    OpenRun, Origin, Output, RunId, Runs, Signal, SignalEvent, Status, UnixTime,
+};
 
 /// One change to make durable.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Upsert(Job),
+    /// A job's whole new state and the events its change recorded, oldest first.
+    Upsert(Job, Vec<Event>),
     /// Deletes the job and its undelivered alerts.
     Delete(JobName),
     OutboxPut(PendingAlert),
@@ -30,12 +40,15 @@ pub enum Op {
     Check,
 }
 
-const UPSERT: u8 = 1;
+/// A job without runs, reason, event counter or events: written by earlier versions.
+const UPSERT_V1: u8 = 1;
 const DELETE: u8 = 2;
 const OUTBOX_PUT: u8 = 3;
 const OUTBOX_ACK: u8 = 4;
 const OUTBOX_RETRY: u8 = 5;
 const CHECK: u8 = 6;
+/// A job with its runs, reason and event counter, and the events of its change.
+const UPSERT: u8 = 7;
 
 /// `None` in an optional time field.
 const NO_TIME: i64 = i64::MIN;
@@ -61,22 +74,19 @@ pub fn encode(ops: &[Op], buf: &mut Vec<u8>) -> Result<(), String> {
 
 fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
     match op {
-        Op::Upsert(job) => {
+        Op::Upsert(job, events) => {
             buf.push(UPSERT);
-            put_str(buf, job.name.as_str())?;
-            put_str(buf, job.frequency.as_str())?;
-            put_u64(buf, job.frequency.seconds());
-            put_u64(buf, job.grace.seconds());
-            put_i64(buf, job.last_ping.millis());
-            buf.push(match job.status {
-                Status::Up => 0,
-                Status::Down => 1,
-            });
-            put_i64(buf, job.down_since.map_or(NO_TIME, UnixTime::millis));
-            put_u64(buf, u64::from(job.episode_alerts));
-            put_u64(buf, job.alerts_sent);
-            put_u64(buf, job.pings_total);
-            put_i64(buf, job.next_reminder.map_or(NO_TIME, UnixTime::millis));
+            put_job_v1(buf, job)?;
+            buf.push(reason_code(job.down_reason));
+            put_u64(buf, job.events_seq);
+            match job.runs.as_deref() {
+                None => buf.push(0),
+                Some(runs) => {
+                    buf.push(1);
+                    put_runs(buf, runs)?;
+                }
+            }
+            put_events(buf, events)?;
         }
         Op::Delete(name) => {
             buf.push(DELETE);
@@ -105,6 +115,143 @@ fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
             put_i64(buf, *next_attempt_ms);
         }
         Op::Check => buf.push(CHECK),
+    }
+    Ok(())
+}
+
+/// The fields of a job that the first record version held.
+fn put_job_v1(buf: &mut Vec<u8>, job: &Job) -> Result<(), String> {
+    put_str(buf, job.name.as_str())?;
+    put_str(buf, job.frequency.as_str())?;
+    put_u64(buf, job.frequency.seconds());
+    put_u64(buf, job.grace.seconds());
+    put_i64(buf, job.last_ping.millis());
+    buf.push(match job.status {
+        Status::Up => 0,
+        Status::Down => 1,
+    });
+    put_i64(buf, job.down_since.map_or(NO_TIME, UnixTime::millis));
+    put_u64(buf, u64::from(job.episode_alerts));
+    put_u64(buf, job.alerts_sent);
+    put_u64(buf, job.pings_total);
+    put_i64(buf, job.next_reminder.map_or(NO_TIME, UnixTime::millis));
+    Ok(())
+}
+
+fn reason_code(reason: DownReason) -> u8 {
+    match reason {
+        DownReason::Missed => 0,
+        DownReason::Failed => 1,
+        DownReason::RunTimeout => 2,
+    }
+}
+
+fn reason_from(code: u8) -> Option<DownReason> {
+    Some(match code {
+        0 => DownReason::Missed,
+        1 => DownReason::Failed,
+        2 => DownReason::RunTimeout,
+        _ => return None,
+    })
+}
+
+/// A job's runs: the form of the journal and of the snapshot's `runs` column.
+pub fn put_runs(buf: &mut Vec<u8>, runs: &Runs) -> Result<(), String> {
+    let open = u8::try_from(runs.open.len()).map_err(|_| "too many open runs".to_owned())?;
+    buf.push(open);
+    for run in &runs.open {
+        put_opt_str(buf, run.rid.as_ref().map(RunId::as_str))?;
+        put_i64(buf, run.started.millis());
+        buf.push(u8::from(run.timed_out));
+    }
+    put_opt_u64(buf, runs.last_duration_ms);
+    put_opt_u64(buf, runs.last_exit_code.map(u64::from));
+    put_opt_u64(buf, runs.max_runtime);
+    buf.push(runs.failure_tolerance);
+    put_u64(buf, u64::from(runs.consecutive_failures));
+    Ok(())
+}
+
+/// Events, oldest first: the form of the journal and of the snapshot's `events` rows.
+pub fn put_events(buf: &mut Vec<u8>, events: &[Event]) -> Result<(), String> {
+    let count = u32::try_from(events.len()).map_err(|_| "too many events".to_owned())?;
+    buf.extend_from_slice(&count.to_le_bytes());
+    for event in events {
+        put_event(buf, event)?;
+    }
+    Ok(())
+}
+
+fn put_event(buf: &mut Vec<u8>, event: &Event) -> Result<(), String> {
+    put_u64(buf, event.seq);
+    put_i64(buf, event.at.millis());
+    match &event.kind {
+        EventKind::Signal(s) => {
+            buf.push(0);
+            buf.push(match s.signal {
+                Signal::Success => 0,
+                Signal::Start => 1,
+                Signal::Fail => 2,
+                Signal::Log => 3,
+            });
+            put_opt_str(buf, s.origin.remote_addr.as_deref())?;
+            put_opt_str(buf, s.origin.user_agent.as_deref())?;
+            put_opt_str(buf, s.rid.as_ref().map(RunId::as_str))?;
+            put_opt_u64(buf, s.exit_code.map(|c| u64::from(c.get())));
+            put_opt_u64(buf, s.duration_ms);
+            put_opt_str(buf, s.log.as_ref().map(Output::as_str))?;
+            put_i64(buf, s.timestamp.map_or(NO_TIME, UnixTime::millis));
+        }
+        EventKind::Created => buf.push(1),
+        EventKind::Down(reason) => {
+            buf.push(2);
+            buf.push(reason_code(*reason));
+        }
+        EventKind::Reminder(reason) => {
+            buf.push(3);
+            buf.push(reason_code(*reason));
+        }
+        EventKind::Up => buf.push(4),
+        EventKind::Paused { until } => {
+            buf.push(5);
+            put_i64(buf, until.map_or(NO_TIME, UnixTime::millis));
+        }
+        EventKind::Resumed => buf.push(6),
+        EventKind::Acknowledged { note } => {
+            buf.push(7);
+            put_opt_str(buf, note.as_deref())?;
+        }
+        EventKind::Delivery(d) => {
+            buf.push(8);
+            put_str(buf, &d.alert_id)?;
+            buf.push(u8::from(d.event == "up"));
+            put_str(buf, &d.channel)?;
+            buf.push(u8::from(d.delivered));
+            put_u64(buf, u64::from(d.attempts));
+            put_opt_u64(buf, d.last_status.map(u64::from));
+            put_opt_str(buf, d.last_error.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+fn put_opt_u64(buf: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        None => buf.push(0),
+        Some(v) => {
+            buf.push(1);
+            put_u64(buf, v);
+        }
+    }
+}
+
+fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) -> Result<(), String> {
+    match s {
+        None => buf.push(0),
+        Some(s) => {
+            buf.push(1);
+            put_str(buf, s)?;
+        }
     }
     Ok(())
 }
@@ -189,6 +336,28 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).ok()
     }
 
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn opt_u64(&mut self) -> Option<Option<u64>> {
+        match self.bool()? {
+            false => Some(None),
+            true => Some(Some(self.u64()?)),
+        }
+    }
+
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        match self.bool()? {
+            false => Some(None),
+            true => Some(Some(self.str()?)),
+        }
+    }
+
     fn time(&mut self) -> Option<Option<UnixTime>> {
         match self.i64()? {
             NO_TIME => Some(None),
@@ -197,36 +366,153 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The fields of the first record version; the others take their defaults.
+fn read_job_v1(r: &mut Reader<'_>) -> Option<Job> {
+    let name = JobName::parse(r.str()?).ok()?;
+    let text = r.str()?;
+    let seconds = r.u64()?;
+    let frequency = Frequency::from_stored(text, seconds).ok()?;
+    let grace = Grace::from_secs(r.u64()?)?;
+    let last_ping = UnixTime::from_millis(r.i64()?)?;
+    let status = match r.u8()? {
+        0 => Status::Up,
+        1 => Status::Down,
+        _ => return None,
+    };
+    Some(Job {
+        name,
+        frequency,
+        grace,
+        last_ping,
+        status,
+        down_since: r.time()?,
+        episode_alerts: u32::try_from(r.u64()?).ok()?,
+        alerts_sent: r.u64()?,
+        pings_total: r.u64()?,
+        next_reminder: r.time()?,
+        down_reason: DownReason::Missed,
+        runs: None,
+        events_seq: 0,
+    })
+}
+
+fn read_runs(r: &mut Reader<'_>) -> Option<Runs> {
+    let count = r.u8()?;
+    let mut open = Vec::with_capacity(usize::from(count));
+    for _ in 0..count {
+        let rid = r.opt_str()?.map(RunId::parse).transpose().ok()?;
+        let started = UnixTime::from_millis(r.i64()?)?;
+        let timed_out = r.bool()?;
+        open.push(OpenRun {
+            rid,
+            started,
+            timed_out,
+        });
+    }
+    Some(Runs {
+        open,
+        last_duration_ms: r.opt_u64()?,
+        last_exit_code: r.opt_u64()?.map(u8::try_from).transpose().ok()?,
+        max_runtime: r.opt_u64()?,
+        failure_tolerance: r.u8()?,
+        consecutive_failures: u32::try_from(r.u64()?).ok()?,
+    })
+}
+
+fn read_events(r: &mut Reader<'_>) -> Option<Vec<Event>> {
+    let count = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+    // Each event takes at least 17 bytes: a count beyond what is left is damage.
+    if count as usize > r.bytes.len() / 17 {
+        return None;
+    }
+    let mut events = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        events.push(read_event(r)?);
+    }
+    Some(events)
+}
+
+fn read_event(r: &mut Reader<'_>) -> Option<Event> {
+    let seq = r.u64()?;
+    let at = UnixTime::from_millis(r.i64()?)?;
+    let kind = match r.u8()? {
+        0 => {
+            let signal = match r.u8()? {
+                0 => Signal::Success,
+                1 => Signal::Start,
+                2 => Signal::Fail,
+                3 => Signal::Log,
+                _ => return None,
+            };
+            let origin = Origin {
+                remote_addr: r.opt_str()?.map(Box::from),
+                user_agent: r.opt_str()?.map(Box::from),
+            };
+            EventKind::Signal(Box::new(SignalEvent {
+                signal,
+                origin,
+                rid: r.opt_str()?.map(RunId::parse).transpose().ok()?,
+                exit_code: r
+                    .opt_u64()?
+                    .map(|c| u8::try_from(c).map(ExitCode::new))
+                    .transpose()
+                    .ok()?,
+                duration_ms: r.opt_u64()?,
+                log: r.opt_str()?.map(Output::from_stored),
+                timestamp: r.time()?,
+            }))
+        }
+        1 => EventKind::Created,
+        2 => EventKind::Down(reason_from(r.u8()?)?),
+        3 => EventKind::Reminder(reason_from(r.u8()?)?),
+        4 => EventKind::Up,
+        5 => EventKind::Paused { until: r.time()? },
+        6 => EventKind::Resumed,
+        7 => EventKind::Acknowledged {
+            note: r.opt_str()?.map(str::to_owned),
+        },
+        8 => EventKind::Delivery(Box::new(DeliveryEvent {
+            alert_id: r.str()?.to_owned(),
+            event: if r.bool()? { "up" } else { "down" },
+            channel: r.str()?.to_owned(),
+            delivered: r.bool()?,
+            attempts: u32::try_from(r.u64()?).ok()?,
+            last_status: r.opt_u64()?.map(u16::try_from).transpose().ok()?,
+            last_error: r.opt_str()?.map(str::to_owned),
+        })),
+        _ => return None,
+    };
+    Some(Event { seq, at, kind })
+}
+
+/// A job's runs as [`put_runs`] wrote them; `None` when damaged.
+pub fn decode_runs(bytes: &[u8]) -> Option<Runs> {
+    let mut r = Reader { bytes };
+    let runs = read_runs(&mut r)?;
+    r.bytes.is_empty().then_some(runs)
+}
+
+/// Events as [`put_events`] wrote them; `None` when damaged.
+pub fn decode_events(bytes: &[u8]) -> Option<Vec<Event>> {
+    let mut r = Reader { bytes };
+    let events = read_events(&mut r)?;
+    r.bytes.is_empty().then_some(events)
+}
+
 fn decode_payload(payload: &[u8]) -> Option<Op> {
     let mut r = Reader { bytes: payload };
     let op = match r.u8()? {
+        UPSERT_V1 => Op::Upsert(read_job_v1(&mut r)?, Vec::new()),
         UPSERT => {
-            let name = JobName::parse(r.str()?).ok()?;
-            let text = r.str()?;
-            let seconds = r.u64()?;
-            let frequency = Frequency::from_stored(text, seconds).ok()?;
-            let grace = Grace::from_secs(r.u64()?)?;
-            let last_ping = UnixTime::from_millis(r.i64()?)?;
-            let status = match r.u8()? {
-                0 => Status::Up,
-                1 => Status::Down,
+            let mut job = read_job_v1(&mut r)?;
+            job.down_reason = reason_from(r.u8()?)?;
+            job.events_seq = r.u64()?;
+            job.runs = match r.u8()? {
+                0 => None,
+                1 => Some(Box::new(read_runs(&mut r)?)),
                 _ => return None,
             };
-            Op::Upsert(Job {
-                name,
-                frequency,
-                grace,
-                last_ping,
-                status,
-                down_since: r.time()?,
-                episode_alerts: u32::try_from(r.u64()?).ok()?,
-                alerts_sent: r.u64()?,
-                pings_total: r.u64()?,
-                next_reminder: r.time()?,
-                down_reason: crate::domain::DownReason::Missed,
-                runs: None,
-                events_seq: 0,
-            })
+            Op::Upsert(job, read_events(&mut r)?)
         }
         DELETE => Op::Delete(JobName::parse(r.str()?).ok()?),
         OUTBOX_PUT => {
@@ -328,6 +614,189 @@ mod tests {
         }
     }
 
+    fn t(ms: i64) -> UnixTime {
+        UnixTime::from_millis(ms).unwrap()
+    }
+
+    /// One event of every kind, with every optional field set and unset.
+    fn sample_events() -> Vec<Event> {
+        let signal = |seq, signal, full: bool| Event {
+            seq,
+            at: t(1_795_000_000_000 + seq as i64),
+            kind: EventKind::Signal(Box::new(SignalEvent {
+                signal,
+                origin: Origin {
+                    remote_addr: full.then(|| "10.0.0.1".into()),
+                    user_agent: full.then(|| "runitor/1.2".into()),
+                },
+                rid: full.then(|| RunId::parse("r-1").unwrap()),
+                exit_code: full.then(|| ExitCode::new(3)),
+                duration_ms: full.then_some(12_500),
+                log: full.then(|| Output::from_body("out\né".as_bytes()).unwrap()),
+                timestamp: full.then(|| t(1_794_999_999_000)),
+            })),
+        };
+        let at = t(1_795_000_001_000);
+        vec![
+            Event {
+                seq: 1,
+                at,
+                kind: EventKind::Created,
+            },
+            signal(2, Signal::Success, false),
+            signal(3, Signal::Start, true),
+            signal(4, Signal::Fail, true),
+            signal(5, Signal::Log, false),
+            Event {
+                seq: 6,
+                at,
+                kind: EventKind::Down(DownReason::RunTimeout),
+            },
+            Event {
+                seq: 7,
+                at,
+                kind: EventKind::Reminder(DownReason::Failed),
+            },
+            Event {
+                seq: 8,
+                at,
+                kind: EventKind::Up,
+            },
+            Event {
+                seq: 9,
+                at,
+                kind: EventKind::Paused { until: Some(at) },
+            },
+            Event {
+                seq: 10,
+                at,
+                kind: EventKind::Paused { until: None },
+            },
+            Event {
+                seq: 11,
+                at,
+                kind: EventKind::Resumed,
+            },
+            Event {
+                seq: 12,
+                at,
+                kind: EventKind::Acknowledged {
+                    note: Some("on it".into()),
+                },
+            },
+            Event {
+                seq: 13,
+                at,
+                kind: EventKind::Acknowledged { note: None },
+            },
+            Event {
+                seq: 14,
+                at,
+                kind: EventKind::Delivery(Box::new(DeliveryEvent {
+                    alert_id: "01J".into(),
+                    event: "up",
+                    channel: "webhook:example.com".into(),
+                    delivered: false,
+                    attempts: 7,
+                    last_status: Some(500),
+                    last_error: Some("HTTP 500".into()),
+                })),
+            },
+        ]
+    }
+
+    /// A job with open runs, a reason and an event counter.
+    fn job_with_runs() -> Job {
+        let mut job = job("runner", 1_795_000_000_000, true);
+        job.down_reason = DownReason::RunTimeout;
+        job.events_seq = 14;
+        job.runs = Some(Box::new(Runs {
+            open: vec![
+                OpenRun {
+                    rid: RunId::parse("a").ok(),
+                    started: t(1_795_000_000_000),
+                    timed_out: true,
+                },
+                OpenRun {
+                    rid: None,
+                    started: t(1_795_000_060_000),
+                    timed_out: false,
+                },
+            ],
+            last_duration_ms: Some(61_000),
+            last_exit_code: Some(2),
+            max_runtime: Some(60),
+            failure_tolerance: 3,
+            consecutive_failures: 2,
+        }));
+        job
+    }
+
+    /// The upsert record exactly as the build before runs and events wrote it (tag 1),
+    /// kept frozen here: segments it left must still be read.
+    fn previous_build_upsert(job: &Job) -> Vec<u8> {
+        let mut payload = vec![1u8];
+        put_str(&mut payload, job.name.as_str()).unwrap();
+        put_str(&mut payload, job.frequency.as_str()).unwrap();
+        put_u64(&mut payload, job.frequency.seconds());
+        put_u64(&mut payload, job.grace.seconds());
+        put_i64(&mut payload, job.last_ping.millis());
+        payload.push(u8::from(job.status == Status::Down));
+        put_i64(
+            &mut payload,
+            job.down_since.map_or(i64::MIN, UnixTime::millis),
+        );
+        put_u64(&mut payload, u64::from(job.episode_alerts));
+        put_u64(&mut payload, job.alerts_sent);
+        put_u64(&mut payload, job.pings_total);
+        put_i64(
+            &mut payload,
+            job.next_reminder.map_or(i64::MIN, UnixTime::millis),
+        );
+        let mut record = Vec::new();
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        record.extend_from_slice(&payload);
+        record
+    }
+
+    #[test]
+    fn records_of_the_previous_build_still_read_with_the_defaults() {
+        let old = job("nightly backup", 1_795_000_000_123, true);
+        let bytes = previous_build_upsert(&old);
+        let decoded = decode(&bytes);
+        assert_eq!(decoded.torn_bytes, 0);
+        match decoded.ops.as_slice() {
+            [Op::Upsert(job, events)] => {
+                assert_eq!(job, &old, "runs none, reason missed, counter 0");
+                assert!(events.is_empty());
+            }
+            other => panic!("one upsert expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_s_runs_reason_counter_and_events_round_trip() {
+        let job = job_with_runs();
+        let events = sample_events();
+        let mut buf = Vec::new();
+        encode(&[Op::Upsert(job.clone(), events.clone())], &mut buf).unwrap();
+        match decode(&buf).ops.as_slice() {
+            [Op::Upsert(back, back_events)] => {
+                assert_eq!(back, &job);
+                assert_eq!(back_events, &events);
+            }
+            other => panic!("one upsert expected: {other:?}"),
+        }
+        let mut blob = Vec::new();
+        put_events(&mut blob, &events).unwrap();
+        assert_eq!(decode_events(&blob), Some(events));
+        let mut runs = Vec::new();
+        put_runs(&mut runs, job.runs.as_deref().unwrap()).unwrap();
+        assert_eq!(decode_runs(&runs).as_ref(), job.runs.as_deref());
+        assert_eq!(decode_runs(&runs[..runs.len() - 1]), None);
+    }
+
     fn sample_ops() -> Vec<Op> {
         let down = job("nightly backup", 1_795_000_000_123, true);
         let alert = Alert::new(
@@ -337,8 +806,9 @@ mod tests {
             UnixTime::from_secs(1_795_006_000).unwrap(),
         );
         vec![
-            Op::Upsert(job("a", 1_795_000_000_000, false)),
-            Op::Upsert(down),
+            Op::Upsert(job("a", 1_795_000_000_000, false), Vec::new()),
+            Op::Upsert(down, sample_events()),
+            Op::Upsert(job_with_runs(), Vec::new()),
             Op::OutboxPut(PendingAlert {
                 seq: 42,
                 alert,

@@ -18,7 +18,7 @@ use super::journal::{open_segment, Inner};
 use super::snapshot::Snapshot;
 use crate::backend::StoreOp;
 use crate::domain::JobName;
-use crate::sync::{lock, wait_timeout};
+use crate::sync::{lock, wait_timeout, write};
 
 /// How often the changes of the log are folded into the snapshot.
 const FOLD_EVERY: Duration = Duration::from_secs(2);
@@ -35,19 +35,26 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    pub(super) fn push(&mut self, op: Op) {
+    /// Adds a change; a job's events beyond the newest `history` are dropped, as the
+    /// snapshot would drop them.
+    pub(super) fn push(&mut self, op: Op, history: usize) {
         match op {
-            Op::Upsert(job) => match self.last_upsert.get(&job.name) {
+            Op::Upsert(job, events) => match self.last_upsert.get(&job.name) {
                 // No delete of the job since that upsert (a delete forgets it), so
-                // writing the newer state in its place keeps the order right.
+                // writing the newer state in its place keeps the order right; the
+                // events of both are kept, for the fold to write once.
                 Some(&i) => {
-                    if let Some(slot) = self.ops.get_mut(i) {
-                        *slot = Op::Upsert(job);
+                    if let Some(Op::Upsert(slot, kept)) = self.ops.get_mut(i) {
+                        *slot = job;
+                        kept.extend(events);
+                        if kept.len() > history {
+                            kept.drain(..kept.len() - history);
+                        }
                     }
                 }
                 None => {
                     self.last_upsert.insert(job.name.clone(), self.ops.len());
-                    self.ops.push(Op::Upsert(job));
+                    self.ops.push(Op::Upsert(job, events));
                 }
             },
             Op::Delete(name) => {
@@ -62,6 +69,11 @@ impl Pending {
     /// Changes waiting.
     pub(super) fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The changes waiting, in order.
+    pub(super) fn ops(&self) -> &[Op] {
+        &self.ops
     }
 }
 
@@ -154,10 +166,18 @@ fn fold(snapshot: &mut Snapshot, inner: &Inner, carried: &mut Vec<Op>, closing: 
     }
     let started = inner.timer.start();
     let changes = carried.len();
-    match snapshot.apply(carried) {
+    // Readers of a job's history see the changes being folded until the snapshot
+    // holds them.
+    let folding = Arc::new(std::mem::take(carried));
+    *write(&inner.folding) = folding.clone();
+    let applied = snapshot.apply(&folding);
+    if applied.is_err() {
+        *carried = (*folding).clone();
+    }
+    match applied {
         Ok(()) => {
             inner.timer.finish(StoreOp::Fold, started);
-            carried.clear();
+            *write(&inner.folding) = Arc::default();
             if lock(&inner.fold_error).take().is_some() {
                 tracing::info!("the journal folds into the database again");
             }
@@ -199,7 +219,7 @@ fn remove_segments(db: &Path, upto: &[Option<u64>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Frequency, Grace, Job, Status, UnixTime};
+    use crate::domain::{Event, EventKind, Frequency, Grace, Job, Status, UnixTime};
 
     fn job(name: &str, pings: u64) -> Job {
         Job {
@@ -222,7 +242,9 @@ mod tests {
     fn describe(ops: &[Op]) -> Vec<String> {
         ops.iter()
             .map(|op| match op {
-                Op::Upsert(j) => format!("upsert {} {}", j.name, j.pings_total),
+                Op::Upsert(j, events) => {
+                    format!("upsert {} {} {}", j.name, j.pings_total, events.len())
+                }
                 Op::Delete(n) => format!("delete {n}"),
                 other => format!("{other:?}"),
             })
@@ -230,18 +252,29 @@ mod tests {
     }
 
     #[test]
-    fn pending_changes_coalesce_upserts_but_never_across_a_delete() {
+    fn pending_changes_coalesce_upserts_and_their_events_but_never_across_a_delete() {
+        let e = |seq| Event {
+            seq,
+            at: UnixTime::from_secs(1_795_000_000).unwrap(),
+            kind: EventKind::Created,
+        };
+        let a = || JobName::parse("a").unwrap();
         let mut pending = Pending::default();
-        pending.push(Op::Upsert(job("a", 1)));
-        pending.push(Op::Upsert(job("b", 1)));
-        pending.push(Op::Upsert(job("a", 2)));
-        pending.push(Op::Check);
-        pending.push(Op::Delete(JobName::parse("a").unwrap()));
-        pending.push(Op::Upsert(job("a", 3)));
-        pending.push(Op::Upsert(job("a", 4)));
+        pending.push(Op::Upsert(job("a", 1), vec![e(1)]), 2);
+        pending.push(Op::Upsert(job("b", 1), vec![e(1)]), 2);
+        pending.push(Op::Upsert(job("a", 2), vec![e(2), e(3)]), 2);
+        pending.push(Op::Check, 2);
+        pending.push(Op::Delete(a()), 2);
+        pending.push(Op::Upsert(job("a", 3), vec![e(1)]), 2);
+        pending.push(Op::Upsert(job("a", 4), Vec::new()), 2);
         assert_eq!(
             describe(&pending.ops),
-            ["upsert a 2", "upsert b 1", "delete a", "upsert a 4"]
+            ["upsert a 2 2", "upsert b 1 1", "delete a", "upsert a 4 1"]
         );
+        let Op::Upsert(_, kept) = &pending.ops[0] else {
+            panic!("an upsert");
+        };
+        let seqs: Vec<u64> = kept.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [2, 3], "the newest within the history");
     }
 }

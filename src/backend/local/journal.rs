@@ -27,10 +27,11 @@
 //! [`Journal::close`], by dropping the journal, and when [`Journal::open`] fails after
 //! starting one.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -39,11 +40,11 @@ use tokio::sync::oneshot;
 use super::codec;
 pub use super::codec::Op;
 use super::fold::{fold_loop, FoldSignal, Pending};
-use super::snapshot::{Loaded, Snapshot};
+use super::snapshot::{self, Loaded, Snapshot};
 use super::unavailable;
 use crate::backend::{BackendError, StoreOp, StoreTimer, SyncMode};
-use crate::domain::{Job, JobName};
-use crate::sync::{get_mut, lock};
+use crate::domain::{Event, Job, JobName};
+use crate::sync::{get_mut, lock, read};
 
 /// Lanes of the log with `--sync normal`: each job's changes go to one lane, chosen by
 /// its name, so that pings of different jobs on different threads rarely wait for
@@ -72,6 +73,9 @@ pub struct Journal {
     ended: Mutex<mpsc::Receiver<()>>,
     /// The sender threads are started with; dropped once `open` has started them all.
     starting: Option<mpsc::Sender<()>>,
+    /// A connection of its own for reading histories from the snapshot, so that a
+    /// reader never waits for a fold's transaction.
+    reader: Mutex<rusqlite::Connection>,
 }
 
 pub(super) struct Inner {
@@ -84,6 +88,10 @@ pub(super) struct Inner {
     pub(super) fold_wake: Condvar,
     /// Why the last fold failed; `None` once one succeeds.
     pub(super) fold_error: Mutex<Option<String>>,
+    /// The changes the fold thread is writing into the snapshot; empty between folds.
+    pub(super) folding: RwLock<Arc<Vec<Op>>>,
+    /// Events kept per job (`--history`).
+    pub(super) history: usize,
     syncer: Mutex<Option<mpsc::Sender<SyncRequest>>>,
     on_durable: OnDurable,
     pub(super) timer: StoreTimer,
@@ -136,11 +144,13 @@ impl Journal {
     pub fn open(
         path: &Path,
         sync: SyncMode,
+        history: usize,
         timer: StoreTimer,
         on_job: &mut dyn FnMut(Job),
         on_durable: OnDurable,
     ) -> Result<(Self, Loaded), BackendError> {
-        let mut snapshot = Snapshot::open(path, sync)?;
+        let mut snapshot = Snapshot::open(path, sync, history)?;
+        let reader = snapshot::open_reader(path)?;
         let started = timer.start();
         let last_segment = snapshot.replay(path).map_err(unavailable)?;
         let loaded = snapshot.load(on_job).map_err(unavailable)?;
@@ -188,6 +198,8 @@ impl Journal {
                 fold: Mutex::new(FoldSignal::default()),
                 fold_wake: Condvar::new(),
                 fold_error: Mutex::new(None),
+                folding: RwLock::new(Arc::default()),
+                history,
                 syncer: Mutex::new(syncer),
                 on_durable,
                 timer,
@@ -195,6 +207,7 @@ impl Journal {
             threads: Mutex::new(Vec::new()),
             ended: Mutex::new(ended),
             starting: Some(starting),
+            reader: Mutex::new(reader),
         };
         let folder = journal.inner.clone();
         journal.spawn("overdue-fold", move || fold_loop(snapshot, &folder))?;
@@ -297,7 +310,7 @@ impl Journal {
         }
         log.len += size;
         for op in ops {
-            log.pending.push(op);
+            log.pending.push(op, inner.history);
         }
         let fold_now = log.pending.len() >= super::fold::FOLD_AT_CHANGES / inner.lanes.len();
         let waiting = match inner.sync {
@@ -343,6 +356,51 @@ impl Journal {
             )));
         }
         Ok(())
+    }
+
+    /// The events of `job` the store holds, oldest first, the newest `--history` of
+    /// them: the snapshot's, those being folded and those not folded yet.
+    pub fn events(&self, job: &JobName) -> Result<Vec<Event>, BackendError> {
+        let inner = &*self.inner;
+        let of_job = |op: &&Op| match op {
+            Op::Upsert(j, _) => j.name == *job,
+            Op::Delete(name) => name == job,
+            _ => false,
+        };
+        // Read in the order events move (waiting, being folded, folded), so that an
+        // event moving meanwhile is seen at least once; seen twice, it is kept once.
+        let waiting: Vec<Op> = lock(inner.lane(Some(job)))
+            .pending
+            .ops()
+            .iter()
+            .filter(of_job)
+            .cloned()
+            .collect();
+        let folding = read(&inner.folding).clone();
+        let stored = snapshot::read_events(&lock(&self.reader), job).map_err(unavailable)?;
+        let mut newer: Vec<&Event> = Vec::new();
+        let mut deleted = false;
+        for op in folding.iter().filter(of_job).chain(waiting.iter()) {
+            match op {
+                Op::Upsert(_, events) => newer.extend(events),
+                Op::Delete(_) => {
+                    // What came before belongs to the job that was deleted.
+                    newer.clear();
+                    deleted = true;
+                }
+                _ => {}
+            }
+        }
+        let mut by_seq: BTreeMap<u64, Event> = BTreeMap::new();
+        if !deleted {
+            by_seq.extend(stored.into_iter().map(|e| (e.seq, e)));
+        }
+        by_seq.extend(newer.into_iter().map(|e| (e.seq, e.clone())));
+        let mut events: Vec<Event> = by_seq.into_values().collect();
+        if events.len() > inner.history {
+            events.drain(..events.len() - inner.history);
+        }
+        Ok(events)
     }
 
     /// Folds everything into the snapshot, checkpoints it and stops the threads.
@@ -463,7 +521,7 @@ fn sync_loop(rx: mpsc::Receiver<SyncRequest>, inner: &Inner) {
 impl Op {
     fn store_op(&self) -> StoreOp {
         match self {
-            Op::Upsert(_) => StoreOp::Upsert,
+            Op::Upsert(..) => StoreOp::Upsert,
             Op::Delete(_) => StoreOp::Delete,
             Op::OutboxPut(_) => StoreOp::OutboxPut,
             Op::OutboxAck(_) => StoreOp::OutboxAck,

@@ -48,7 +48,9 @@ use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
     StoreHealth, StoreOp, StoreTimer, Wakers,
 };
-use crate::domain::{is_due, Alert, DeliveryEvent, Job, JobName, PingEffect, Status, UnixTime};
+use crate::domain::{
+    is_due, Alert, DeliveryEvent, Event, Job, JobName, PingEffect, Status, UnixTime,
+};
 use crate::sync::{read, write};
 
 /// Names fetched per step of a listing, so `names` is never held for long.
@@ -152,6 +154,7 @@ impl LocalBackend {
         let (journal, loaded) = Journal::open(
             path,
             backend.options.sync,
+            backend.options.history,
             timer,
             &mut |job| backend.restore_job(job, start, &mut restoring),
             Box::new(move |durable| {
@@ -258,6 +261,18 @@ impl LocalBackend {
         Ok(Durable::Done)
     }
 
+    /// Splits a change's events into those the journal stores with the change and
+    /// those `memory://` keeps in the job's entry; none with `--history 0`.
+    fn route_events(&self, events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
+        if self.options.history == 0 {
+            (Vec::new(), Vec::new())
+        } else if self.journal.is_some() {
+            (events, Vec::new())
+        } else {
+            (Vec::new(), events)
+        }
+    }
+
     fn counts_now(&self) -> Counts {
         Counts {
             total: self.len.load(Ordering::SeqCst),
@@ -282,10 +297,11 @@ impl Backend for LocalBackend {
                 let job = change.job;
                 let was_down = entry.job.status == Status::Down;
                 let is_down = job.status == Status::Down;
+                let (stored, kept) = self.route_events(change.events);
                 // The new state is stored first: memory changes only once the journal
                 // has it.
                 let mut ops = Vec::with_capacity(2);
-                ops.push(Op::Upsert(job.clone()));
+                ops.push(Op::Upsert(job.clone(), stored));
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
                     let pending = self.pending(alert, now);
@@ -304,6 +320,7 @@ impl Backend for LocalBackend {
                 }
                 entry.job = job.clone();
                 entry.not_before = None;
+                entry.remember(kept, self.options.history);
                 self.schedule.arm(entry);
                 let outcome = if was_down && !is_down {
                     PingOutcome::Recovered(job)
@@ -329,7 +346,9 @@ impl Backend for LocalBackend {
                     return Ok(PingOutcome::Full { max });
                 }
                 let mut entry = Entry::new(job.clone(), None);
-                let mut ops = vec![Op::Upsert(job.clone())];
+                let (stored, kept) = self.route_events(change.events);
+                entry.remember(kept, self.options.history);
+                let mut ops = vec![Op::Upsert(job.clone(), stored)];
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
                     let pending = self.pending(alert, now);
@@ -455,13 +474,15 @@ impl Backend for LocalBackend {
             let fallen = entry
                 .job
                 .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
-            let Some((job, Some(alert))) = fallen.map(|c| (c.job, c.alert)) else {
+            let Some((job, Some(alert), events)) = fallen.map(|c| (c.job, c.alert, c.events))
+            else {
                 self.schedule.arm(&mut entry);
                 continue;
             };
+            let (stored, kept) = self.route_events(events);
             let pending = self.pending(alert.clone(), now);
             let publish = vec![Op::OutboxPut(pending.clone())];
-            let ops = vec![Op::Upsert(job.clone()), Op::OutboxPut(pending)];
+            let ops = vec![Op::Upsert(job.clone(), stored), Op::OutboxPut(pending)];
             match self.persist(&name, ops, publish) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
@@ -485,6 +506,7 @@ impl Backend for LocalBackend {
             }
             entry.job = job;
             entry.not_before = None;
+            entry.remember(kept, self.options.history);
             self.schedule.arm(&mut entry);
             drop(entry);
             raised.push(alert);
@@ -546,19 +568,52 @@ impl Backend for LocalBackend {
     async fn events(
         &self,
         name: &JobName,
-        _before: Option<u64>,
-        _limit: usize,
+        before: Option<u64>,
+        limit: usize,
     ) -> Result<Option<EventPage>, BackendError> {
-        // Events are not kept yet: the store's history comes next.
-        Ok(self.jobs.get(name).map(|_| EventPage::default()))
+        let in_memory = {
+            let Some(entry) = self.jobs.get(name) else {
+                return Ok(None);
+            };
+            match &self.journal {
+                Some(_) => None,
+                None => Some(
+                    entry
+                        .history
+                        .as_deref()
+                        .map(|ring| ring.iter().cloned().collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                ),
+            }
+        };
+        let events = match (in_memory, &self.journal) {
+            (Some(events), _) => events,
+            (None, Some(journal)) if self.options.history > 0 => journal.events(name)?,
+            (None, _) => Vec::new(),
+        };
+        Ok(Some(page_of(&events, before, limit)))
     }
 
     async fn record_delivery(
         &self,
-        _name: &JobName,
-        _delivery: DeliveryEvent,
-        _now: UnixTime,
+        name: &JobName,
+        delivery: DeliveryEvent,
+        now: UnixTime,
     ) -> Result<(), BackendError> {
+        let Some(mut entry) = self.jobs.get_mut(name) else {
+            return Ok(());
+        };
+        let change = entry.job.record_delivery(delivery, now);
+        let (stored, kept) = self.route_events(change.events);
+        // Not awaited with `--sync full`, like the end of the delivery itself: a lost
+        // delivery event costs no alert.
+        self.persist(
+            name,
+            vec![Op::Upsert(change.job.clone(), stored)],
+            Vec::new(),
+        )?;
+        entry.job = change.job;
+        entry.remember(kept, self.options.history);
         Ok(())
     }
 
@@ -567,6 +622,25 @@ impl Backend for LocalBackend {
             Some(journal) => journal.close().await,
             None => Ok(()),
         }
+    }
+}
+
+/// The page of `events` (oldest first) below `before`, newest first, at most `limit`.
+fn page_of(events: &[Event], before: Option<u64>, limit: usize) -> EventPage {
+    let below = events
+        .iter()
+        .rev()
+        .filter(|e| before.is_none_or(|b| e.seq < b));
+    let mut page: Vec<&Event> = below.take(limit.saturating_add(1)).collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    EventPage {
+        next: if more {
+            page.last().map(|e| e.seq)
+        } else {
+            None
+        },
+        events: page.iter().map(|e| e.to_json()).collect(),
     }
 }
 

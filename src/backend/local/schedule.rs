@@ -6,12 +6,12 @@
 //! of this global lock.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::domain::{is_due, Job, JobName, UnixTime};
+use crate::domain::{is_due, Event, Job, JobName, UnixTime};
 use crate::sync::lock;
 
 /// A wake-up in the heap: when, and for which job.
@@ -25,6 +25,12 @@ pub(super) struct Entry {
     pub(super) scheduled: Option<UnixTime>,
     /// After a restart, the job is not alerted before this (SPEC §8 startup grace).
     pub(super) not_before: Option<UnixTime>,
+    /// `memory://` only: the job's newest events, oldest first. A store with a journal
+    /// keeps them there, never here.
+    // Boxed so that the million entries of a SQLite store, which never use it, pay one
+    // word for it rather than a whole empty deque.
+    #[allow(clippy::box_collection)]
+    pub(super) history: Option<Box<VecDeque<Event>>>,
 }
 
 impl Entry {
@@ -34,6 +40,19 @@ impl Entry {
             job,
             scheduled: None,
             not_before,
+            history: None,
+        }
+    }
+
+    /// Keeps `events` in the in-memory history, the newest `max` of it.
+    pub(super) fn remember(&mut self, events: Vec<Event>, max: usize) {
+        if events.is_empty() || max == 0 {
+            return;
+        }
+        let ring = self.history.get_or_insert_with(Box::default);
+        ring.extend(events);
+        while ring.len() > max {
+            ring.pop_front();
         }
     }
 

@@ -4,6 +4,12 @@
 //!
 //! The snapshot is never on the path of a request: the journal makes a change durable,
 //! and the fold thread brings the snapshot up to date in the background.
+//!
+//! A job's runs are one blob column of its row, and its newest `--history` events one
+//! blob row of `events` (the journal's compact form, rendered to JSON when read): the
+//! fold rewrites that row once per job per fold however many events the job recorded
+//! meanwhile. A database of an earlier version gains the new columns and table in
+//! place when opened; its jobs take the defaults.
 
 use std::path::Path;
 
@@ -12,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::codec::{self, Op};
 use super::unavailable;
 use crate::backend::{BackendError, PendingAlert, SyncMode};
-use crate::domain::{Alert, Frequency, Grace, Job, JobName, Status, UnixTime};
+use crate::domain::{Alert, DownReason, Event, Frequency, Grace, Job, JobName, Status, UnixTime};
 
 /// What the snapshot held at start, besides the jobs handed to the caller one by one.
 pub struct Loaded {
@@ -23,11 +29,47 @@ pub struct Loaded {
 /// The open database of the snapshot.
 pub struct Snapshot {
     conn: Connection,
+    /// Events kept per job (`--history`).
+    history: usize,
+}
+
+/// Columns added to `jobs` after its first version, with their definitions.
+const ADDED_JOB_COLUMNS: [(&str, &str); 3] = [
+    ("down_reason", "TEXT NOT NULL DEFAULT 'missed'"),
+    ("events_seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "BLOB"),
+];
+
+/// Opens a read-only connection to the snapshot at `path` (created already), for
+/// reading histories beside the fold.
+pub fn open_reader(path: &Path) -> Result<Connection, BackendError> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| unavailable(format!("cannot prepare {}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+/// The events of `job` the snapshot holds, oldest first.
+pub fn read_events(conn: &Connection, job: &JobName) -> Result<Vec<Event>, String> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT events FROM events WHERE job = ?1")
+        .and_then(|mut s| s.query_row([job.as_str()], |r| r.get(0)).optional())
+        .map_err(|e| e.to_string())?;
+    match blob {
+        None => Ok(Vec::new()),
+        Some(blob) => codec::decode_events(&blob)
+            .ok_or_else(|| format!("the stored history of {job} is damaged")),
+    }
 }
 
 impl Snapshot {
     /// Opens (creating when missing) the database at `path` and its tables.
-    pub fn open(path: &Path, sync: SyncMode) -> Result<Self, BackendError> {
+    pub fn open(path: &Path, sync: SyncMode, history: usize) -> Result<Self, BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
@@ -53,7 +95,14 @@ impl Snapshot {
                  episode_alerts INTEGER NOT NULL,
                  alerts_sent INTEGER NOT NULL,
                  pings_total INTEGER NOT NULL,
-                 next_reminder_ms INTEGER
+                 next_reminder_ms INTEGER,
+                 down_reason TEXT NOT NULL DEFAULT 'missed',
+                 events_seq INTEGER NOT NULL DEFAULT 0,
+                 runs BLOB
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS events (
+                 job TEXT PRIMARY KEY,
+                 events BLOB NOT NULL
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS outbox (
                  seq INTEGER PRIMARY KEY,
@@ -66,7 +115,9 @@ impl Snapshot {
              CREATE INDEX IF NOT EXISTS outbox_job ON outbox (job);"
         ))
         .map_err(|e| unavailable(format!("cannot prepare {}: {e}", path.display())))?;
-        Ok(Self { conn })
+        upgrade(&conn)
+            .map_err(|e| unavailable(format!("cannot upgrade {}: {e}", path.display())))?;
+        Ok(Self { conn, history })
     }
 
     /// Replays the segments a previous run left into the snapshot, then removes them.
@@ -103,14 +154,20 @@ impl Snapshot {
         let tx = self.conn.transaction().map_err(|e| e.to_string())?;
         for op in ops {
             match op {
-                Op::Upsert(job) => {
+                Op::Upsert(job, events) => {
                     upsert(&tx, job).map_err(|e| e.to_string())?;
+                    if !events.is_empty() && self.history > 0 {
+                        add_events(&tx, &job.name, events, self.history)?;
+                    }
                 }
                 Op::Delete(name) => {
                     tx.prepare_cached("DELETE FROM jobs WHERE name = ?1")
                         .and_then(|mut s| s.execute([name.as_str()]))
                         .map_err(|e| e.to_string())?;
                     tx.prepare_cached("DELETE FROM outbox WHERE job = ?1")
+                        .and_then(|mut s| s.execute([name.as_str()]))
+                        .map_err(|e| e.to_string())?;
+                    tx.prepare_cached("DELETE FROM events WHERE job = ?1")
                         .and_then(|mut s| s.execute([name.as_str()]))
                         .map_err(|e| e.to_string())?;
                 }
@@ -168,7 +225,8 @@ impl Snapshot {
             .conn
             .prepare(
                 "SELECT name, frequency, frequency_s, grace_s, last_ping_ms, status, down_since_ms,
-                        episode_alerts, alerts_sent, pings_total, next_reminder_ms FROM jobs",
+                        episode_alerts, alerts_sent, pings_total, next_reminder_ms,
+                        down_reason, events_seq, runs FROM jobs",
             )
             .map_err(|e| e.to_string())?;
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
@@ -214,11 +272,79 @@ impl Snapshot {
     }
 }
 
+/// Adds the columns and tables a database of an earlier version lacks.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let mut present = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('jobs')")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            present.push(row.get::<_, String>(0)?);
+        }
+    }
+    for (column, definition) in ADDED_JOB_COLUMNS {
+        if !present.iter().any(|p| p == column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE jobs ADD COLUMN {column} {definition}"
+            ))?;
+            tracing::info!(column, "database upgraded: a column added to jobs");
+        }
+    }
+    Ok(())
+}
+
+/// Appends `events` to the job's stored history, keeping the newest `history`. Events
+/// the row already holds (a segment replayed after its fold) are not added twice.
+fn add_events(
+    tx: &rusqlite::Transaction<'_>,
+    job: &JobName,
+    events: &[Event],
+    history: usize,
+) -> Result<(), String> {
+    let blob: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT events FROM events WHERE job = ?1")
+        .and_then(|mut s| s.query_row([job.as_str()], |r| r.get(0)).optional())
+        .map_err(|e| e.to_string())?;
+    let mut kept = match blob.map(|b| codec::decode_events(&b)) {
+        None => Vec::new(),
+        Some(Some(kept)) => kept,
+        Some(None) => {
+            tracing::warn!(job = %job, "replacing a damaged stored history");
+            Vec::new()
+        }
+    };
+    let last = kept.last().map_or(0, |e| e.seq);
+    let mut added = events.iter().filter(|e| e.seq > last).peekable();
+    if added.peek().is_none() {
+        return Ok(());
+    }
+    kept.extend(added.cloned());
+    if kept.len() > history {
+        kept.drain(..kept.len() - history);
+    }
+    let mut buf = Vec::new();
+    codec::put_events(&mut buf, &kept)?;
+    tx.prepare_cached("INSERT OR REPLACE INTO events (job, events) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![job.as_str(), buf]))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> {
+    let runs = match job.runs.as_deref() {
+        None => None,
+        Some(runs) => {
+            let mut buf = Vec::new();
+            codec::put_runs(&mut buf, runs)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            Some(buf)
+        }
+    };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO jobs (name, frequency, frequency_s, grace_s, last_ping_ms, status,
-             down_since_ms, episode_alerts, alerts_sent, pings_total, next_reminder_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             down_since_ms, episode_alerts, alerts_sent, pings_total, next_reminder_ms,
+             down_reason, events_seq, runs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         job.name.as_str(),
@@ -232,6 +358,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
         job.alerts_sent as i64,
         job.pings_total as i64,
         job.next_reminder.map(UnixTime::millis),
+        job.down_reason.as_str(),
+        job.events_seq as i64,
+        runs,
     ])
 }
 
@@ -261,8 +390,17 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
         alerts_sent: u64::try_from(get_i64(8)?).unwrap_or(0),
         pings_total: u64::try_from(get_i64(9)?).unwrap_or(0),
         next_reminder: get_opt(10)?.map(time).transpose()?,
-        down_reason: crate::domain::DownReason::Missed,
-        runs: None,
-        events_seq: 0,
+        down_reason: {
+            let reason: String = row.get(11).map_err(|e| e.to_string())?;
+            DownReason::parse(&reason).ok_or_else(|| format!("bad reason {reason:?}"))?
+        },
+        events_seq: u64::try_from(get_i64(12)?).unwrap_or(0),
+        runs: match row
+            .get::<_, Option<Vec<u8>>>(13)
+            .map_err(|e| e.to_string())?
+        {
+            None => None,
+            Some(blob) => Some(Box::new(codec::decode_runs(&blob).ok_or("damaged runs")?)),
+        },
     })
 }

@@ -251,3 +251,143 @@ async fn dropping_a_store_without_close_stops_its_threads_and_keeps_its_jobs() {
     assert_eq!(again.counts_now().total, 1);
     again.close().await.unwrap();
 }
+
+/// The schema exactly as the build before runs and events created it, kept frozen here.
+const PREVIOUS_SCHEMA: &str = "
+    CREATE TABLE jobs (
+        name TEXT PRIMARY KEY,
+        frequency TEXT NOT NULL,
+        frequency_s INTEGER NOT NULL,
+        grace_s INTEGER NOT NULL,
+        last_ping_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        down_since_ms INTEGER,
+        episode_alerts INTEGER NOT NULL,
+        alerts_sent INTEGER NOT NULL,
+        pings_total INTEGER NOT NULL,
+        next_reminder_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        job TEXT NOT NULL,
+        alert TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_job ON outbox (job);
+    INSERT INTO jobs VALUES ('old', '1h', 3600, 0, 1000000, 'up', NULL, 0, 0, 4, NULL);";
+
+fn seqs(page: &EventPage) -> Vec<u64> {
+    page.events
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_build_upgrades_and_keeps_runs_and_events_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(PREVIOUS_SCHEMA)
+        .unwrap();
+    let name = JobName::parse("old").unwrap();
+    let backend = LocalBackend::open_sqlite(&db, options(), Wakers::default()).unwrap();
+    let job = backend.get(&name).await.unwrap().unwrap();
+    assert_eq!((job.pings_total, job.events_seq), (4, 0));
+    assert!(job.runs.is_none());
+    let mut start = ping("old", None, None);
+    start.signal = crate::domain::Signal::Start;
+    start.max_runtime = Some(Some(60));
+    backend.record_ping(start, t(2_000)).await.unwrap();
+    backend.close().await.unwrap();
+
+    // Restarted: the open run, its end-by wake-up and the event counter continue.
+    let backend = LocalBackend::open_sqlite(&db, options(), Wakers::default()).unwrap();
+    let job = backend.get(&name).await.unwrap().unwrap();
+    assert_eq!(job.events_seq, 1);
+    let runs = job.runs.as_deref().expect("runs restored");
+    assert_eq!((runs.open.len(), runs.max_runtime), (1, Some(60)));
+    assert_eq!(
+        backend.next_wake().await,
+        Some(t(2_060)),
+        "the run's end-by"
+    );
+    let page = backend.events(&name, None, 50).await.unwrap().unwrap();
+    assert_eq!(page.events[0]["kind"], "start");
+    let alerts = backend.take_due(ms(2_060_001), 10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "the run timed out after the restart");
+    // Not folded yet: the history reads the journal's pending changes too.
+    let page = backend.events(&name, None, 50).await.unwrap().unwrap();
+    assert_eq!(seqs(&page), [2, 1]);
+    assert_eq!(page.events[0]["reason"], "run_timeout");
+    drop(backend);
+
+    // Dropped without a close: the journal is replayed at the next start.
+    let backend = LocalBackend::open_sqlite(&db, options(), Wakers::default()).unwrap();
+    let page = backend.events(&name, None, 1).await.unwrap().unwrap();
+    assert_eq!((seqs(&page), page.next), (vec![2], Some(2)));
+    let page = backend.events(&name, Some(2), 1).await.unwrap().unwrap();
+    assert_eq!((seqs(&page), page.next), (vec![1], None));
+    assert!(backend.delete(&name).await.unwrap());
+    backend
+        .record_ping(ping("old", Some("1h"), None), t(3_000))
+        .await
+        .unwrap();
+    let page = backend.events(&name, None, 50).await.unwrap().unwrap();
+    assert_eq!(seqs(&page), [2, 1], "the new job's created and ping only");
+    assert_eq!(page.events[1]["kind"], "created");
+    backend.close().await.unwrap();
+    let backend = LocalBackend::open_sqlite(&db, options(), Wakers::default()).unwrap();
+    let page = backend.events(&name, None, 50).await.unwrap().unwrap();
+    assert_eq!(seqs(&page), [2, 1]);
+    assert_eq!(page.events[1]["kind"], "created");
+    backend.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_keeps_the_newest_events_and_none_with_history_zero() {
+    for history in [3, 0] {
+        let b = LocalBackend::in_memory(
+            BackendOptions {
+                history,
+                ..options()
+            },
+            Wakers::default(),
+        );
+        let name = JobName::parse("j").unwrap();
+        b.record_ping(ping("j", Some("1h"), None), t(1_000))
+            .await
+            .unwrap();
+        for i in 1..=4 {
+            b.record_ping(ping("j", None, None), t(1_000 + i))
+                .await
+                .unwrap();
+        }
+        let page = b.events(&name, None, 50).await.unwrap().unwrap();
+        let expected: Vec<u64> = if history == 0 { vec![] } else { vec![6, 5, 4] };
+        assert_eq!(seqs(&page), expected, "history {history}");
+        b.record_delivery(
+            &JobName::parse("gone").unwrap(),
+            DeliveryEvent {
+                alert_id: "A".into(),
+                event: "down",
+                channel: "webhook:x".into(),
+                delivered: true,
+                attempts: 1,
+                last_status: Some(200),
+                last_error: None,
+            },
+            t(2_000),
+        )
+        .await
+        .unwrap();
+        assert!(b
+            .get(&JobName::parse("gone").unwrap())
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

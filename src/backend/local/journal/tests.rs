@@ -25,6 +25,7 @@ fn open(db: &Path) -> (Journal, Vec<Job>) {
     let (journal, _) = Journal::open(
         db,
         SyncMode::Normal,
+        100,
         StoreTimer::default(),
         &mut |job| jobs.push(job),
         Box::new(|_| {}),
@@ -43,9 +44,9 @@ async fn segments_left_by_a_crash_are_replayed_once_or_twice_alike() {
     let mut first = Vec::new();
     codec::encode(
         &[
-            Op::Upsert(job("a", 1)),
-            Op::Upsert(job("b", 1)),
-            Op::Upsert(job("a", 2)),
+            Op::Upsert(job("a", 1), Vec::new()),
+            Op::Upsert(job("b", 1), Vec::new()),
+            Op::Upsert(job("a", 2), Vec::new()),
         ],
         &mut first,
     )
@@ -54,7 +55,7 @@ async fn segments_left_by_a_crash_are_replayed_once_or_twice_alike() {
     codec::encode(
         &[
             Op::Delete(JobName::parse("b").unwrap()),
-            Op::Upsert(job("c", 5)),
+            Op::Upsert(job("c", 5), Vec::new()),
         ],
         &mut second,
     )
@@ -107,7 +108,7 @@ async fn every_job_in_every_lane_comes_back_in_its_latest_state_after_a_crash() 
         .collect();
     for round in 1..=5 {
         for name in &names {
-            let op = Op::Upsert(job(name.as_str(), round));
+            let op = Op::Upsert(job(name.as_str(), round), Vec::new());
             journal.append(Some(name), vec![op], Vec::new()).unwrap();
         }
     }
@@ -118,7 +119,7 @@ async fn every_job_in_every_lane_comes_back_in_its_latest_state_after_a_crash() 
                 .unwrap();
         }
         if i % 9 == 0 {
-            let op = Op::Upsert(job(name.as_str(), 100));
+            let op = Op::Upsert(job(name.as_str(), 100), Vec::new());
             journal.append(Some(name), vec![op], Vec::new()).unwrap();
         }
     }
@@ -163,11 +164,11 @@ async fn appended_changes_survive_without_a_fold_and_are_folded_at_close() {
     let db = dir.path().join("o.db");
     let (journal, _) = open(&db);
     assert!(journal
-        .append(None, vec![Op::Upsert(job("a", 1))], Vec::new())
+        .append(None, vec![Op::Upsert(job("a", 1), Vec::new())], Vec::new())
         .unwrap()
         .is_none());
     journal
-        .append(None, vec![Op::Upsert(job("a", 2))], Vec::new())
+        .append(None, vec![Op::Upsert(job("a", 2), Vec::new())], Vec::new())
         .unwrap();
     let crashed = copy_dir(dir.path());
     journal.close().await.unwrap();
@@ -189,7 +190,7 @@ async fn journal_closed_refuses_writes() -> bool {
     let (journal, _) = open(&dir.path().join("o.db"));
     journal.close().await.unwrap();
     journal
-        .append(None, vec![Op::Upsert(job("a", 1))], Vec::new())
+        .append(None, vec![Op::Upsert(job("a", 1), Vec::new())], Vec::new())
         .is_err()
 }
 
@@ -207,6 +208,7 @@ fn open_with(db: &Path, sync: SyncMode) -> Result<Journal, BackendError> {
     Journal::open(
         db,
         sync,
+        100,
         StoreTimer::default(),
         &mut |_| {},
         Box::new(|_| {}),
@@ -249,7 +251,11 @@ fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
         assert_eq!(Arc::strong_count(&alive), 1 + threads, "{sync:?}");
         let name = JobName::parse("a").unwrap();
         journal
-            .append(Some(&name), vec![Op::Upsert(job("a", 3))], Vec::new())
+            .append(
+                Some(&name),
+                vec![Op::Upsert(job("a", 3), Vec::new())],
+                Vec::new(),
+            )
             .unwrap();
         drop(journal);
         assert_eq!(Arc::strong_count(&alive), 1, "{sync:?}: threads joined");
@@ -261,6 +267,7 @@ fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
         let (journal, _) = Journal::open(
             &db,
             sync,
+            100,
             StoreTimer::default(),
             &mut |job| jobs.push(job.pings_total),
             Box::new(|_| {}),
@@ -280,6 +287,7 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
         let (journal, _) = Journal::open(
             &dir.path().join("o.db"),
             sync,
+            100,
             StoreTimer::default(),
             &mut |_| {},
             Box::new(move |ops| {
@@ -295,7 +303,7 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
             .into_iter()
             .enumerate()
         {
-            let op = Op::Upsert(job("a", i as u64));
+            let op = Op::Upsert(job("a", i as u64), Vec::new());
             waiting.push(journal.append(Some(&name), vec![op], report).unwrap());
         }
         // A waiter that gave up (a cancelled request) does not lose its report.
@@ -304,7 +312,11 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
             wait(rx).await.unwrap();
         }
         journal.close().await.unwrap();
-        let refused = journal.append(Some(&name), vec![Op::Upsert(job("a", 9))], vec![ack("4")]);
+        let refused = journal.append(
+            Some(&name),
+            vec![Op::Upsert(job("a", 9), Vec::new())],
+            vec![ack("4")],
+        );
         assert!(refused.is_err());
         assert_eq!(
             *heard.lock().unwrap(),
