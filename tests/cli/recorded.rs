@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::support::{overdue, run_to_exit, Monitor};
 
 #[test]
-#[ignore = "waits for the runs and history of SPEC §10 and §13 on main"]
+
 fn a_run_records_its_duration_and_exit_code() {
     let monitor = Monitor::start(&[]);
     let out = run_to_exit(overdue(&[
@@ -31,7 +31,7 @@ fn a_run_records_its_duration_and_exit_code() {
 }
 
 #[test]
-#[ignore = "waits for the runs and history of SPEC §10 and §13 on main"]
+
 fn a_failing_command_marks_the_job_down_at_once() {
     let monitor = Monitor::start(&[]);
     let out = run_to_exit(overdue(&[
@@ -54,7 +54,7 @@ fn a_failing_command_marks_the_job_down_at_once() {
 }
 
 #[test]
-#[ignore = "waits for the runs and history of SPEC §10 and §13 on main"]
+
 fn ping_state_start_leaves_the_job_running() {
     let monitor = Monitor::start(&[]);
     let out = run_to_exit(overdue(&[
@@ -84,7 +84,7 @@ fn ping_state_start_leaves_the_job_running() {
 }
 
 #[test]
-#[ignore = "waits for the runs and history of SPEC §10 and §13 on main"]
+
 fn jobs_events_shows_the_runs_with_their_output() {
     let monitor = Monitor::start(&[]);
     let out = run_to_exit(overdue(&[
