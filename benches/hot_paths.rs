@@ -51,18 +51,11 @@ async fn register(backend: &LocalBackend, names: &[JobName], frequency: &str, la
     let frequency = Frequency::parse(frequency).expect("a valid frequency");
     for name in names {
         let ping = Ping {
-            name: name.clone(),
             frequency: Some(frequency.clone()),
             grace: None,
             at: None,
             want_job: false,
-            signal: Default::default(),
-            exit_code: None,
-            rid: None,
-            max_runtime: None,
-            failure_tolerance: None,
-            output: None,
-            origin: Default::default(),
+            ..Ping::new(name.clone())
         };
         backend
             .record_ping(ping, at(last_ping))
@@ -96,18 +89,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % names.len();
             let ping = Ping {
-                name: names[i].clone(),
                 frequency: None,
                 grace: None,
                 at: None,
                 want_job: false,
-                signal: Default::default(),
-                exit_code: None,
-                rid: None,
-                max_runtime: None,
-                failure_tolerance: None,
-                output: None,
-                origin: Default::default(),
+                ..Ping::new(names[i].clone())
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -121,18 +107,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % raw.len();
             let ping = Ping {
-                name: JobName::parse(&raw[i]).expect("a valid name"),
                 frequency: Some(Frequency::parse("1h").expect("a valid frequency")),
                 grace: None,
                 at: None,
                 want_job: false,
-                signal: Default::default(),
-                exit_code: None,
-                rid: None,
-                max_runtime: None,
-                failure_tolerance: None,
-                output: None,
-                origin: Default::default(),
+                ..Ping::new(JobName::parse(&raw[i]).expect("a valid name"))
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -151,18 +130,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % names.len();
             let ping = Ping {
-                name: names[i].clone(),
                 frequency: None,
                 grace: None,
                 at: None,
                 want_job: false,
-                signal: Default::default(),
-                exit_code: None,
-                rid: None,
-                max_runtime: None,
-                failure_tolerance: None,
-                output: None,
-                origin: Default::default(),
+                ..Ping::new(names[i].clone())
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });

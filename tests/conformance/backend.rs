@@ -34,18 +34,11 @@ async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) ->
 
 fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
     Ping {
-        name: JobName::parse(name).expect("name"),
         frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
         grace: None,
         at: at.and_then(UnixTime::from_secs),
         want_job: true,
-        signal: Default::default(),
-        exit_code: None,
-        rid: None,
-        max_runtime: None,
-        failure_tolerance: None,
-        output: None,
-        origin: Default::default(),
+        ..Ping::new(JobName::parse(name).expect("name"))
     }
 }
 

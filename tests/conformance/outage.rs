@@ -138,18 +138,11 @@ async fn plain_pings_keep_the_late_ping_mark() {
         .expect("open the store");
     let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
     let plain = |frequency: Option<&str>, at: Option<i64>| Ping {
-        name: JobName::parse("nightly").expect("name"),
         frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
         grace: None,
         at: at.map(t),
         want_job: false,
-        signal: Default::default(),
-        exit_code: None,
-        rid: None,
-        max_runtime: None,
-        failure_tolerance: None,
-        output: None,
-        origin: Default::default(),
+        ..Ping::new(JobName::parse("nightly").expect("name"))
     };
     let mut conn = store.redis.as_ref().expect("redis").connection().await;
     // The third of the job's packed fields (`l|p|k|…`, see codec.rs).
@@ -286,18 +279,11 @@ async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_onc
     let (a, b): (Arc<dyn Backend>, Arc<dyn Backend>) = (replica().await, replica().await);
     let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
     let ping = |name: &str| Ping {
-        name: JobName::parse(name).expect("name"),
         frequency: Some(Frequency::parse("1m").expect("frequency")),
         grace: None,
         at: None,
         want_job: true,
-        signal: Default::default(),
-        exit_code: None,
-        rid: None,
-        max_runtime: None,
-        failure_tolerance: None,
-        output: None,
-        origin: Default::default(),
+        ..Ping::new(JobName::parse(name).expect("name"))
     };
     let names: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).collect();
     for name in &names {

@@ -24,6 +24,7 @@ mod alerts;
 mod codec;
 mod fold;
 mod journal;
+mod restore;
 mod schedule;
 mod snapshot;
 #[cfg(test)]
@@ -42,7 +43,7 @@ use dashmap::DashMap;
 
 use self::alerts::Alerts;
 use self::journal::{Journal, Op};
-use self::schedule::{Entry, Schedule, WakeUp};
+use self::schedule::{Entry, Schedule};
 use super::outbox::PendingAlert;
 use super::{
     Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
@@ -52,6 +53,7 @@ use crate::domain::{
     is_due, Alert, DeliveryEvent, Event, Job, JobName, PingEffect, Status, UnixTime,
 };
 use crate::sync::{read, write};
+use restore::Restoring;
 
 /// Names fetched per step of a listing, so `names` is never held for long.
 const LIST_CHUNK: usize = 512;
@@ -92,14 +94,6 @@ pub struct LocalBackend {
     /// Times the in-memory operations of `memory://`; with a journal, the journal
     /// times the real writes instead.
     store_timer: StoreTimer,
-}
-
-/// What the start gathers while stored jobs are put into the registry.
-#[derive(Default)]
-struct Restoring {
-    wakeups: Vec<WakeUp>,
-    names: BTreeSet<JobName>,
-    down: usize,
 }
 
 impl LocalBackend {
@@ -167,52 +161,6 @@ impl LocalBackend {
         tracing::info!(jobs, alerts, path = %path.display(), "state loaded");
         backend.journal = Some(journal);
         Ok(backend)
-    }
-
-    /// Fills the registry from stored state (see [`Self::restore_job`]).
-    #[cfg(test)]
-    fn restore(&self, jobs: Vec<Job>, alerts: Vec<PendingAlert>, max_seq: u64, start: UnixTime) {
-        let mut restoring = Restoring::default();
-        for job in jobs {
-            self.restore_job(job, start, &mut restoring);
-        }
-        self.finish_restore(restoring, alerts, max_seq);
-    }
-
-    /// Puts one stored job into the registry. Down jobs stay down; up jobs whose
-    /// deadline passed while overdue was stopped get the startup grace.
-    fn restore_job(&self, job: Job, start: UnixTime, restoring: &mut Restoring) {
-        let (job, not_before) = job.restore(start, &self.options.policy());
-        if job.status == Status::Down {
-            restoring.down += 1;
-        }
-        let mut entry = Entry::new(job, not_before);
-        entry.scheduled = entry.wake_target();
-        if let Some(at) = entry.scheduled {
-            restoring
-                .wakeups
-                .push(std::cmp::Reverse((at, entry.job.name.clone())));
-        }
-        restoring.names.insert(entry.job.name.clone());
-        self.jobs.insert(entry.job.name.clone(), Box::new(entry));
-    }
-
-    /// Publishes what [`Self::restore_job`] gathered, and the pending alerts.
-    fn finish_restore(&self, restoring: Restoring, alerts: Vec<PendingAlert>, max_seq: u64) {
-        let Restoring {
-            wakeups,
-            names,
-            down,
-        } = restoring;
-        self.len.store(names.len(), Ordering::SeqCst);
-        self.down.store(down, Ordering::SeqCst);
-        *write(&self.names) = names;
-        self.schedule.replace(wakeups);
-        let mut outbox = self.alerts.lock();
-        for alert in alerts {
-            outbox.push(alert);
-        }
-        self.seq.store(max_seq, Ordering::SeqCst);
     }
 
     /// Starts timing an in-memory store operation. With a journal, the journal times

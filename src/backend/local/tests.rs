@@ -21,18 +21,11 @@ fn backend(realert: Option<u64>) -> LocalBackend {
 
 fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
     Ping {
-        name: JobName::parse(name).unwrap(),
         frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
         grace: None,
         at: at.and_then(UnixTime::from_secs),
         want_job: true,
-        signal: Default::default(),
-        exit_code: None,
-        rid: None,
-        max_runtime: None,
-        failure_tolerance: None,
-        output: None,
-        origin: Default::default(),
+        ..Ping::new(JobName::parse(name).unwrap())
     }
 }
 
