@@ -10,7 +10,10 @@ use super::event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
 #[cfg(test)]
 use super::run::MAX_OPEN_RUNS;
 use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
-use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
+use super::{
+    Acknowledgement, Alert, AlertEvent, Cadence, Frequency, Grace, Interventions, JobName,
+    Schedule, UnixTime,
+};
 
 /// Whether a job is pinging on time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +21,8 @@ use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
 pub enum Status {
     Up,
     Down,
+    /// Paused by an operator (SPEC §12): no alert of any kind until it resumes.
+    Paused,
 }
 
 impl Status {
@@ -25,6 +30,7 @@ impl Status {
         match self {
             Status::Up => "up",
             Status::Down => "down",
+            Status::Paused => "paused",
         }
     }
 
@@ -32,6 +38,7 @@ impl Status {
         match raw {
             "up" => Some(Status::Up),
             "down" => Some(Status::Down),
+            "paused" => Some(Status::Paused),
             _ => None,
         }
     }
@@ -73,7 +80,9 @@ impl DownReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub name: JobName,
-    pub frequency: Frequency,
+    /// Its frequency or its schedule; the rules keep a schedule's next fire after the
+    /// last ping at hand ([`Job::refresh`]).
+    pub cadence: Cadence,
     pub grace: Grace,
     pub last_ping: UnixTime,
     pub status: Status,
@@ -94,14 +103,71 @@ pub struct Job {
     pub runs: Option<Box<Runs>>,
     /// The `seq` of the last event recorded for this job.
     pub events_seq: u64,
+    /// Its pause end and acknowledgement; `None` while it has neither (see
+    /// [`Job::paused_until`], [`Job::acknowledged`]).
+    pub interventions: Option<Box<Interventions>>,
 }
 
 impl Job {
-    /// The moment after which the job is overdue: last ping + frequency + grace.
+    /// The moment after which the job is overdue: last ping + frequency + grace, or the
+    /// schedule's first fire strictly after the last ping + grace.
     pub fn deadline(&self) -> UnixTime {
-        self.last_ping
-            .plus(self.frequency.seconds())
+        self.cadence
+            .next_after(self.last_ping)
             .plus(self.grace.seconds())
+    }
+
+    /// The frequency of a job that has one.
+    pub fn frequency(&self) -> Option<&Frequency> {
+        self.cadence.frequency()
+    }
+
+    /// The schedule of a job that has one.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.cadence.schedule()
+    }
+
+    /// The wait from `at` to the job's next expected ping, before grace: its frequency,
+    /// or the time to its schedule's next fire after `at`.
+    pub fn period_after(&self, at: UnixTime) -> u64 {
+        self.cadence.period_after(at)
+    }
+
+    /// Keeps the schedule's next fire after the last ping at hand; the rules call it
+    /// after every change, and stores after reading a job back.
+    pub fn refresh(&mut self) {
+        self.cadence.refresh(self.last_ping);
+    }
+
+    /// When a paused job resumes by itself; `None` when it is not paused or paused
+    /// without an end.
+    pub fn paused_until(&self) -> Option<UnixTime> {
+        self.interventions.as_deref().and_then(|i| i.paused_until)
+    }
+
+    /// The acknowledgement of the job's current outage, if any.
+    pub fn acknowledged(&self) -> Option<&Acknowledgement> {
+        self.interventions
+            .as_deref()
+            .and_then(|i| i.acknowledged.as_ref())
+    }
+
+    /// Sets (or clears) the end of the job's pause.
+    pub fn set_paused_until(&mut self, until: Option<UnixTime>) {
+        self.change_interventions(|i| i.paused_until = until);
+    }
+
+    /// Sets (or clears) the acknowledgement of the job's outage.
+    pub fn set_acknowledged(&mut self, acknowledged: Option<Acknowledgement>) {
+        self.change_interventions(|i| i.acknowledged = acknowledged);
+    }
+
+    fn change_interventions(&mut self, change: impl FnOnce(&mut Interventions)) {
+        let interventions = self.interventions.get_or_insert_with(Box::default);
+        change(interventions);
+        if interventions.is_empty() {
+            self.interventions = None;
+        }
     }
 
     /// Its runs, created with the defaults when the job had none.
@@ -113,10 +179,14 @@ impl Job {
     pub fn to_json(&self) -> serde_json::Value {
         let deadline = self.deadline();
         let runs = self.runs.as_deref();
+        let frequency = self.frequency();
+        let schedule = self.schedule();
         serde_json::json!({
             "name": self.name,
-            "frequency": self.frequency.as_str(),
-            "frequency_seconds": self.frequency.seconds(),
+            "frequency": frequency.map(Frequency::as_str),
+            "frequency_seconds": frequency.map(Frequency::seconds),
+            "schedule": schedule.map(Schedule::expression),
+            "timezone": schedule.map(Schedule::timezone),
             "grace_seconds": self.grace.seconds(),
             "status": self.status.as_str(),
             "last_ping": self.last_ping.rfc3339(),
@@ -124,6 +194,11 @@ impl Job {
             "next_deadline": deadline.rfc3339(),
             "next_deadline_unix": deadline.secs(),
             "down_since": self.down_since.map(UnixTime::rfc3339),
+            "paused_until": self.paused_until().map(UnixTime::rfc3339),
+            "acknowledged": self.acknowledged().map(|a| serde_json::json!({
+                "at": a.at.rfc3339(),
+                "note": a.note,
+            })),
             "alerts_sent": self.alerts_sent,
             "pings_total": self.pings_total,
             "last_start": runs.and_then(Runs::last_start).map(UnixTime::rfc3339),
@@ -268,7 +343,7 @@ impl Job {
     ) -> Option<Change> {
         let mut job = Job {
             name: ping.name.clone(),
-            frequency: ping.frequency.clone()?,
+            cadence: Cadence::Every(ping.frequency.clone()?),
             grace: ping.grace.unwrap_or_default(),
             last_ping: ping.at.unwrap_or(now),
             status: Status::Up,
@@ -280,6 +355,7 @@ impl Job {
             next_reminder: None,
             runs: None,
             events_seq: 0,
+            interventions: None,
         };
         let mut events = Vec::with_capacity(2);
         record(&mut job, now, EventKind::Created, &mut events);
@@ -411,6 +487,7 @@ impl Job {
             }
         }
         self.drop_default_runs();
+        self.refresh();
         Change {
             job: self,
             alert,
@@ -421,7 +498,7 @@ impl Job {
     /// Takes the settings a ping carries; a known job keeps what it omits.
     fn take_settings(&mut self, ping: &Ping) {
         if let Some(frequency) = &ping.frequency {
-            self.frequency = frequency.clone();
+            self.cadence = Cadence::Every(frequency.clone());
         }
         if let Some(grace) = ping.grace {
             self.grace = grace;
@@ -470,6 +547,9 @@ impl Job {
         let mut job = self.clone();
         let mut events = Vec::with_capacity(1);
         let mut duration_ms = None;
+        if job.status == Status::Paused {
+            return None;
+        }
         if job.status == Status::Down {
             if !job.next_reminder.is_some_and(|at| is_due(at, now)) {
                 return None;
@@ -537,6 +617,7 @@ impl Job {
                 Some(end_by.map_or(deadline, |end| end.min(deadline)))
             }
             Status::Down => self.next_reminder,
+            Status::Paused => self.paused_until(),
         }
     }
 
@@ -544,7 +625,7 @@ impl Job {
     /// `resumed` is not alerted before resumed + min(frequency + grace, the cap).
     pub fn startup_not_before(&self, resumed: UnixTime, policy: &Policy) -> Option<UnixTime> {
         (self.status == Status::Up && self.deadline() < resumed).then(|| {
-            let period = self.frequency.seconds() + self.grace.seconds();
+            let period = self.period_after(resumed) + self.grace.seconds();
             resumed.plus(period.min(policy.startup_grace.as_secs()))
         })
     }
@@ -564,6 +645,7 @@ impl Job {
                     .map(|next| self.next_reminder.map_or(next, |stored| stored.min(next)));
                 (self, None)
             }
+            Status::Paused => (self, None),
         }
     }
 }

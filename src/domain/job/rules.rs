@@ -434,3 +434,60 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn the_job_object_shows_schedule_pause_and_acknowledgement_or_null() {
+    let plain = job().to_json();
+    for field in ["schedule", "timezone", "paused_until", "acknowledged"] {
+        assert!(plain[field].is_null(), "{field}: {plain}");
+    }
+    assert_eq!(plain["frequency"], "1m");
+    let mut scheduled = job();
+    scheduled.cadence = Cadence::cron(
+        Schedule::parse("0 3 * * *", None).unwrap(),
+        scheduled.last_ping,
+    );
+    scheduled.status = Status::Paused;
+    scheduled.set_paused_until(Some(t(90_000)));
+    scheduled.set_acknowledged(Some(Acknowledgement {
+        at: t(2_000),
+        note: Some("disk swap".into()),
+    }));
+    let json = scheduled.to_json();
+    assert!(json["frequency"].is_null() && json["frequency_seconds"].is_null());
+    assert_eq!(
+        (&json["schedule"], &json["timezone"], &json["status"]),
+        (&"0 3 * * *".into(), &"UTC".into(), &"paused".into())
+    );
+    assert_eq!(json["paused_until"], "1970-01-02T01:00:00Z");
+    assert_eq!(
+        json["acknowledged"],
+        serde_json::json!({"at": "1970-01-01T00:33:20Z", "note": "disk swap"})
+    );
+    // Last ping at 1,000 s: the first 03:00 after it, plus no grace.
+    assert_eq!(json["next_deadline_unix"], 3 * 3_600);
+    scheduled.set_acknowledged(None);
+    scheduled.set_paused_until(None);
+    assert!(scheduled.interventions.is_none(), "an empty box is dropped");
+    let alert = Alert::new(id(), &scheduled, AlertEvent::Down, t(20_000));
+    let payload = alert.payload(t(20_000), "overdue");
+    assert!(payload["frequency"].is_null() && payload["frequency_seconds"].is_null());
+    assert_eq!(
+        (&payload["schedule"], &payload["timezone"]),
+        (&"0 3 * * *".into(), &"UTC".into())
+    );
+    let frequency_alert = Alert::new(id(), &job(), AlertEvent::Down, t(20_000));
+    let payload = frequency_alert.payload(t(20_000), "overdue");
+    assert!(payload["schedule"].is_null() && payload["timezone"].is_null());
+    assert_eq!(payload["frequency_seconds"], 60);
+}
+
+#[test]
+fn a_paused_job_never_falls_due_and_wakes_at_its_pause_end() {
+    let mut paused = job();
+    paused.status = Status::Paused;
+    assert_eq!(paused.fall_due(t(100_000), None, &p(), id()), None);
+    assert_eq!(paused.wake_target(None), None);
+    paused.set_paused_until(Some(t(5_000)));
+    assert_eq!(paused.wake_target(None), Some(t(5_000)));
+}
