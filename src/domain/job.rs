@@ -216,7 +216,9 @@ impl Job {
 #[derive(Debug, Clone)]
 pub struct Ping {
     pub name: JobName,
+    /// At most one of `frequency` and `schedule` (the handler refuses both).
     pub frequency: Option<Frequency>,
+    pub schedule: Option<Schedule>,
     pub grace: Option<Grace>,
     /// When the job ran; `None` means at arrival.
     pub at: Option<UnixTime>,
@@ -241,6 +243,7 @@ impl Ping {
         Self {
             name,
             frequency: None,
+            schedule: None,
             grace: None,
             at: None,
             want_job: false,
@@ -254,10 +257,16 @@ impl Ping {
         }
     }
 
+    /// Whether the ping names a frequency or a schedule, as a new job's first must.
+    pub fn names_cadence(&self) -> bool {
+        self.frequency.is_some() || self.schedule.is_some()
+    }
+
     /// Whether the ping is a plain one: a success with nothing but a name, a frequency,
     /// a grace and a time, from an unknown origin. Stores may take a short way for it.
     pub fn is_plain(&self) -> bool {
         self.signal == Signal::Success
+            && self.schedule.is_none()
             && self.exit_code.is_none()
             && self.rid.is_none()
             && self.max_runtime.is_none()
@@ -322,6 +331,19 @@ fn reminder_interval(policy: &Policy, episode_alerts: u32) -> Option<u64> {
     Some(every.saturating_mul(1 << doublings).min(max))
 }
 
+/// A schedule job's grace when it sent none (SPEC §11): it pings after its work, never
+/// at its fire time.
+pub const SCHEDULE_DEFAULT_GRACE_SECS: u64 = 300;
+
+/// The grace a job of `cadence` gets when none was sent: 0 for a frequency, 5 minutes
+/// for a schedule.
+fn default_grace(cadence: &Cadence) -> Grace {
+    match cadence {
+        Cadence::Every(_) => Grace::default(),
+        Cadence::Cron(_) => Grace::from_secs(SCHEDULE_DEFAULT_GRACE_SECS).unwrap_or_default(),
+    }
+}
+
 /// Appends an event to `events`, numbered after the job's last one.
 fn record(job: &mut Job, at: UnixTime, kind: EventKind, events: &mut Vec<Event>) {
     job.events_seq += 1;
@@ -333,19 +355,25 @@ fn record(job: &mut Job, at: UnixTime, kind: EventKind, events: &mut Vec<Event>)
 }
 
 impl Job {
-    /// A new job from its first ping; `None` when the ping names no frequency, in which
-    /// case nothing is created.
+    /// A new job from its first ping; `None` when the ping names neither a frequency
+    /// nor a schedule, in which case nothing is created.
     pub fn from_first_ping(
         ping: &Ping,
         now: UnixTime,
         policy: &Policy,
         alert_id: impl FnOnce() -> String,
     ) -> Option<Change> {
+        let last_ping = ping.at.unwrap_or(now);
+        let cadence = match (&ping.schedule, &ping.frequency) {
+            (Some(schedule), _) => Cadence::cron(schedule.clone(), last_ping),
+            (None, Some(frequency)) => Cadence::Every(frequency.clone()),
+            (None, None) => return None,
+        };
         let mut job = Job {
             name: ping.name.clone(),
-            cadence: Cadence::Every(ping.frequency.clone()?),
-            grace: ping.grace.unwrap_or_default(),
-            last_ping: ping.at.unwrap_or(now),
+            grace: ping.grace.unwrap_or_else(|| default_grace(&cadence)),
+            cadence,
+            last_ping,
             status: Status::Up,
             down_since: None,
             down_reason: DownReason::Missed,
@@ -495,13 +523,27 @@ impl Job {
         }
     }
 
-    /// Takes the settings a ping carries; a known job keeps what it omits.
+    /// Takes the settings a ping carries; a known job keeps what it omits. A ping that
+    /// switches the job between frequency and schedule without a grace gives it the new
+    /// kind's default grace, since the old kind's (0 s for a frequency) would make a
+    /// schedule job late at every fire time.
     fn take_settings(&mut self, ping: &Ping) {
-        if let Some(frequency) = &ping.frequency {
-            self.cadence = Cadence::Every(frequency.clone());
+        let was_scheduled = self.schedule().is_some();
+        if let Some(schedule) = &ping.schedule {
+            if self.schedule() != Some(schedule) {
+                self.cadence = Cadence::cron(schedule.clone(), self.last_ping);
+            }
+        } else if let Some(frequency) = &ping.frequency {
+            if self.frequency() != Some(frequency) {
+                self.cadence = Cadence::Every(frequency.clone());
+            }
         }
-        if let Some(grace) = ping.grace {
-            self.grace = grace;
+        match ping.grace {
+            Some(grace) => self.grace = grace,
+            None if was_scheduled != self.schedule().is_some() => {
+                self.grace = default_grace(&self.cadence);
+            }
+            None => {}
         }
         if let Some(max_runtime) = ping.max_runtime {
             self.runs_mut().max_runtime = max_runtime;

@@ -20,7 +20,10 @@ pub use cadence::{Cadence, Scheduled};
 pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
 pub use event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
 pub use intervention::{Acknowledgement, Interventions};
-pub use job::{is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status};
+pub use job::{
+    is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status,
+    SCHEDULE_DEFAULT_GRACE_SECS,
+};
 pub use name::{JobName, MAX_NAME_BYTES};
 pub use run::{
     parse_failure_tolerance, parse_max_runtime, ExitCode, OpenRun, Output, RunId, Runs, Signal,

@@ -122,7 +122,7 @@ pub(super) async fn record(
                 }
             }
             if refused_jobs.contains(&name) {
-                let outcome = if ping.frequency.is_none() {
+                let outcome = if !ping.names_cadence() {
                     PingOutcome::FrequencyRequired
                 } else {
                     PingOutcome::Full { max: max_services }
