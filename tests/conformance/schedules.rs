@@ -287,6 +287,7 @@ pub async fn malformed_schedules_and_zones_are_refused_with_the_accepted_form(st
         "0 3 * *",
         "61 * * * *",
         "0 3 * * MON#2",
+        "@\nweekly",
         "@fortnightly",
         "",
         "0 0 30 2 *",
