@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the paths every ping and every sweep go through:
-//! parsing a frequency, recording a ping in the local backend, raising the alerts
-//! of due jobs, and timing a request or a store operation (SPEC §7). Run with
+//! parsing a frequency or a schedule, a schedule's next fire, recording a ping in the
+//! local backend, raising the alerts of due jobs, and timing a request or a store
+//! operation (SPEC §7). Run with
 //! `cargo bench --bench hot_paths`; the load tests of the whole server are
 //! `scripts/bench.sh` and `scripts/bench-perf.sh`.
 
@@ -98,6 +99,41 @@ fn record_ping(c: &mut Criterion) {
             async move { backend.record_ping(ping, at(NOW)).await }
         });
     });
+
+    // A schedule job as the handler sees it: parse the name, the expression and the
+    // zone, then record, a second later each time so that every ping computes its next
+    // fire anew.
+    let scheduled = LocalBackend::in_memory(options(), Wakers::default());
+    rt.block_on(async {
+        let schedule = Schedule::parse("0 3 * * 1-5", Some("Europe/Berlin")).expect("valid");
+        for name in &names {
+            let ping = Ping {
+                schedule: Some(schedule.clone()),
+                ..Ping::new(name.clone())
+            };
+            scheduled
+                .record_ping(ping, at(NOW))
+                .await
+                .expect("in-memory pings never fail");
+        }
+    });
+    let raw: Vec<String> = (0..JOBS).map(|i| format!("job-{i}")).collect();
+    group.bench_function("memory/schedule_parse_and_record", |b| {
+        let (backend, raw) = (&scheduled, &raw);
+        let mut i = 0;
+        b.to_async(&rt).iter(move || {
+            i += 1;
+            let ping = Ping {
+                schedule: Some(
+                    Schedule::parse("0 3 * * 1-5", Some("Europe/Berlin")).expect("valid"),
+                ),
+                ..Ping::new(JobName::parse(&raw[i % raw.len()]).expect("a valid name"))
+            };
+            let now = at(NOW + i64::try_from(i).unwrap_or(0));
+            async move { backend.record_ping(ping, now).await }
+        });
+    });
+    drop(raw);
 
     // What the handler does: parse the name and the frequency, then record.
     let raw: Vec<String> = (0..JOBS).map(|i| format!("job-{i}")).collect();
@@ -232,6 +268,17 @@ fn perf(c: &mut Criterion) {
     group.finish();
 }
 
+/// What `/ping?schedule=&tz=` costs before the store: the expression and zone parsed.
+fn schedule_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule_parse");
+    for expr in ["*/5 * * * *", "0 3 * * 1-5"] {
+        group.bench_function(BenchmarkId::from_parameter(expr), |b| {
+            b.iter(|| Schedule::parse(black_box(expr), black_box(Some("Europe/Berlin"))))
+        });
+    }
+    group.finish();
+}
+
 /// A schedule job's deadline: the first fire time after its last ping (SPEC §11).
 fn schedule_next_fire(c: &mut Criterion) {
     let mut group = c.benchmark_group("schedule_next_fire");
@@ -255,6 +302,7 @@ criterion_group!(
     record_ping,
     sweep,
     perf,
+    schedule_parse,
     schedule_next_fire
 );
 criterion_main!(benches);

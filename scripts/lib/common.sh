@@ -123,29 +123,32 @@ total_of() {
     curl -fsS --max-time 5 "$1/pings${2:-?limit=1}" 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p'
 }
 
-# Registers job-1 … job-$JOBS on the overdue at $1: one curl, one kept-alive connection.
+# Registers ${PING_PREFIX}1 … ${PING_PREFIX}$JOBS (job- by default) with ${PING_QUERY}
+# (frequency=1h by default) on the overdue at $1, one curl on one kept-alive
+# connection; then expects $2 (default $JOBS) jobs there.
 register() {
-    local url=$1 registered i
+    local url=$1 expected=${2:-$JOBS} registered i
     for i in $(seq 1 "$JOBS"); do
-        echo "url = \"$url/ping?name=job-$i&frequency=1h\""
+        echo "url = \"$url/ping?name=${PING_PREFIX:-job-}$i&${PING_QUERY:-frequency=1h}\""
     done >"$tmp/register.cfg"
     curl -sS -K "$tmp/register.cfg" >/dev/null
     registered=$(total_of "$url")
-    if [ "$registered" != "$JOBS" ]; then
-        echo "expected $JOBS jobs, $url lists ${registered:-none}" >&2
+    if [ "$registered" != "$expected" ]; then
+        echo "expected $expected jobs, $url lists ${registered:-none}" >&2
         exit 1
     fi
 }
 
 # Writes the wrk ping script for the current $JOBS and prints its path: it cycles over
-# job-1 … job-$JOBS; done() prints one parseable RESULT line.
+# ${PING_PREFIX}1 … ${PING_PREFIX}$JOBS (job- by default) with the query ${PING_QUERY}
+# (frequency=1h by default); done() prints one parseable RESULT line.
 ping_script() {
     cat >"$tmp/ping.lua" <<LUA
 local jobs = $JOBS
 local i = 0
 request = function()
     i = i % jobs + 1
-    return wrk.format("GET", "/ping?name=job-" .. i .. "&frequency=1h")
+    return wrk.format("GET", "/ping?name=${PING_PREFIX:-job-}" .. i .. "&${PING_QUERY:-frequency=1h}")
 end
 done = function(summary, latency, requests)
     local e = summary.errors

@@ -84,6 +84,7 @@ pub struct EventPage {
 pub struct Counts {
     pub total: usize,
     pub down: usize,
+    pub paused: usize,
 }
 
 impl Counts {
@@ -92,7 +93,11 @@ impl Counts {
         match status {
             None => self.total,
             Some(Status::Down) => self.down,
-            Some(Status::Up) => self.total.saturating_sub(self.down),
+            Some(Status::Paused) => self.paused,
+            Some(Status::Up) => self
+                .total
+                .saturating_sub(self.down)
+                .saturating_sub(self.paused),
         }
     }
 }

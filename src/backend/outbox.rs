@@ -147,12 +147,12 @@ mod tests {
     fn ms(v: i64) -> UnixTime {
         UnixTime::from_millis(v).unwrap()
     }
-    use crate::domain::{AlertEvent, Frequency, Grace, Job, Status};
+    use crate::domain::{AlertEvent, Cadence, Frequency, Grace, Job, Status};
 
     fn pending(job: &str, seq: u64, at: i64) -> PendingAlert {
         let job = Job {
             name: JobName::parse(job).unwrap(),
-            frequency: Frequency::parse("1m").unwrap(),
+            cadence: Cadence::Every(Frequency::parse("1m").unwrap()),
             grace: Grace::default(),
             last_ping: UnixTime::from_secs(0).unwrap(),
             status: Status::Down,
@@ -164,6 +164,7 @@ mod tests {
             down_reason: Default::default(),
             runs: None,
             events_seq: 0,
+            interventions: None,
         };
         PendingAlert {
             seq,

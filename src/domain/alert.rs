@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DownReason, Job, JobName, UnixTime};
+use super::{DownReason, Frequency, Job, JobName, UnixTime};
 
 /// Why an alert was raised (SPEC §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -74,8 +74,14 @@ pub struct Alert {
     pub id: String,
     pub event: AlertEvent,
     pub name: JobName,
-    pub frequency: String,
-    pub frequency_seconds: u64,
+    /// The frequency as the job sent it; `None` for a schedule job.
+    pub frequency: Option<String>,
+    pub frequency_seconds: Option<u64>,
+    /// The cron expression and zone of a schedule job (SPEC §11); `None` otherwise.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
     pub grace_seconds: u64,
     pub last_ping: String,
     pub last_ping_unix: i64,
@@ -122,8 +128,10 @@ impl Alert {
             id,
             event,
             name: job.name.clone(),
-            frequency: job.frequency.as_str().to_owned(),
-            frequency_seconds: job.frequency.seconds(),
+            frequency: job.frequency().map(|f| f.as_str().to_owned()),
+            frequency_seconds: job.frequency().map(Frequency::seconds),
+            schedule: job.schedule().map(|s| s.expression().to_owned()),
+            timezone: job.schedule().map(|s| s.timezone().to_owned()),
             grace_seconds: job.grace.seconds(),
             last_ping: job.last_ping.rfc3339(),
             last_ping_unix: job.last_ping.secs(),

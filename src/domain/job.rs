@@ -10,7 +10,10 @@ use super::event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
 #[cfg(test)]
 use super::run::MAX_OPEN_RUNS;
 use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
-use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
+use super::{
+    Acknowledgement, Alert, AlertEvent, Cadence, Frequency, Grace, Interventions, JobName,
+    Schedule, UnixTime,
+};
 
 /// Whether a job is pinging on time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +21,8 @@ use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
 pub enum Status {
     Up,
     Down,
+    /// Paused by an operator (SPEC §12): no alert of any kind until it resumes.
+    Paused,
 }
 
 impl Status {
@@ -25,6 +30,7 @@ impl Status {
         match self {
             Status::Up => "up",
             Status::Down => "down",
+            Status::Paused => "paused",
         }
     }
 
@@ -32,6 +38,7 @@ impl Status {
         match raw {
             "up" => Some(Status::Up),
             "down" => Some(Status::Down),
+            "paused" => Some(Status::Paused),
             _ => None,
         }
     }
@@ -73,7 +80,9 @@ impl DownReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub name: JobName,
-    pub frequency: Frequency,
+    /// Its frequency or its schedule; the rules keep a schedule's next fire after the
+    /// last ping at hand ([`Job::refresh`]).
+    pub cadence: Cadence,
     pub grace: Grace,
     pub last_ping: UnixTime,
     pub status: Status,
@@ -94,14 +103,71 @@ pub struct Job {
     pub runs: Option<Box<Runs>>,
     /// The `seq` of the last event recorded for this job.
     pub events_seq: u64,
+    /// Its pause end and acknowledgement; `None` while it has neither (see
+    /// [`Job::paused_until`], [`Job::acknowledged`]).
+    pub interventions: Option<Box<Interventions>>,
 }
 
 impl Job {
-    /// The moment after which the job is overdue: last ping + frequency + grace.
+    /// The moment after which the job is overdue: last ping + frequency + grace, or the
+    /// schedule's first fire strictly after the last ping + grace.
     pub fn deadline(&self) -> UnixTime {
-        self.last_ping
-            .plus(self.frequency.seconds())
+        self.cadence
+            .next_after(self.last_ping)
             .plus(self.grace.seconds())
+    }
+
+    /// The frequency of a job that has one.
+    pub fn frequency(&self) -> Option<&Frequency> {
+        self.cadence.frequency()
+    }
+
+    /// The schedule of a job that has one.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.cadence.schedule()
+    }
+
+    /// The wait from `at` to the job's next expected ping, before grace: its frequency,
+    /// or the time to its schedule's next fire after `at`.
+    pub fn period_after(&self, at: UnixTime) -> u64 {
+        self.cadence.period_after(at)
+    }
+
+    /// Keeps the schedule's next fire after the last ping at hand; the rules call it
+    /// after every change, and stores after reading a job back.
+    pub fn refresh(&mut self) {
+        self.cadence.refresh(self.last_ping);
+    }
+
+    /// When a paused job resumes by itself; `None` when it is not paused or paused
+    /// without an end.
+    pub fn paused_until(&self) -> Option<UnixTime> {
+        self.interventions.as_deref().and_then(|i| i.paused_until)
+    }
+
+    /// The acknowledgement of the job's current outage, if any.
+    pub fn acknowledged(&self) -> Option<&Acknowledgement> {
+        self.interventions
+            .as_deref()
+            .and_then(|i| i.acknowledged.as_ref())
+    }
+
+    /// Sets (or clears) the end of the job's pause.
+    pub fn set_paused_until(&mut self, until: Option<UnixTime>) {
+        self.change_interventions(|i| i.paused_until = until);
+    }
+
+    /// Sets (or clears) the acknowledgement of the job's outage.
+    pub fn set_acknowledged(&mut self, acknowledged: Option<Acknowledgement>) {
+        self.change_interventions(|i| i.acknowledged = acknowledged);
+    }
+
+    fn change_interventions(&mut self, change: impl FnOnce(&mut Interventions)) {
+        let interventions = self.interventions.get_or_insert_with(Box::default);
+        change(interventions);
+        if interventions.is_empty() {
+            self.interventions = None;
+        }
     }
 
     /// Its runs, created with the defaults when the job had none.
@@ -113,10 +179,14 @@ impl Job {
     pub fn to_json(&self) -> serde_json::Value {
         let deadline = self.deadline();
         let runs = self.runs.as_deref();
+        let frequency = self.frequency();
+        let schedule = self.schedule();
         serde_json::json!({
             "name": self.name,
-            "frequency": self.frequency.as_str(),
-            "frequency_seconds": self.frequency.seconds(),
+            "frequency": frequency.map(Frequency::as_str),
+            "frequency_seconds": frequency.map(Frequency::seconds),
+            "schedule": schedule.map(Schedule::expression),
+            "timezone": schedule.map(Schedule::timezone),
             "grace_seconds": self.grace.seconds(),
             "status": self.status.as_str(),
             "last_ping": self.last_ping.rfc3339(),
@@ -124,6 +194,11 @@ impl Job {
             "next_deadline": deadline.rfc3339(),
             "next_deadline_unix": deadline.secs(),
             "down_since": self.down_since.map(UnixTime::rfc3339),
+            "paused_until": self.paused_until().map(UnixTime::rfc3339),
+            "acknowledged": self.acknowledged().map(|a| serde_json::json!({
+                "at": a.at.rfc3339(),
+                "note": a.note,
+            })),
             "alerts_sent": self.alerts_sent,
             "pings_total": self.pings_total,
             "last_start": runs.and_then(Runs::last_start).map(UnixTime::rfc3339),
@@ -141,7 +216,9 @@ impl Job {
 #[derive(Debug, Clone)]
 pub struct Ping {
     pub name: JobName,
+    /// At most one of `frequency` and `schedule` (the handler refuses both).
     pub frequency: Option<Frequency>,
+    pub schedule: Option<Schedule>,
     pub grace: Option<Grace>,
     /// When the job ran; `None` means at arrival.
     pub at: Option<UnixTime>,
@@ -166,6 +243,7 @@ impl Ping {
         Self {
             name,
             frequency: None,
+            schedule: None,
             grace: None,
             at: None,
             want_job: false,
@@ -179,10 +257,16 @@ impl Ping {
         }
     }
 
+    /// Whether the ping names a frequency or a schedule, as a new job's first must.
+    pub fn names_cadence(&self) -> bool {
+        self.frequency.is_some() || self.schedule.is_some()
+    }
+
     /// Whether the ping is a plain one: a success with nothing but a name, a frequency,
     /// a grace and a time, from an unknown origin. Stores may take a short way for it.
     pub fn is_plain(&self) -> bool {
         self.signal == Signal::Success
+            && self.schedule.is_none()
             && self.exit_code.is_none()
             && self.rid.is_none()
             && self.max_runtime.is_none()
@@ -247,6 +331,19 @@ fn reminder_interval(policy: &Policy, episode_alerts: u32) -> Option<u64> {
     Some(every.saturating_mul(1 << doublings).min(max))
 }
 
+/// A schedule job's grace when it sent none (SPEC §11): it pings after its work, never
+/// at its fire time.
+pub const SCHEDULE_DEFAULT_GRACE_SECS: u64 = 300;
+
+/// The grace a job of `cadence` gets when none was sent: 0 for a frequency, 5 minutes
+/// for a schedule.
+fn default_grace(cadence: &Cadence) -> Grace {
+    match cadence {
+        Cadence::Every(_) => Grace::default(),
+        Cadence::Cron(_) => Grace::from_secs(SCHEDULE_DEFAULT_GRACE_SECS).unwrap_or_default(),
+    }
+}
+
 /// Appends an event to `events`, numbered after the job's last one.
 fn record(job: &mut Job, at: UnixTime, kind: EventKind, events: &mut Vec<Event>) {
     job.events_seq += 1;
@@ -258,19 +355,25 @@ fn record(job: &mut Job, at: UnixTime, kind: EventKind, events: &mut Vec<Event>)
 }
 
 impl Job {
-    /// A new job from its first ping; `None` when the ping names no frequency, in which
-    /// case nothing is created.
+    /// A new job from its first ping; `None` when the ping names neither a frequency
+    /// nor a schedule, in which case nothing is created.
     pub fn from_first_ping(
         ping: &Ping,
         now: UnixTime,
         policy: &Policy,
         alert_id: impl FnOnce() -> String,
     ) -> Option<Change> {
+        let last_ping = ping.at.unwrap_or(now);
+        let cadence = match (&ping.schedule, &ping.frequency) {
+            (Some(schedule), _) => Cadence::cron(schedule.clone(), last_ping),
+            (None, Some(frequency)) => Cadence::Every(frequency.clone()),
+            (None, None) => return None,
+        };
         let mut job = Job {
             name: ping.name.clone(),
-            frequency: ping.frequency.clone()?,
-            grace: ping.grace.unwrap_or_default(),
-            last_ping: ping.at.unwrap_or(now),
+            grace: ping.grace.unwrap_or_else(|| default_grace(&cadence)),
+            cadence,
+            last_ping,
             status: Status::Up,
             down_since: None,
             down_reason: DownReason::Missed,
@@ -280,6 +383,7 @@ impl Job {
             next_reminder: None,
             runs: None,
             events_seq: 0,
+            interventions: None,
         };
         let mut events = Vec::with_capacity(2);
         record(&mut job, now, EventKind::Created, &mut events);
@@ -411,6 +515,7 @@ impl Job {
             }
         }
         self.drop_default_runs();
+        self.refresh();
         Change {
             job: self,
             alert,
@@ -418,13 +523,27 @@ impl Job {
         }
     }
 
-    /// Takes the settings a ping carries; a known job keeps what it omits.
+    /// Takes the settings a ping carries; a known job keeps what it omits. A ping that
+    /// switches the job between frequency and schedule without a grace gives it the new
+    /// kind's default grace, since the old kind's (0 s for a frequency) would make a
+    /// schedule job late at every fire time.
     fn take_settings(&mut self, ping: &Ping) {
-        if let Some(frequency) = &ping.frequency {
-            self.frequency = frequency.clone();
+        let was_scheduled = self.schedule().is_some();
+        if let Some(schedule) = &ping.schedule {
+            if self.schedule() != Some(schedule) {
+                self.cadence = Cadence::cron(schedule.clone(), self.last_ping);
+            }
+        } else if let Some(frequency) = &ping.frequency {
+            if self.frequency() != Some(frequency) {
+                self.cadence = Cadence::Every(frequency.clone());
+            }
         }
-        if let Some(grace) = ping.grace {
-            self.grace = grace;
+        match ping.grace {
+            Some(grace) => self.grace = grace,
+            None if was_scheduled != self.schedule().is_some() => {
+                self.grace = default_grace(&self.cadence);
+            }
+            None => {}
         }
         if let Some(max_runtime) = ping.max_runtime {
             self.runs_mut().max_runtime = max_runtime;
@@ -470,6 +589,9 @@ impl Job {
         let mut job = self.clone();
         let mut events = Vec::with_capacity(1);
         let mut duration_ms = None;
+        if job.status == Status::Paused {
+            return None;
+        }
         if job.status == Status::Down {
             if !job.next_reminder.is_some_and(|at| is_due(at, now)) {
                 return None;
@@ -537,6 +659,7 @@ impl Job {
                 Some(end_by.map_or(deadline, |end| end.min(deadline)))
             }
             Status::Down => self.next_reminder,
+            Status::Paused => self.paused_until(),
         }
     }
 
@@ -544,7 +667,7 @@ impl Job {
     /// `resumed` is not alerted before resumed + min(frequency + grace, the cap).
     pub fn startup_not_before(&self, resumed: UnixTime, policy: &Policy) -> Option<UnixTime> {
         (self.status == Status::Up && self.deadline() < resumed).then(|| {
-            let period = self.frequency.seconds() + self.grace.seconds();
+            let period = self.period_after(resumed) + self.grace.seconds();
             resumed.plus(period.min(policy.startup_grace.as_secs()))
         })
     }
@@ -564,6 +687,7 @@ impl Job {
                     .map(|next| self.next_reminder.map_or(next, |stored| stored.min(next)));
                 (self, None)
             }
+            Status::Paused => (self, None),
         }
     }
 }

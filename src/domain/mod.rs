@@ -5,8 +5,10 @@
 //! are private and their only constructors are the parsers.
 
 mod alert;
+mod cadence;
 mod duration;
 pub mod event;
+mod intervention;
 mod job;
 mod name;
 mod run;
@@ -14,9 +16,14 @@ mod schedule;
 mod time;
 
 pub use alert::{Alert, AlertEvent, Reason};
+pub use cadence::{Cadence, Scheduled};
 pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
 pub use event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
-pub use job::{is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status};
+pub use intervention::{Acknowledgement, Interventions};
+pub use job::{
+    is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status,
+    SCHEDULE_DEFAULT_GRACE_SECS,
+};
 pub use name::{JobName, MAX_NAME_BYTES};
 pub use run::{
     parse_failure_tolerance, parse_max_runtime, ExitCode, OpenRun, Output, RunId, Runs, Signal,
@@ -181,7 +188,7 @@ mod tests {
     fn deadline_is_last_ping_plus_frequency_plus_grace() {
         let job = Job {
             name: JobName::parse("j").unwrap(),
-            frequency: Frequency::parse("10m").unwrap(),
+            cadence: Cadence::Every(Frequency::parse("10m").unwrap()),
             grace: Grace::parse("30s").unwrap(),
             last_ping: UnixTime::from_secs(1_000).unwrap(),
             status: Status::Up,
@@ -193,6 +200,7 @@ mod tests {
             down_reason: Default::default(),
             runs: None,
             events_seq: 0,
+            interventions: None,
         };
         assert_eq!(job.deadline().secs(), 1_000 + 600 + 30);
     }

@@ -150,7 +150,7 @@ fn expand_macro(expression: &str) -> Result<Vec<String>, String> {
             "weekly" => "0 0 * * 0",
             "daily" | "midnight" => "0 0 * * *",
             "hourly" => "0 * * * *",
-            _ => return Err(format!("unknown macro @{name}")),
+            _ => return Err(format!("unknown macro {:?}", format!("@{name}"))),
         };
         return Ok(fields.split(' ').map(str::to_owned).collect());
     }
@@ -386,6 +386,22 @@ mod tests {
             next("15 2 * * *", "America/New_York", "2026-03-07T12:00:00Z"),
             "2026-03-08T03:00:00-04:00"
         );
+    }
+
+    #[test]
+    fn a_refusal_is_one_line_even_for_control_characters() {
+        for (expr, tz) in [
+            ("@\nweekly", None),
+            ("@x\ry", None),
+            ("0 3 * * MO\nN", None),
+            ("0 3 * * *", Some("Europe/\nBerlin")),
+        ] {
+            let message = Schedule::parse(expr, tz).expect_err(expr).to_string();
+            assert!(
+                !message.contains('\n') && !message.contains('\r'),
+                "{message:?}"
+            );
+        }
     }
 
     #[test]

@@ -244,6 +244,7 @@ async fn ping(
     let ping = Ping {
         name,
         frequency: None,
+        schedule: None,
         grace: None,
         at: None,
         want_job: false,

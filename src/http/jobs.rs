@@ -315,7 +315,9 @@ pub async fn list_jobs(
     let status = match query.get("status") {
         None | Some("") => None,
         Some(raw) => Some(Status::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid status {raw:?}: expected up or down"))
+            ApiError::bad_request(format!(
+                "invalid status {raw:?}: expected up, down or paused"
+            ))
         })?),
     };
     let limit = match query.get("limit") {

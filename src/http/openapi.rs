@@ -65,7 +65,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         metrics::update_config,
     ),
     components(schemas(
-        Job, JobStatus, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
+        Job, JobStatus, Acknowledgement, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
         Performance, PerfConfig, PerfConfigUpdate,
     )),
     modifiers(&SecuritySchemes, &ErrorBodies),
@@ -212,15 +212,30 @@ pub struct Deleted {
 pub enum JobStatus {
     Up,
     Down,
+    /// Paused by an operator: no alert of any kind until it resumes (SPEC §12).
+    Paused,
+}
+
+/// An operator's acknowledgement of a job's outage (SPEC §12).
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: jobs are written by `Job::to_json`.
+pub struct Acknowledgement {
+    #[schema(format = DateTime)]
+    at: String,
+    /// At most 500 bytes; `null` when none was given.
+    #[schema(required = true)]
+    note: Option<String>,
 }
 
 /// A monitored job (SPEC §4). Times are UTC, RFC 3339 with `Z`.
 #[derive(ToSchema)]
 #[schema(example = json!({
-    "name": "backup", "frequency": "1D", "frequency_seconds": 86400, "grace_seconds": 0,
+    "name": "backup", "frequency": "1D", "frequency_seconds": 86400, "schedule": null,
+    "timezone": null, "grace_seconds": 0,
     "status": "up", "last_ping": "2026-11-21T03:00:00Z", "last_ping_unix": 1_795_143_600,
     "next_deadline": "2026-11-22T03:00:00Z", "next_deadline_unix": 1_795_230_000,
-    "down_since": null, "alerts_sent": 0, "pings_total": 12,
+    "down_since": null, "paused_until": null, "acknowledged": null, "alerts_sent": 0,
+    "pings_total": 12,
     "last_start": null, "running": false, "last_duration_seconds": 12.5,
     "last_exit_code": 0, "max_runtime_seconds": 3600, "failure_tolerance": 0,
     "consecutive_failures": 0
@@ -229,21 +244,39 @@ pub enum JobStatus {
 pub struct Job {
     /// 1–200 bytes of UTF-8, no control characters.
     name: String,
-    /// The frequency in the form the job last sent, e.g. `1D`.
-    frequency: String,
-    frequency_seconds: u64,
+    /// The frequency in the form the job last sent, e.g. `1D`; `null` for a schedule job.
+    #[schema(required = true)]
+    frequency: Option<String>,
+    #[schema(required = true)]
+    frequency_seconds: Option<u64>,
+    /// The cron expression of a schedule job, e.g. `0 3 * * *` (SPEC §11); `null` for a
+    /// frequency job.
+    #[schema(required = true)]
+    schedule: Option<String>,
+    /// The IANA zone of a schedule job's fire times (`UTC` when `tz` was omitted);
+    /// `null` for a frequency job.
+    #[schema(required = true)]
+    timezone: Option<String>,
     grace_seconds: u64,
     status: JobStatus,
     #[schema(format = DateTime)]
     last_ping: String,
     last_ping_unix: i64,
-    /// Last ping + frequency + grace.
+    /// Last ping + frequency + grace, or the schedule's first fire strictly after the
+    /// last ping + grace.
     #[schema(format = DateTime)]
     next_deadline: String,
     next_deadline_unix: i64,
     /// When the job went down; `null` while it is up.
     #[schema(format = DateTime, required = true)]
     down_since: Option<String>,
+    /// When a paused job resumes by itself; `null` when not paused or paused without
+    /// an end.
+    #[schema(format = DateTime, required = true)]
+    paused_until: Option<String>,
+    /// The acknowledgement of the current outage; `null` when none (or once it is up).
+    #[schema(required = true)]
+    acknowledged: Option<Acknowledgement>,
     alerts_sent: u64,
     pings_total: u64,
     /// The start of the most recent open run; `null` when none is open.

@@ -19,7 +19,7 @@ use super::AppState;
 use crate::backend::{Ping, PingOutcome};
 use crate::domain::{
     parse_failure_tolerance, parse_max_runtime, ExitCode, Frequency, Grace, Job, JobName, Origin,
-    Output, RunId, Signal, UnixTime,
+    Output, RunId, Schedule, Signal, UnixTime,
 };
 
 /// Bytes of a `User-Agent` header kept with a ping's event.
@@ -98,11 +98,23 @@ struct PingParams {
     /// The job's name: 1–200 bytes of UTF-8, no control characters.
     name: String,
     /// How often the job pings, e.g. `1D`, `30m`, `1h30m` (between `1s` and `366D`):
-    /// required for a new job; a known job keeps its frequency when omitted.
+    /// a new job needs it or `schedule`; a known job keeps its frequency when omitted.
     frequency: Option<String>,
+    /// Instead of `frequency` (both are 400): a cron expression, e.g. `0 3 * * *`. Five
+    /// fields (minute hour day-of-month month day-of-week) with `*`, lists, ranges,
+    /// steps, names `JAN`–`DEC` and `SUN`–`SAT`, or `@yearly`, `@annually`, `@monthly`,
+    /// `@weekly`, `@daily`, `@midnight`, `@hourly`. The deadline is its first fire time
+    /// strictly after the last ping, plus grace. A known job keeps its schedule when
+    /// both are omitted, and switches with the next ping that sends the other one.
+    schedule: Option<String>,
+    /// The IANA time zone of `schedule`'s fire times, e.g. `Europe/Berlin`; default
+    /// `UTC`; only with `schedule`.
+    tz: Option<String>,
     /// When the job ran: unix seconds or RFC 3339; default: arrival time.
     timestamp: Option<String>,
-    /// Extra slack after the frequency before alerting, e.g. `5m`; default `0s`.
+    /// Extra slack after the frequency or fire time before alerting, e.g. `5m`; default
+    /// `0s` for a frequency and `5m` for a schedule (also when a ping switches the job to
+    /// the other kind); a known job keeps its grace when omitted.
     grace: Option<String>,
     /// The ping token, when `--ping-token` is set (or send it as a bearer token).
     token: Option<String>,
@@ -237,6 +249,31 @@ pub(super) async fn store(app: &AppState, ping: Ping, now: UnixTime) -> Result<S
     Ok(Stored::Recorded(job))
 }
 
+/// The frequency or the schedule a ping sends (SPEC §3, §11): at most one of them, and
+/// `tz` only with a schedule.
+fn cadence(query: &Query<'_>) -> Result<(Option<Frequency>, Option<Schedule>), ApiError> {
+    let (frequency, schedule, tz) = (
+        query.get("frequency"),
+        query.get("schedule"),
+        query.get("tz"),
+    );
+    if frequency.is_some() && schedule.is_some() {
+        return Err(ApiError::bad_request(
+            "send either frequency (e.g. frequency=1D) or schedule (e.g. schedule=0 3 * * *), \
+             not both",
+        ));
+    }
+    if tz.is_some() && schedule.is_none() {
+        return Err(ApiError::bad_request(
+            "tz goes with a schedule: send schedule=<cron expression> with it, e.g. \
+             schedule=0 3 * * *&tz=Europe/Berlin",
+        ));
+    }
+    let frequency = frequency.map(Frequency::parse).transpose()?;
+    let schedule = schedule.map(|s| Schedule::parse(s, tz)).transpose()?;
+    Ok((frequency, schedule))
+}
+
 async fn record(app: &AppState, parts: &Parts, body: Option<&[u8]>) -> Result<Response, ApiError> {
     let headers = &parts.headers;
     let query = Query::parse(parts.uri.query())?;
@@ -245,7 +282,7 @@ async fn record(app: &AppState, parts: &Parts, body: Option<&[u8]>) -> Result<Re
         ApiError::bad_request("missing parameter name, e.g. /ping?name=backup&frequency=1D")
     })?;
     let name = JobName::parse(name)?;
-    let frequency = query.get("frequency").map(Frequency::parse).transpose()?;
+    let (frequency, schedule) = cadence(&query)?;
     let grace = query.get("grace").map(Grace::parse).transpose()?;
     let at = query.get("timestamp").map(UnixTime::parse).transpose()?;
     let run = RunParams::parse(&query)?;
@@ -263,6 +300,7 @@ async fn record(app: &AppState, parts: &Parts, body: Option<&[u8]>) -> Result<Re
     let ping = Ping {
         name: name.clone(),
         frequency,
+        schedule,
         grace,
         at,
         want_job,
@@ -279,7 +317,8 @@ async fn record(app: &AppState, parts: &Parts, body: Option<&[u8]>) -> Result<Re
         Stored::NewJobWithoutFrequency => {
             return Err(ApiError::bad_request(format!(
                 "{name} is a new job: frequency is required, e.g. frequency=1D \
-                 (<integer><unit> with unit s, m, h, D or W)"
+                 (<integer><unit> with unit s, m, h, D or W), or a schedule, e.g. \
+                 schedule=0 3 * * *&tz=Europe/Berlin"
             )))
         }
     };

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use super::histogram::{CumulativeSnapshot, PROM_BOUNDS_TEXT};
 use super::{Perf, OUTCOMES};
 use crate::backend::{Counts, StoreOp};
+use crate::domain::Status;
 
 /// The gauges that come from the backend, read by the handler before exporting;
 /// `None` when the store could not answer (the sample is then left out).
@@ -132,9 +133,15 @@ impl Perf {
             "Monitored jobs, by status.",
         );
         if let Some(counts) = gauges.services {
-            let up = counts.total.saturating_sub(counts.down);
+            let up = counts.with_status(Some(Status::Up));
             sample(&mut out, "overdue_services", "status=\"up\"", up);
             sample(&mut out, "overdue_services", "status=\"down\"", counts.down);
+            sample(
+                &mut out,
+                "overdue_services",
+                "status=\"paused\"",
+                counts.paused,
+            );
         }
         family(
             &mut out,
@@ -313,7 +320,11 @@ mod tests {
             p.finish_request(index, 404, Duration::from_micros(us), Instant::now());
         }
         let text = p.prometheus(Gauges {
-            services: Some(Counts { total: 5, down: 2 }),
+            services: Some(Counts {
+                total: 6,
+                down: 2,
+                paused: 1,
+            }),
             backlog: Some(7),
         });
         assert!(text.contains(
@@ -332,6 +343,7 @@ mod tests {
             "overdue_http_request_duration_seconds_sum{method=\"GET\",route=\"/ping/{name}\"} 0.003333\n"
         ));
         assert!(text.contains("overdue_services{status=\"up\"} 3\n"));
+        assert!(text.contains("overdue_services{status=\"paused\"} 1\n"));
         assert!(text.contains("overdue_alert_backlog 7\n"));
         assert!(text.contains("overdue_alert_deliveries_total{outcome=\"gave_up\"} 0\n"));
     }

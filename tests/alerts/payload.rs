@@ -5,12 +5,14 @@ use std::time::Duration;
 use crate::common::{now_unix, spawn_app_with, Webhook};
 use crate::support::{id_of, int, ping_overdue, rfc3339, unix_of, WAIT};
 
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 16] = [
     "id",
     "event",
     "name",
     "frequency",
     "frequency_seconds",
+    "schedule",
+    "timezone",
     "grace_seconds",
     "last_ping",
     "last_ping_unix",
@@ -54,6 +56,8 @@ async fn every_payload_field_has_the_documented_type_and_value() {
     for field in FIELDS {
         assert!(object.contains_key(field), "{field} missing from {body}");
     }
+    // SPEC §11: null for a frequency job.
+    assert!(body["schedule"].is_null() && body["timezone"].is_null());
 
     let id = body["id"].as_str().expect("id is a string");
     let ulid = ulid::Ulid::from_string(id).unwrap_or_else(|e| panic!("id {id:?} is no ULID: {e}"));

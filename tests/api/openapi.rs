@@ -152,6 +152,8 @@ async fn the_document_names_every_parameter_and_who_may_call() {
         "rid",
         "max_runtime",
         "failure_tolerance",
+        "schedule",
+        "tz",
     ]
     .map(String::from)
     .into();

@@ -25,6 +25,32 @@ fn ping_records_a_ping_with_its_frequency_and_grace() {
 }
 
 #[test]
+fn ping_with_a_schedule_and_zone_makes_a_schedule_job_on_the_monitor() {
+    let monitor = Monitor::start(&[]);
+    let out = run_to_exit(overdue(&[
+        "ping",
+        "backup",
+        "--schedule",
+        "0 3 * * 1-5",
+        "--tz",
+        "Europe/Berlin",
+        "--url",
+        &monitor.url,
+    ]));
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let job = monitor.job("backup");
+    assert_eq!(
+        (&job["schedule"], &job["timezone"], &job["frequency"]),
+        (
+            &"0 3 * * 1-5".into(),
+            &"Europe/Berlin".into(),
+            &serde_json::Value::Null
+        )
+    );
+    assert_eq!(job["grace_seconds"], 300);
+}
+
+#[test]
 fn ping_json_prints_the_job_object() {
     let monitor = Monitor::start(&[]);
     let out = run_to_exit(overdue(&[

@@ -170,7 +170,7 @@ pub async fn stale_timestamps_change_nothing_and_equal_ones_are_retries(store: &
         .record_ping(ping("j", Some("5m"), Some(999)), t(1_001))
         .await
         .unwrap();
-    assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
+    assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency().unwrap().seconds() == 60));
     let equal = b
         .record_ping(ping("j", None, Some(1_000)), t(1_001))
         .await
@@ -425,7 +425,7 @@ pub async fn plain_pings_change_the_job_as_full_ones_do(store: &Store) {
         .await
         .unwrap();
     let j = job(&b, "j").await;
-    assert_eq!((j.pings_total, j.frequency.seconds()), (3, 60));
+    assert_eq!((j.pings_total, j.frequency().unwrap().seconds()), (3, 60));
 
     // A new frequency through a plain ping moves the deadline earlier at once.
     b.record_ping(plain("j", Some("30s"), None), t(1_050))
@@ -570,7 +570,7 @@ pub async fn a_job_pinged_twice_in_one_batch_keeps_the_order(store: &Store) {
     );
     let first = first.unwrap();
     assert!(
-        matches!(first, PingOutcome::Recorded(ref j) if j.frequency.seconds() == 120 && j.pings_total == 2),
+        matches!(first, PingOutcome::Recorded(ref j) if j.frequency().unwrap().seconds() == 120 && j.pings_total == 2),
         "{first:?}"
     );
     let second = second.unwrap();
@@ -580,7 +580,7 @@ pub async fn a_job_pinged_twice_in_one_batch_keeps_the_order(store: &Store) {
     );
     let j = job(&b, "j").await;
     assert_eq!(
-        (j.pings_total, j.last_ping, j.frequency.seconds()),
+        (j.pings_total, j.last_ping, j.frequency().unwrap().seconds()),
         (3, t(1_020), 120)
     );
     b.close().await.unwrap();

@@ -19,6 +19,7 @@ mod history;
 mod outage;
 mod runs;
 mod scenarios;
+mod schedules;
 mod support;
 
 /// One test per scenario and store: `TESTS::memory::name`, `TESTS::sqlite::name`,
@@ -109,4 +110,15 @@ conformance!(job_history => history:
     alerts_and_their_deliveries_are_events,
     history_survives_a_restart,
     refused_pings_record_nothing,
+);
+
+conformance!(cron_schedules => schedules:
+    a_daily_schedule_in_berlin_is_due_5m_after_its_next_fire,
+    a_local_time_skipped_by_dst_fires_at_the_end_of_the_gap,
+    a_local_time_repeated_by_dst_fires_once,
+    weekday_schedules_skip_the_weekend_in_their_zone,
+    a_job_switches_between_frequency_and_schedule,
+    malformed_schedules_and_zones_are_refused_with_the_accepted_form,
+    a_schedule_job_goes_down_and_up_with_its_fields_in_the_alerts,
+    a_schedule_survives_a_restart,
 );

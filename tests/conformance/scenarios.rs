@@ -217,6 +217,16 @@ pub async fn listings_page_by_name_and_filter_by_status(store: &Store) {
     let last = json(&app, "/pings?status=up&after=c%20d").await;
     assert_eq!(names(&last), ["é"]);
     assert_eq!(last["next"], serde_json::Value::Null);
+    // SPEC §12: `paused` is a status of its own; none is paused here.
+    let paused = json(&app, "/pings?status=paused").await;
+    assert_eq!(
+        (names(&paused).len(), paused["total"].as_u64()),
+        (0, Some(0))
+    );
+    let job = &json(&app, "/pings?limit=1").await["services"][0];
+    for field in ["schedule", "timezone", "paused_until", "acknowledged"] {
+        assert!(job[field].is_null(), "{field}: {job}");
+    }
     app.stop().await;
 }
 
@@ -246,6 +256,10 @@ pub async fn counts_show_in_health_and_metrics(store: &Store) {
     );
     assert!(
         metrics.contains("overdue_services{status=\"down\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("overdue_services{status=\"paused\"} 0\n"),
         "{metrics}"
     );
     assert!(metrics.contains("overdue_alert_backlog "), "{metrics}");

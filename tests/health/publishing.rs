@@ -207,6 +207,8 @@ async fn raised_and_resolved_conditions_and_job_alerts_go_to_the_system_alerts_c
             "name",
             "frequency",
             "frequency_seconds",
+            "schedule",
+            "timezone",
             "grace_seconds",
             "last_ping",
             "last_ping_unix",

@@ -11,7 +11,8 @@
 //! A job's upsert carries the events of its change (SPEC §13) in the same record, in a
 //! compact binary form rendered to JSON only when read: the change and its events are
 //! one durable step, and a ping pays one small `write` for both. Records of the
-//! earlier version (tag 1, without runs, reason, event counter or events) still read.
+//! earlier versions (tag 1, without runs, reason, event counter or events; tag 7,
+//! without schedule, pause or acknowledgement) still read.
 //! The same forms of a job's runs and of its events are the snapshot's blobs.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ pub use events::EventBytes;
 
 use crate::backend::PendingAlert;
 use crate::domain::{
-    Alert, DownReason, Frequency, Grace, Job, JobName, OpenRun, RunId, Runs, Status, UnixTime,
+    Acknowledgement, Alert, Cadence, DownReason, Frequency, Grace, Job, JobName, OpenRun, RunId,
+    Runs, Schedule, Status, UnixTime,
 };
 
 /// One change to make durable.
@@ -50,8 +52,12 @@ const OUTBOX_PUT: u8 = 3;
 const OUTBOX_ACK: u8 = 4;
 const OUTBOX_RETRY: u8 = 5;
 const CHECK: u8 = 6;
-/// A job with its runs, reason and event counter, and the events of its change.
-const UPSERT: u8 = 7;
+/// A job with its runs, reason and event counter, and the events of its change: written
+/// by earlier versions.
+const UPSERT_V7: u8 = 7;
+/// A job with its cadence (frequency or schedule), runs, reason, event counter, pause
+/// and acknowledgement, and the events of its change.
+const UPSERT: u8 = 8;
 
 /// `None` in an optional time field.
 const NO_TIME: i64 = i64::MIN;
@@ -79,16 +85,7 @@ fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
     match op {
         Op::Upsert(job, events) => {
             buf.push(UPSERT);
-            put_job_v1(buf, job)?;
-            buf.push(reason_code(job.down_reason));
-            put_u64(buf, job.events_seq);
-            match job.runs.as_deref() {
-                None => buf.push(0),
-                Some(runs) => {
-                    buf.push(1);
-                    put_runs(buf, runs)?;
-                }
-            }
+            put_job(buf, job)?;
             events.put(buf);
         }
         Op::Delete(name) => {
@@ -122,23 +119,65 @@ fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// The fields of a job that the first record version held.
-fn put_job_v1(buf: &mut Vec<u8>, job: &Job) -> Result<(), String> {
+/// A whole job: the form of the current upsert record.
+fn put_job(buf: &mut Vec<u8>, job: &Job) -> Result<(), String> {
     put_str(buf, job.name.as_str())?;
-    put_str(buf, job.frequency.as_str())?;
-    put_u64(buf, job.frequency.seconds());
+    match &job.cadence {
+        Cadence::Every(frequency) => {
+            buf.push(0);
+            put_str(buf, frequency.as_str())?;
+            put_u64(buf, frequency.seconds());
+        }
+        Cadence::Cron(scheduled) => {
+            buf.push(1);
+            put_str(buf, scheduled.schedule().expression())?;
+            put_str(buf, scheduled.schedule().timezone())?;
+        }
+    }
     put_u64(buf, job.grace.seconds());
     put_i64(buf, job.last_ping.millis());
-    buf.push(match job.status {
-        Status::Up => 0,
-        Status::Down => 1,
-    });
+    buf.push(status_code(job.status));
     put_i64(buf, job.down_since.map_or(NO_TIME, UnixTime::millis));
     put_u64(buf, u64::from(job.episode_alerts));
     put_u64(buf, job.alerts_sent);
     put_u64(buf, job.pings_total);
     put_i64(buf, job.next_reminder.map_or(NO_TIME, UnixTime::millis));
+    buf.push(reason_code(job.down_reason));
+    put_u64(buf, job.events_seq);
+    match job.runs.as_deref() {
+        None => buf.push(0),
+        Some(runs) => {
+            buf.push(1);
+            put_runs(buf, runs)?;
+        }
+    }
+    put_i64(buf, job.paused_until().map_or(NO_TIME, UnixTime::millis));
+    match job.acknowledged() {
+        None => buf.push(0),
+        Some(ack) => {
+            buf.push(1);
+            put_i64(buf, ack.at.millis());
+            put_opt_str(buf, ack.note.as_deref())?;
+        }
+    }
     Ok(())
+}
+
+fn status_code(status: Status) -> u8 {
+    match status {
+        Status::Up => 0,
+        Status::Down => 1,
+        Status::Paused => 2,
+    }
+}
+
+fn status_from(code: u8) -> Option<Status> {
+    Some(match code {
+        0 => Status::Up,
+        1 => Status::Down,
+        2 => Status::Paused,
+        _ => return None,
+    })
 }
 
 fn reason_code(reason: DownReason) -> u8 {
@@ -306,22 +345,69 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A job as [`put_job`] wrote it.
+fn read_job(r: &mut Reader<'_>) -> Option<Job> {
+    let name = JobName::parse(r.str()?).ok()?;
+    let cadence = match r.u8()? {
+        0 => read_frequency(r)?,
+        1 => {
+            let expression = r.str()?;
+            let schedule = Schedule::parse(expression, Some(r.str()?)).ok()?;
+            // The next fire is computed once the last ping is known.
+            Cadence::cron(schedule, UnixTime::from_millis(0)?)
+        }
+        _ => return None,
+    };
+    let mut job = read_job_from_grace(r, name, cadence, status_from)?;
+    job.down_reason = reason_from(r.u8()?)?;
+    job.events_seq = r.u64()?;
+    job.runs = match r.u8()? {
+        0 => None,
+        1 => Some(Box::new(read_runs(r)?)),
+        _ => return None,
+    };
+    job.set_paused_until(r.time()?);
+    job.set_acknowledged(match r.u8()? {
+        0 => None,
+        1 => Some(Acknowledgement {
+            at: UnixTime::from_millis(r.i64()?)?,
+            note: r.opt_str()?.map(str::to_owned),
+        }),
+        _ => return None,
+    });
+    job.refresh();
+    Some(job)
+}
+
+fn read_frequency(r: &mut Reader<'_>) -> Option<Cadence> {
+    let text = r.str()?;
+    let seconds = r.u64()?;
+    Some(Cadence::Every(Frequency::from_stored(text, seconds).ok()?))
+}
+
 /// The fields of the first record version; the others take their defaults.
 fn read_job_v1(r: &mut Reader<'_>) -> Option<Job> {
     let name = JobName::parse(r.str()?).ok()?;
-    let text = r.str()?;
-    let seconds = r.u64()?;
-    let frequency = Frequency::from_stored(text, seconds).ok()?;
+    let cadence = read_frequency(r)?;
+    // Earlier versions knew no paused status.
+    read_job_from_grace(r, name, cadence, |code| {
+        status_from(code).filter(|s| *s != Status::Paused)
+    })
+}
+
+/// The fields every version writes in the same form, from the grace on.
+fn read_job_from_grace(
+    r: &mut Reader<'_>,
+    name: JobName,
+    cadence: Cadence,
+    status: impl FnOnce(u8) -> Option<Status>,
+) -> Option<Job> {
     let grace = Grace::from_secs(r.u64()?)?;
     let last_ping = UnixTime::from_millis(r.i64()?)?;
-    let status = match r.u8()? {
-        0 => Status::Up,
-        1 => Status::Down,
-        _ => return None,
-    };
+    let status = status(r.u8()?)?;
     Some(Job {
         name,
-        frequency,
+        cadence,
         grace,
         last_ping,
         status,
@@ -333,6 +419,7 @@ fn read_job_v1(r: &mut Reader<'_>) -> Option<Job> {
         down_reason: DownReason::Missed,
         runs: None,
         events_seq: 0,
+        interventions: None,
     })
 }
 
@@ -371,6 +458,10 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
     let op = match r.u8()? {
         UPSERT_V1 => Op::Upsert(read_job_v1(&mut r)?, EventBytes::default()),
         UPSERT => {
+            let job = read_job(&mut r)?;
+            Op::Upsert(job, EventBytes::read(&mut r)?)
+        }
+        UPSERT_V7 => {
             let mut job = read_job_v1(&mut r)?;
             job.down_reason = reason_from(r.u8()?)?;
             job.events_seq = r.u64()?;

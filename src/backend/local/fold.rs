@@ -221,12 +221,12 @@ fn remove_segments(db: &Path, upto: &[Option<u64>]) {
 mod tests {
     use super::*;
     use crate::backend::local::codec::EventBytes;
-    use crate::domain::{Event, EventKind, Frequency, Grace, Job, Status, UnixTime};
+    use crate::domain::{Cadence, Event, EventKind, Frequency, Grace, Job, Status, UnixTime};
 
     fn job(name: &str, pings: u64) -> Job {
         Job {
             name: JobName::parse(name).unwrap(),
-            frequency: Frequency::parse("1h").unwrap(),
+            cadence: Cadence::Every(Frequency::parse("1h").unwrap()),
             grace: Grace::default(),
             last_ping: UnixTime::from_secs(1_795_000_000 + pings as i64).unwrap(),
             status: Status::Up,
@@ -238,6 +238,7 @@ mod tests {
             down_reason: Default::default(),
             runs: None,
             events_seq: 0,
+            interventions: None,
         }
     }
 

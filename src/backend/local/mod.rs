@@ -86,7 +86,9 @@ pub struct LocalBackend {
     /// Every job name in order, for paginated listings. Written under the job's shard.
     names: RwLock<BTreeSet<JobName>>,
     len: AtomicUsize,
+    /// Jobs down and paused, changed with each job's status (see [`Self::recount`]).
     down: AtomicUsize,
+    paused: AtomicUsize,
     schedule: Schedule,
     alerts: Arc<Alerts>,
     journal: Option<Journal>,
@@ -104,6 +106,7 @@ impl LocalBackend {
             names: RwLock::new(BTreeSet::new()),
             len: AtomicUsize::new(0),
             down: AtomicUsize::new(0),
+            paused: AtomicUsize::new(0),
             schedule: Schedule::new(signals.sweeper),
             alerts: Arc::new(Alerts::new(signals.dispatcher)),
             journal: None,
@@ -229,6 +232,26 @@ impl LocalBackend {
         Counts {
             total: self.len.load(Ordering::SeqCst),
             down: self.down.load(Ordering::SeqCst),
+            paused: self.paused.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a job from the count of its old status (`None`: it did not exist) to that
+    /// of its new one (`None`: it is gone).
+    fn recount(&self, old: Option<Status>, new: Option<Status>) {
+        if old == new {
+            return;
+        }
+        let counter = |status| match status {
+            Some(Status::Down) => Some(&self.down),
+            Some(Status::Paused) => Some(&self.paused),
+            Some(Status::Up) | None => None,
+        };
+        if let Some(c) = counter(old) {
+            c.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Some(c) = counter(new) {
+            c.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -261,15 +284,7 @@ impl Backend for LocalBackend {
                     ops.push(Op::OutboxPut(pending));
                 }
                 let durable = self.persist(&job.name, ops, publish)?;
-                match (was_down, is_down) {
-                    (true, false) => {
-                        self.down.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    (false, true) => {
-                        self.down.fetch_add(1, Ordering::SeqCst);
-                    }
-                    _ => {}
-                }
+                self.recount(Some(entry.job.status), Some(job.status));
                 entry.job = job.clone();
                 entry.not_before = None;
                 entry.remember(kept, self.options.history);
@@ -320,9 +335,7 @@ impl Backend for LocalBackend {
                         return Err(e);
                     }
                 };
-                if job.status == Status::Down {
-                    self.down.fetch_add(1, Ordering::SeqCst);
-                }
+                self.recount(None, Some(job.status));
                 self.schedule.arm(&mut entry);
                 let inserted = vacant.insert(Box::new(entry));
                 write(&self.names).insert(job.name.clone());
@@ -346,9 +359,7 @@ impl Backend for LocalBackend {
                 write(&self.names).remove(name);
                 let removed = occupied.remove();
                 self.len.fetch_sub(1, Ordering::SeqCst);
-                if removed.job.status == Status::Down {
-                    self.down.fetch_sub(1, Ordering::SeqCst);
-                }
+                self.recount(Some(removed.job.status), None);
                 durable
             }
         };
@@ -428,7 +439,7 @@ impl Backend for LocalBackend {
                 }
                 Some(_) => {}
             }
-            let went_down = entry.job.status == Status::Up;
+            let was = entry.job.status;
             let fallen = entry
                 .job
                 .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
@@ -465,9 +476,7 @@ impl Backend for LocalBackend {
                     };
                 }
             };
-            if went_down {
-                self.down.fetch_add(1, Ordering::SeqCst);
-            }
+            self.recount(Some(was), Some(job.status));
             entry.job = job;
             entry.not_before = None;
             entry.remember(kept, self.options.history);

@@ -17,6 +17,7 @@ pub(super) struct Restoring {
     pub(super) wakeups: Vec<WakeUp>,
     pub(super) names: BTreeSet<JobName>,
     pub(super) down: usize,
+    pub(super) paused: usize,
 }
 
 impl LocalBackend {
@@ -40,8 +41,10 @@ impl LocalBackend {
     /// deadline passed while overdue was stopped get the startup grace.
     pub(super) fn restore_job(&self, job: Job, start: UnixTime, restoring: &mut Restoring) {
         let (job, not_before) = job.restore(start, &self.options.policy());
-        if job.status == Status::Down {
-            restoring.down += 1;
+        match job.status {
+            Status::Down => restoring.down += 1,
+            Status::Paused => restoring.paused += 1,
+            Status::Up => {}
         }
         let mut entry = Entry::new(job, not_before);
         entry.scheduled = entry.wake_target();
@@ -65,9 +68,11 @@ impl LocalBackend {
             wakeups,
             names,
             down,
+            paused,
         } = restoring;
         self.len.store(names.len(), Ordering::SeqCst);
         self.down.store(down, Ordering::SeqCst);
+        self.paused.store(paused, Ordering::SeqCst);
         *write(&self.names) = names;
         self.schedule.replace(wakeups);
         let mut outbox = self.alerts.lock();

@@ -21,7 +21,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::codec::{self, EventBytes, Op};
 use super::unavailable;
 use crate::backend::{BackendError, PendingAlert, SyncMode};
-use crate::domain::{Alert, DownReason, Event, Frequency, Grace, Job, JobName, Status, UnixTime};
+use crate::domain::{
+    Acknowledgement, Alert, Cadence, DownReason, Event, Frequency, Grace, Job, JobName, Schedule,
+    Status, UnixTime,
+};
 
 /// What the snapshot held at start, besides the jobs handed to the caller one by one.
 pub struct Loaded {
@@ -37,10 +40,15 @@ pub struct Snapshot {
 }
 
 /// Columns added to `jobs` after its first version, with their definitions.
-const ADDED_JOB_COLUMNS: [(&str, &str); 3] = [
+const ADDED_JOB_COLUMNS: [(&str, &str); 8] = [
     ("down_reason", "TEXT NOT NULL DEFAULT 'missed'"),
     ("events_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "BLOB"),
+    ("schedule", "TEXT"),
+    ("timezone", "TEXT"),
+    ("paused_until_ms", "INTEGER"),
+    ("ack_at_ms", "INTEGER"),
+    ("ack_note", "TEXT"),
 ];
 
 /// Opens a read-only connection to the snapshot at `path` (created already), for
@@ -110,7 +118,12 @@ impl Snapshot {
                  next_reminder_ms INTEGER,
                  down_reason TEXT NOT NULL DEFAULT 'missed',
                  events_seq INTEGER NOT NULL DEFAULT 0,
-                 runs BLOB
+                 runs BLOB,
+                 schedule TEXT,
+                 timezone TEXT,
+                 paused_until_ms INTEGER,
+                 ack_at_ms INTEGER,
+                 ack_note TEXT
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS event_chunks (
                  job TEXT NOT NULL,
@@ -242,7 +255,8 @@ impl Snapshot {
             .prepare(
                 "SELECT name, frequency, frequency_s, grace_s, last_ping_ms, status, down_since_ms,
                         episode_alerts, alerts_sent, pings_total, next_reminder_ms,
-                        down_reason, events_seq, runs FROM jobs",
+                        down_reason, events_seq, runs, schedule, timezone, paused_until_ms,
+                        ack_at_ms, ack_note FROM jobs",
             )
             .map_err(|e| e.to_string())?;
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
@@ -455,13 +469,17 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
     tx.prepare_cached(
         "INSERT OR REPLACE INTO jobs (name, frequency, frequency_s, grace_s, last_ping_ms, status,
              down_since_ms, episode_alerts, alerts_sent, pings_total, next_reminder_ms,
-             down_reason, events_seq, runs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             down_reason, events_seq, runs, schedule, timezone, paused_until_ms, ack_at_ms,
+             ack_note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19)",
     )?
     .execute(params![
         job.name.as_str(),
-        job.frequency.as_str(),
-        job.frequency.seconds() as i64,
+        // A schedule job has no frequency: the column, older than schedules, keeps
+        // its NOT NULL and reads empty.
+        job.frequency().map_or("", |f| f.as_str()),
+        job.frequency().map_or(0, |f| f.seconds()) as i64,
         job.grace.seconds() as i64,
         job.last_ping.millis(),
         job.status.as_str(),
@@ -473,6 +491,11 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
         job.down_reason.as_str(),
         job.events_seq as i64,
         runs,
+        job.schedule().map(|s| s.expression()),
+        job.schedule().map(|s| s.timezone()),
+        job.paused_until().map(UnixTime::millis),
+        job.acknowledged().map(|a| a.at.millis()),
+        job.acknowledged().and_then(|a| a.note.as_deref()),
     ])
 }
 
@@ -481,9 +504,22 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
     let get_opt = |i: usize| row.get::<_, Option<i64>>(i).map_err(|e| e.to_string());
     let name: String = row.get(0).map_err(|e| e.to_string())?;
     let name = JobName::parse(&name).map_err(|e| e.to_string())?;
-    let frequency: String = row.get(1).map_err(|e| e.to_string())?;
-    let frequency_s = u64::try_from(get_i64(2)?).map_err(|e| e.to_string())?;
-    let frequency = Frequency::from_stored(&frequency, frequency_s).map_err(|e| e.to_string())?;
+    let get_text = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| e.to_string());
+    let cadence = match get_text(14)? {
+        Some(expression) => {
+            let timezone = get_text(15)?;
+            let schedule =
+                Schedule::parse(&expression, timezone.as_deref()).map_err(|e| e.to_string())?;
+            Cadence::cron(schedule, UnixTime::from_millis(0).ok_or("bad epoch")?)
+        }
+        None => {
+            let frequency: String = row.get(1).map_err(|e| e.to_string())?;
+            let frequency_s = u64::try_from(get_i64(2)?).map_err(|e| e.to_string())?;
+            Cadence::Every(
+                Frequency::from_stored(&frequency, frequency_s).map_err(|e| e.to_string())?,
+            )
+        }
+    };
     let grace = u64::try_from(get_i64(3)?)
         .ok()
         .and_then(Grace::from_secs)
@@ -491,9 +527,9 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
     let time = |ms: i64| UnixTime::from_millis(ms).ok_or_else(|| format!("bad time {ms}"));
     let status: String = row.get(5).map_err(|e| e.to_string())?;
     let status = Status::parse(&status).ok_or_else(|| format!("bad status {status:?}"))?;
-    Ok(Job {
+    let mut job = Job {
         name,
-        frequency,
+        cadence,
         grace,
         last_ping: time(get_i64(4)?)?,
         status,
@@ -514,7 +550,17 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
             None => None,
             Some(blob) => Some(Box::new(codec::decode_runs(&blob).ok_or("damaged runs")?)),
         },
-    })
+        interventions: None,
+    };
+    job.set_paused_until(get_opt(16)?.map(time).transpose()?);
+    if let Some(at) = get_opt(17)? {
+        job.set_acknowledged(Some(Acknowledgement {
+            at: time(at)?,
+            note: get_text(18)?,
+        }));
+    }
+    job.refresh();
+    Ok(job)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ use super::*;
 fn ms(v: i64) -> UnixTime {
     UnixTime::from_millis(v).unwrap()
 }
-use crate::domain::{AlertEvent, Frequency, Grace};
+use crate::domain::{AlertEvent, Cadence, Frequency, Grace};
 
 fn backend(realert: Option<u64>) -> LocalBackend {
     LocalBackend::in_memory(
@@ -125,7 +125,7 @@ async fn stale_timestamps_change_nothing_and_equal_ones_are_retries() {
         .record_ping(ping("j", Some("5m"), Some(999)), t(1_001))
         .await
         .unwrap();
-    assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency.seconds() == 60));
+    assert!(matches!(stale, PingOutcome::Stale(ref j) if j.frequency().unwrap().seconds() == 60));
     let equal = b
         .record_ping(ping("j", None, Some(1_000)), t(1_001))
         .await
@@ -159,7 +159,7 @@ async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
     let b = backend(Some(3_600));
     let up = Job {
         name: JobName::parse("late").unwrap(),
-        frequency: Frequency::parse("1h").unwrap(),
+        cadence: Cadence::Every(Frequency::parse("1h").unwrap()),
         grace: Grace::default(),
         last_ping: t(0),
         status: Status::Up,
@@ -171,6 +171,7 @@ async fn restart_keeps_down_jobs_down_and_gives_startup_grace() {
         down_reason: Default::default(),
         runs: None,
         events_seq: 0,
+        interventions: None,
     };
     let down = Job {
         name: JobName::parse("down").unwrap(),
@@ -383,4 +384,51 @@ async fn memory_keeps_the_newest_events_and_none_with_history_zero() {
             .unwrap()
             .is_none());
     }
+}
+
+#[test]
+fn the_snapshot_keeps_a_schedule_a_pause_and_an_acknowledgement() {
+    use crate::domain::{Acknowledgement, Schedule};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    let mut scheduled = Job::from_first_ping(
+        &ping("nightly", Some("1h"), Some(1_795_000_000)),
+        t(1_795_000_000),
+        &options().policy(),
+        Alert::fresh_id,
+    )
+    .unwrap()
+    .job;
+    scheduled.cadence = Cadence::cron(
+        Schedule::parse("30 2 * * *", Some("Europe/Berlin")).unwrap(),
+        scheduled.last_ping,
+    );
+    scheduled.status = Status::Paused;
+    scheduled.set_paused_until(Some(t(1_795_100_000)));
+    scheduled.set_acknowledged(Some(Acknowledgement {
+        at: t(1_795_000_100),
+        note: Some("disk swap".into()),
+    }));
+    let mut acked = scheduled.clone();
+    acked.name = JobName::parse("acked").unwrap();
+    acked.cadence = Cadence::Every(Frequency::parse("1h").unwrap());
+    acked.status = Status::Down;
+    acked.set_paused_until(None);
+    acked.set_acknowledged(Some(Acknowledgement {
+        at: t(1_795_000_100),
+        note: None,
+    }));
+    let mut snapshot = snapshot::Snapshot::open(&db, crate::backend::SyncMode::Normal, 10).unwrap();
+    snapshot
+        .apply(&[
+            Op::Upsert(scheduled.clone(), EventBytes::default()),
+            Op::Upsert(acked.clone(), EventBytes::default()),
+        ])
+        .unwrap();
+    let mut loaded = Vec::new();
+    snapshot.load(&mut |job| loaded.push(job)).unwrap();
+    loaded.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(loaded, [acked, scheduled.clone()]);
+    assert_eq!(loaded[1].deadline(), scheduled.deadline());
+    assert_eq!(loaded[1].frequency(), None);
 }

@@ -12,7 +12,7 @@ use super::codec;
 use super::connection::{evalsha, key, unavailable, RedisLink};
 use super::decode;
 use crate::backend::BackendError;
-use crate::domain::{Alert, Event, UnixTime};
+use crate::domain::{Alert, Event, Status, UnixTime};
 
 /// A job's wake-up after a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,24 @@ pub(super) enum Wake {
     At(UnixTime),
 }
 
-/// A job's place in the `down` set after a change.
+/// A job's place in the `down` and `paused` sets after a change: they tell a job's
+/// status to listings and counts without reading every value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DownSet {
+pub(super) enum StatusSet {
     Unchanged,
-    Add,
-    Remove,
+    /// In the set of this status (none for `up`), out of the other.
+    Into(Status),
+}
+
+impl StatusSet {
+    /// The move of a job whose status was `old` (`None`: a new job) and is `new`.
+    pub fn moved(old: Option<Status>, new: Status) -> Self {
+        match old {
+            Some(old) if old == new => StatusSet::Unchanged,
+            None if new == Status::Up => StatusSet::Unchanged,
+            _ => StatusSet::Into(new),
+        }
+    }
 }
 
 /// One job's change, as decided on the value `expected`.
@@ -45,7 +57,7 @@ pub(super) struct Change {
     /// The job's new packed value; `None` leaves it as it is.
     pub new: Option<String>,
     pub wake: Wake,
-    pub down: DownSet,
+    pub status: StatusSet,
     /// The change creates the job, which `--max-services` may refuse.
     pub creates: bool,
     /// An alert raised by the change, with when it was raised.
@@ -63,7 +75,7 @@ impl Change {
             expected: expected.map(<[u8]>::to_vec),
             new: None,
             wake: Wake::Unchanged,
-            down: DownSet::Unchanged,
+            status: StatusSet::Unchanged,
             creates: false,
             alert: None,
             events: Vec::new(),
@@ -116,10 +128,11 @@ pub(super) async fn store(
             Wake::NoLaterThan(at) => cmd.arg(format!("<{}", at.millis())),
             Wake::At(at) => cmd.arg(format!("={}", at.millis())),
         };
-        cmd.arg(match change.down {
-            DownSet::Unchanged => "",
-            DownSet::Add => "+",
-            DownSet::Remove => "-",
+        cmd.arg(match change.status {
+            StatusSet::Unchanged => "",
+            StatusSet::Into(Status::Up) => "u",
+            StatusSet::Into(Status::Down) => "d",
+            StatusSet::Into(Status::Paused) => "p",
         })
         .arg(if change.creates { "1" } else { "" })
         .arg(if change.alert.is_some() { "1" } else { "" })

@@ -6,8 +6,8 @@
 
 use crate::backend::outbox::PendingAlert;
 use crate::domain::{
-    parse_failure_tolerance, Alert, AlertEvent, DownReason, Frequency, Grace, Job, JobName,
-    OpenRun, Reason, RunId, Runs, Status, UnixTime, MAX_OPEN_RUNS,
+    parse_failure_tolerance, Acknowledgement, Alert, AlertEvent, Cadence, DownReason, Frequency,
+    Grace, Job, JobName, OpenRun, Reason, RunId, Runs, Schedule, Status, UnixTime, MAX_OPEN_RUNS,
 };
 
 /// A job as stored, with its late-ping mark.
@@ -27,16 +27,19 @@ impl Stored {
     }
 }
 
-/// The job packed as `l|p|k|d|r|e|a|s|g|f|n|y|u`: l last ping (unix ms), p pings, k
+/// The job packed as `l|p|k|d|r|e|a|s|g|f|n|y|u[|x]`: l last ping (unix ms), p pings, k
 /// `1` when late (see [`Stored::late`]), d down since and r next reminder (unix ms,
 /// only while down, else empty), e alerts of the episode, a alerts sent, s frequency
 /// seconds, g grace seconds, f the frequency as sent, n the last event's seq, y why the
 /// job went down (empty for missed, `f` failed, `t` run time-out), u its runs (see
-/// [`pack_runs`], empty without). Numbers are canonical integers, so that the quick
-/// path compares them as text. A value of the layout before runs ends at f; its
-/// missing tail reads as the defaults. The frequency cannot hold a `|` (its grammar
-/// refuses one) and the runs escape theirs, so every field is found by counting
-/// separators from either end.
+/// [`pack_runs`], empty without), x what SPEC §11 and §12 added (see [`pack_extras`]),
+/// left out, with its `|`, while the job has none of it. A schedule job's s is 0 and its
+/// f empty. Numbers are canonical integers, so that the quick path compares them as
+/// text; a value with x never matches its pattern, so that every ping of a schedule,
+/// paused or acknowledged job is decided in Rust. A value of the layout before runs
+/// ends at f; its missing tail reads as the defaults. The frequency cannot hold a `|`
+/// (its grammar refuses one), the runs and extras escape theirs, so every field is
+/// found by counting separators.
 pub fn pack(stored: &Stored) -> String {
     let job = &stored.job;
     let time = |at: Option<UnixTime>| at.map(|at| at.millis().to_string()).unwrap_or_default();
@@ -45,7 +48,7 @@ pub fn pack(stored: &Stored) -> String {
         DownReason::Failed => "f",
         DownReason::RunTimeout => "t",
     };
-    format!(
+    let mut packed = format!(
         "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
         job.last_ping.millis(),
         job.pings_total,
@@ -54,13 +57,88 @@ pub fn pack(stored: &Stored) -> String {
         time(job.next_reminder),
         job.episode_alerts,
         job.alerts_sent,
-        job.frequency.seconds(),
+        job.frequency().map_or(0, Frequency::seconds),
         job.grace.seconds(),
-        job.frequency.as_str(),
+        job.frequency().map_or("", Frequency::as_str),
         job.events_seq,
         reason,
         job.runs.as_deref().map(pack_runs).unwrap_or_default(),
-    )
+    );
+    if let Some(extras) = pack_extras(job) {
+        packed.push('|');
+        packed.push_str(&extras);
+    }
+    packed
+}
+
+/// What SPEC §11 and §12 add to a job, as `t;c;z;p;a;m`, or `None` when it has none of
+/// it: t `p` while paused (else empty), c the schedule's expression and z its zone
+/// (empty for a frequency job), p when the pause ends (unix ms, empty for none), a
+/// when the outage was acknowledged (unix ms, empty for none) and m the note (empty
+/// for none, else `=` and the note with `%` and `|` escaped as `%25` and `%7C`), last so
+/// that a `;` in it needs no escape. Neither an expression nor a zone name can hold a
+/// `;` or a `|`.
+pub fn pack_extras(job: &Job) -> Option<String> {
+    let paused = job.status == Status::Paused;
+    let schedule = job.schedule();
+    if !paused && schedule.is_none() && job.interventions.is_none() {
+        return None;
+    }
+    let time = |at: Option<UnixTime>| at.map(|at| at.millis().to_string()).unwrap_or_default();
+    let ack = job.acknowledged();
+    let note = match ack.and_then(|a| a.note.as_deref()) {
+        None => String::new(),
+        Some(note) => format!("={}", note.replace('%', "%25").replace('|', "%7C")),
+    };
+    Some(format!(
+        "{};{};{};{};{};{}",
+        if paused { "p" } else { "" },
+        schedule.map_or("", Schedule::expression),
+        schedule.map_or("", Schedule::timezone),
+        time(job.paused_until()),
+        time(ack.map(|a| a.at)),
+        note,
+    ))
+}
+
+/// What [`pack_extras`] wrote, read back into `job`.
+fn unpack_extras(job: &mut Job, text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.splitn(6, ';').collect();
+    let [t, c, z, p, a, m] = parts[..] else {
+        return Err("bad extras".to_owned());
+    };
+    match t {
+        "" => {}
+        "p" => job.status = Status::Paused,
+        _ => return Err("bad paused mark".to_owned()),
+    }
+    if !c.is_empty() {
+        let schedule = Schedule::parse(c, Some(z)).map_err(|e| e.to_string())?;
+        job.cadence = Cadence::cron(schedule, job.last_ping);
+    } else if !z.is_empty() {
+        return Err("a zone without a schedule".to_owned());
+    }
+    if !p.is_empty() {
+        job.set_paused_until(Some(time(p, "paused until")?));
+    }
+    let note = match m {
+        "" => None,
+        _ => Some(
+            m.strip_prefix('=')
+                .ok_or("bad note")?
+                .replace("%7C", "|")
+                .replace("%25", "%"),
+        ),
+    };
+    match (a, note) {
+        ("", None) => {}
+        ("", Some(_)) => return Err("a note without an acknowledgement".to_owned()),
+        (a, note) => job.set_acknowledged(Some(Acknowledgement {
+            at: time(a, "acknowledged at")?,
+            note,
+        })),
+    }
+    Ok(())
 }
 
 /// A job's runs as `D,X,M,T,C` then `;S,t,R` for each open run, oldest first: D the
@@ -185,16 +263,14 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
     let [l, p, k, d, r, e, a, s, g, rest] = parts[..] else {
         return Err(format!("{} parts instead of 10 or more", parts.len()));
     };
-    // The frequency, then the tail of the runs layout, if any: n, y and u, counted
-    // from the end (u never holds a `|`).
-    let (f, n, y, u) = if rest.contains('|') {
-        let tail: Vec<&str> = rest.rsplitn(4, '|').collect();
-        let [u, y, n, f] = tail[..] else {
-            return Err(format!("{} parts instead of 13", tail.len() + 9));
-        };
-        (f, n, y, u)
-    } else {
-        (rest, "0", "", "")
+    // The frequency, then the tail of the runs layout, if any: n, y and u, and the
+    // extras x (none of them holds a `|`).
+    let tail: Vec<&str> = rest.split('|').collect();
+    let (f, n, y, u, x) = match tail[..] {
+        [f] => (f, "0", "", "", None),
+        [f, n, y, u] => (f, n, y, u, None),
+        [f, n, y, u, x] => (f, n, y, u, Some(x)),
+        _ => return Err(format!("{} parts instead of 13 or 14", tail.len() + 9)),
     };
     let optional = |part: &str, what: &str| -> Result<Option<UnixTime>, String> {
         if part.is_empty() {
@@ -208,8 +284,14 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
         "1" => true,
         _ => return Err("bad late mark".to_owned()),
     };
-    let frequency =
-        Frequency::from_stored(f, count(s, "frequency seconds")?).map_err(|e| e.to_string())?;
+    let seconds = count(s, "frequency seconds")?;
+    // A schedule job has no frequency: its extras name the schedule.
+    let scheduled = f.is_empty() && seconds == 0 && x.is_some();
+    let cadence = if scheduled {
+        Cadence::Every(Frequency::parse("1s").map_err(|e| e.to_string())?)
+    } else {
+        Cadence::Every(Frequency::from_stored(f, seconds).map_err(|e| e.to_string())?)
+    };
     let grace = Grace::from_secs(count(g, "grace")?).ok_or("grace out of range")?;
     let down_since = optional(d, "down since")?;
     let down_reason = match y {
@@ -223,9 +305,9 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
     } else {
         Some(Box::new(unpack_runs(u)?))
     };
-    let job = Job {
+    let mut job = Job {
         name,
-        frequency,
+        cadence,
         grace,
         last_ping: time(l, "last ping")?,
         status: if down_since.is_some() {
@@ -241,7 +323,15 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
         down_reason,
         runs,
         events_seq: count(n, "events seq")?,
+        interventions: None,
     };
+    if let Some(x) = x {
+        unpack_extras(&mut job, x)?;
+    }
+    if scheduled && job.schedule().is_none() {
+        return Err("no frequency and no schedule".to_owned());
+    }
+    job.refresh();
     Ok(Stored { job, late })
 }
 
@@ -258,8 +348,8 @@ pub fn alert_fields(alert: &Alert, raised: UnixTime) -> [String; ALERT_FIELDS] {
     [
         alert.id.clone(),
         event.to_owned(),
-        alert.frequency.clone(),
-        alert.frequency_seconds.to_string(),
+        alert.frequency.clone().unwrap_or_default(),
+        opt(alert.frequency_seconds),
         alert.grace_seconds.to_string(),
         alert.last_ping_unix.saturating_mul(1000).to_string(),
         alert.expected_by_unix.saturating_mul(1000).to_string(),
@@ -270,13 +360,17 @@ pub fn alert_fields(alert: &Alert, raised: UnixTime) -> [String; ALERT_FIELDS] {
         opt(alert.exit_code.map(u64::from)),
         opt(alert.duration_ms),
         alert.log.clone().unwrap_or_default(),
+        alert.schedule.clone().unwrap_or_default(),
+        alert.timezone.clone().unwrap_or_default(),
     ]
 }
 
 /// How many fields [`alert_fields`] gives: `i v f s g l x o c r` then the reason `w`,
 /// exit code `e`, duration in ms `u` and log `m`, which entries raised before runs
-/// lack (their reason is then the event's usual one).
-pub const ALERT_FIELDS: usize = 14;
+/// lack (their reason is then the event's usual one), then the schedule `k` and zone
+/// `z` of a schedule job (whose `f` and `s` are empty), which entries raised before
+/// schedules lack.
+pub const ALERT_FIELDS: usize = 16;
 
 /// The raw value of field `name` of an entry's `field, value, …` list.
 pub fn field<'a>(fields: &'a [redis::Value], name: &str) -> Option<&'a redis::Value> {
@@ -305,6 +399,13 @@ pub fn entry(
             Some(_) => number(name).map(Some),
         }
     };
+    let optional_text = |name: &str| -> Result<Option<String>, String> {
+        match field(fields, name).map(text) {
+            None | Some(Some("")) => Ok(None),
+            Some(Some(value)) => Ok(Some(value.to_owned())),
+            Some(None) => Err(format!("bad {name}")),
+        }
+    };
     let event = match get("v").map(bytes)? {
         Some(b"d") => AlertEvent::Down,
         Some(b"u") => AlertEvent::Up,
@@ -321,8 +422,15 @@ pub fn entry(
         id: get("i").map(text)?.ok_or("bad id")?.to_owned(),
         event,
         name,
-        frequency: get("f").map(text)?.ok_or("bad frequency")?.to_owned(),
-        frequency_seconds: u64::try_from(number("s")?).map_err(|e| e.to_string())?,
+        frequency: match get("f").map(text)?.ok_or("bad frequency")? {
+            "" => None,
+            f => Some(f.to_owned()),
+        },
+        frequency_seconds: optional("s")?
+            .map(|s| u64::try_from(s).map_err(|e| e.to_string()))
+            .transpose()?,
+        schedule: optional_text("k")?,
+        timezone: optional_text("z")?,
         grace_seconds: u64::try_from(number("g")?).map_err(|e| e.to_string())?,
         last_ping: last_ping.rfc3339(),
         last_ping_unix: last_ping.secs(),
@@ -382,7 +490,7 @@ mod tests {
         let job = &up.job;
         assert_eq!(
             (
-                job.frequency.seconds(),
+                job.frequency().unwrap().seconds(),
                 job.grace.seconds(),
                 job.last_ping.millis()
             ),
@@ -424,7 +532,7 @@ mod tests {
             (job.events_seq, job.down_reason, job.runs.is_none()),
             (0, DownReason::Missed, true)
         );
-        assert_eq!(job.frequency.as_str(), "1D");
+        assert_eq!(job.frequency().unwrap().as_str(), "1D");
         assert_eq!(
             pack(&old),
             "1000500|7||4600500||3|5|86400|0|1D|0||",
@@ -462,6 +570,55 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_a_pause_and_an_acknowledgement_round_trip_in_the_extras() {
+        for value in [
+            "1000500|7||||0|2|0|300||4|||;0 3 * * 1-5;Europe/Berlin;;;",
+            "1000500|7||||0|2|3600|30|1h|0|||p;;;2000000;;",
+            "1000500|7||||0|2|3600|30|1h|0|||p;;;;;",
+            "1000500|7||4600500||3|5|0|300||9|f||;@daily;UTC;;4700000;=disk %7C swap; 100%25",
+            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;4700000;=",
+            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;4700000;",
+        ] {
+            let stored = unpack(name(), value.as_bytes()).unwrap();
+            assert_eq!(pack(&stored), value);
+        }
+        let scheduled = unpack(
+            name(),
+            b"1000500|7||4600500||3|5|0|300||9|f||p;@daily;UTC;5000000;4700000;=disk %7C swap; 100%25",
+        )
+        .unwrap()
+        .job;
+        assert_eq!(scheduled.status, Status::Paused);
+        assert_eq!(scheduled.frequency(), None);
+        assert_eq!(
+            scheduled.schedule().map(Schedule::expression),
+            Some("@daily")
+        );
+        assert_eq!(
+            scheduled.paused_until().map(UnixTime::millis),
+            Some(5_000_000)
+        );
+        let ack = scheduled.acknowledged().unwrap();
+        assert_eq!(ack.at.millis(), 4_700_000);
+        assert_eq!(ack.note.as_deref(), Some("disk | swap; 100%"));
+        // The first fire after the last ping (1970-01-01T00:16:40.5Z) is the next
+        // midnight, plus 300 s of grace.
+        assert_eq!(scheduled.deadline().secs(), 86_400 + 300);
+        let mut plain = unpack(name(), b"1000500|7||||0|2|3600|30|1h|0||")
+            .unwrap()
+            .job;
+        plain.set_acknowledged(None);
+        assert_eq!(
+            pack(&Stored {
+                job: plain,
+                late: false
+            }),
+            "1000500|7||||0|2|3600|30|1h|0||",
+            "a job with none of it keeps the layout the quick path matches"
+        );
+    }
+
+    #[test]
     fn values_that_do_not_parse_are_errors_not_panics() {
         for bad in [
             &b""[..],
@@ -482,7 +639,18 @@ mod tests {
             b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;5,y,",
             b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;5,,\x01",
             b"1000500|7|1|||0|2|3600|30|1h|0|",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||",
+            b"1000500|7|1|||0|2|3600|30|1h|0||||",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||x;;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 0 30 2 *;UTC;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 3 * * *;Mars/Olympus;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;Europe/Berlin;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;;=orphan note",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;5;note without =",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;soon;;",
+            b"1000500|7|1|||0|2|0|30||0|||;;;;;",
+            b"1000500|7|1|||0|2|0|30||0||",
+            b"1000500|7|1|||0|2|3600|30|1h|0||||;;;;;",
         ] {
             assert!(
                 unpack(name(), bad).is_err(),
@@ -579,5 +747,32 @@ mod tests {
         let read = entry(&fields, 0, 0).unwrap();
         assert_eq!(read.alert, up);
         assert_eq!(read.alert.reason, Reason::Recovered);
+        // A schedule job's alert has no frequency, and its schedule and zone.
+        let scheduled = unpack(
+            name(),
+            b"1795143600000|7||||0|2|0|300||4|||;0 3 * * *;Europe/Berlin;;;",
+        )
+        .unwrap()
+        .job;
+        let down = Alert::new("01JF".to_owned(), &scheduled, AlertEvent::Down, now);
+        assert_eq!(
+            (down.frequency.as_deref(), down.schedule.as_deref()),
+            (None, Some("0 3 * * *"))
+        );
+        let written = alert_fields(&down, now);
+        let keys = [
+            "i", "v", "f", "s", "g", "l", "x", "o", "c", "r", "w", "e", "u", "m", "k", "z",
+        ];
+        let mut fields: Vec<Value> = keys
+            .iter()
+            .zip(&written)
+            .enumerate()
+            .filter(|(i, (_, v))| *i < 10 || !v.is_empty())
+            .flat_map(|(_, (k, v))| [bulk(k), bulk(v)])
+            .collect();
+        fields.extend(["n", "j", "q", "5"].map(bulk));
+        let read = entry(&fields, 0, 0).unwrap();
+        assert_eq!(read.alert, down);
+        assert_eq!(read.alert.timezone.as_deref(), Some("Europe/Berlin"));
     }
 }

@@ -41,6 +41,7 @@ pub fn page(reply: &Value) -> Result<(Vec<Job>, Counts), String> {
     let rows = items.first().and_then(array).ok_or("no jobs")?;
     let total = items.get(1).and_then(int).ok_or("no total")?;
     let down = items.get(2).and_then(int).ok_or("no down count")?;
+    let paused = items.get(3).and_then(int).ok_or("no paused count")?;
     let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
         let parsed = array(row)
@@ -61,6 +62,7 @@ pub fn page(reply: &Value) -> Result<(Vec<Job>, Counts), String> {
         Counts {
             total: usize::try_from(total).unwrap_or(0),
             down: usize::try_from(down).unwrap_or(0),
+            paused: usize::try_from(paused).unwrap_or(0),
         },
     ))
 }
@@ -143,11 +145,12 @@ mod tests {
             ]),
             Value::Int(3),
             Value::Int(0),
+            Value::Int(1),
         ]);
         let (jobs, counts) = page(&reply).unwrap();
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["a", "c"]);
-        assert_eq!((counts.total, counts.down), (3, 0));
+        assert_eq!((counts.total, counts.down, counts.paused), (3, 0, 1));
     }
 
     #[test]

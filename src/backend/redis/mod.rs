@@ -250,9 +250,15 @@ impl Backend for RedisBackend {
         pipe.cmd("ZCARD")
             .arg(key("names"))
             .cmd("ZCARD")
-            .arg(key("down"));
-        let (total, down): (usize, usize) = self.core.pipe("counts", &pipe).await?;
-        Ok(Counts { total, down })
+            .arg(key("down"))
+            .cmd("ZCARD")
+            .arg(key("paused"));
+        let (total, down, paused): (usize, usize, usize) = self.core.pipe("counts", &pipe).await?;
+        Ok(Counts {
+            total,
+            down,
+            paused,
+        })
     }
 
     async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::cas::{self, Applied, Change, DownSet, Wake};
+use super::cas::{self, Applied, Change, StatusSet, Wake};
 use super::codec::{self, Stored};
 use super::connection::{key, unavailable, RedisLink};
 use crate::backend::{BackendError, Ping, PingOutcome};
@@ -122,7 +122,7 @@ pub(super) async fn record(
                 }
             }
             if refused_jobs.contains(&name) {
-                let outcome = if ping.frequency.is_none() {
+                let outcome = if !ping.names_cadence() {
                     PingOutcome::FrequencyRequired
                 } else {
                     PingOutcome::Full { max: max_services }
@@ -251,11 +251,7 @@ fn decide(
             Some(target) if !keeps_wake => Wake::NoLaterThan(target),
             _ => Wake::Unchanged,
         },
-        down: match (was_down, is_down) {
-            (false, true) => DownSet::Add,
-            (true, false) => DownSet::Remove,
-            _ => DownSet::Unchanged,
-        },
+        status: StatusSet::moved(old.as_ref().map(|o| o.status), job.status),
         creates: old.is_none(),
         alert: decided.alert.map(|alert| (alert, now)),
         events: cas::lines(&decided.events, history),

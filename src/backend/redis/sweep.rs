@@ -6,13 +6,13 @@
 
 use redis::Value;
 
-use super::cas::{self, Applied, Change, DownSet, Wake};
+use super::cas::{self, Applied, Change, StatusSet, Wake};
 use super::codec;
 use super::connection::{evalsha, key, millis, unavailable, RedisLink};
 use super::decode;
 use super::LIVENESS_GAP;
 use crate::backend::BackendError;
-use crate::domain::{is_due, Alert, JobName, Policy, Status, UnixTime};
+use crate::domain::{is_due, Alert, JobName, Policy, UnixTime};
 
 /// Due jobs read and stored per call, so one huge burst never blocks Redis for long.
 const CHUNK: usize = 500;
@@ -167,7 +167,7 @@ fn decide(
             };
             let events = cas::lines(&change.events, history);
             let (after, alert) = (change.job, change.alert);
-            let went_down = job.status == Status::Up;
+            let status = StatusSet::moved(Some(job.status), after.status);
             let wake = after.wake_target(None).map_or(Wake::Remove, Wake::At);
             let new = codec::pack(&codec::Stored {
                 job: after,
@@ -177,11 +177,7 @@ fn decide(
                 Change {
                     new: Some(new),
                     wake,
-                    down: if went_down {
-                        DownSet::Add
-                    } else {
-                        DownSet::Unchanged
-                    },
+                    status,
                     alert: alert.map(|alert| (alert, now)),
                     events,
                     ..unchanged
@@ -196,6 +192,7 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
     use std::time::Duration;
 
     fn policy() -> Policy {
@@ -215,7 +212,7 @@ mod tests {
         let up = b"1000000|1||||0|0|60|0|1m";
         let (change, bad) = decide("j", Some(up), None, t(1_061), &policy(), 100);
         assert!(!bad);
-        assert_eq!(change.down, DownSet::Add);
+        assert_eq!(change.status, StatusSet::Into(Status::Down));
         assert_eq!(change.wake, Wake::At(t(1_121)));
         assert_eq!(change.expected.as_deref(), Some(&up[..]));
         let (alert, raised) = change.alert.expect("a down alert");

@@ -22,6 +22,7 @@ fn ping(frequency: Option<&str>, at: Option<i64>) -> Ping {
     Ping {
         name: JobName::parse("j").unwrap(),
         frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
+        schedule: None,
         grace: None,
         at: at.map(t),
         want_job: false,
@@ -433,4 +434,142 @@ proptest::proptest! {
             proptest::prop_assert!(j.runs.as_deref().is_none_or(|r| r.open.len() <= MAX_OPEN_RUNS && !r.is_default()));
         }
     }
+}
+
+#[test]
+fn the_job_object_shows_schedule_pause_and_acknowledgement_or_null() {
+    let plain = job().to_json();
+    for field in ["schedule", "timezone", "paused_until", "acknowledged"] {
+        assert!(plain[field].is_null(), "{field}: {plain}");
+    }
+    assert_eq!(plain["frequency"], "1m");
+    let mut scheduled = job();
+    scheduled.cadence = Cadence::cron(
+        Schedule::parse("0 3 * * *", None).unwrap(),
+        scheduled.last_ping,
+    );
+    scheduled.status = Status::Paused;
+    scheduled.set_paused_until(Some(t(90_000)));
+    scheduled.set_acknowledged(Some(Acknowledgement {
+        at: t(2_000),
+        note: Some("disk swap".into()),
+    }));
+    let json = scheduled.to_json();
+    assert!(json["frequency"].is_null() && json["frequency_seconds"].is_null());
+    assert_eq!(
+        (&json["schedule"], &json["timezone"], &json["status"]),
+        (&"0 3 * * *".into(), &"UTC".into(), &"paused".into())
+    );
+    assert_eq!(json["paused_until"], "1970-01-02T01:00:00Z");
+    assert_eq!(
+        json["acknowledged"],
+        serde_json::json!({"at": "1970-01-01T00:33:20Z", "note": "disk swap"})
+    );
+    // Last ping at 1,000 s: the first 03:00 after it, plus no grace.
+    assert_eq!(json["next_deadline_unix"], 3 * 3_600);
+    scheduled.set_acknowledged(None);
+    scheduled.set_paused_until(None);
+    assert!(scheduled.interventions.is_none(), "an empty box is dropped");
+    let alert = Alert::new(id(), &scheduled, AlertEvent::Down, t(20_000));
+    let payload = alert.payload(t(20_000), "overdue");
+    assert!(payload["frequency"].is_null() && payload["frequency_seconds"].is_null());
+    assert_eq!(
+        (&payload["schedule"], &payload["timezone"]),
+        (&"0 3 * * *".into(), &"UTC".into())
+    );
+    let frequency_alert = Alert::new(id(), &job(), AlertEvent::Down, t(20_000));
+    let payload = frequency_alert.payload(t(20_000), "overdue");
+    assert!(payload["schedule"].is_null() && payload["timezone"].is_null());
+    assert_eq!(payload["frequency_seconds"], 60);
+}
+
+#[test]
+fn a_paused_job_never_falls_due_and_wakes_at_its_pause_end() {
+    let mut paused = job();
+    paused.status = Status::Paused;
+    assert_eq!(paused.fall_due(t(100_000), None, &p(), id()), None);
+    assert_eq!(paused.wake_target(None), None);
+    paused.set_paused_until(Some(t(5_000)));
+    assert_eq!(paused.wake_target(None), Some(t(5_000)));
+}
+
+fn scheduled(expression: &str, tz: &str, at: Option<i64>) -> Ping {
+    Ping {
+        schedule: Some(Schedule::parse(expression, Some(tz)).unwrap()),
+        ..ping(None, at)
+    }
+}
+
+#[test]
+fn a_schedule_job_is_due_at_its_first_fire_strictly_after_the_last_ping_plus_5m() {
+    // 2026-11-21T03:00:00Z, a fire time of `0 3 * * *` in UTC.
+    let fire = 1_795_230_000;
+    let job = created(&scheduled("0 3 * * *", "UTC", Some(fire)), fire + 10);
+    assert_eq!(job.grace.seconds(), SCHEDULE_DEFAULT_GRACE_SECS);
+    assert_eq!(
+        job.deadline(),
+        t(fire + 86_400 + 300),
+        "strictly after: not the fire time the ping was sent at"
+    );
+    let early = created(&scheduled("0 3 * * *", "UTC", Some(fire - 1)), fire + 10);
+    assert_eq!(early.deadline(), t(fire + 300));
+    assert!(job
+        .fall_due(t(fire + 86_400 + 300), None, &p(), id())
+        .is_none());
+    let down = job
+        .fall_due(t(fire + 86_400 + 301), None, &p(), id())
+        .unwrap();
+    let alert = down.alert.unwrap();
+    assert_eq!(alert.schedule.as_deref(), Some("0 3 * * *"));
+    assert_eq!(alert.expected_by_unix, fire + 86_400 + 300);
+}
+
+#[test]
+fn a_job_switches_kind_with_the_ping_that_carries_the_other_and_takes_its_default_grace() {
+    let fire = 1_795_230_000;
+    let job = created(&ping(Some("1h"), Some(fire)), fire);
+    assert_eq!(job.grace.seconds(), 0);
+    let switched = apply(
+        &job,
+        &scheduled("0 3 * * *", "UTC", Some(fire + 60)),
+        fire + 60,
+    )
+    .job;
+    assert_eq!(
+        (switched.frequency(), switched.grace.seconds()),
+        (None, SCHEDULE_DEFAULT_GRACE_SECS)
+    );
+    assert_eq!(switched.deadline(), t(fire + 86_400 + 300));
+    // Neither sent: it keeps its schedule and grace.
+    let kept = apply(&switched, &ping(None, Some(fire + 120)), fire + 120).job;
+    assert_eq!(kept.schedule(), switched.schedule());
+    assert_eq!(kept.grace.seconds(), SCHEDULE_DEFAULT_GRACE_SECS);
+    let mut back_ping = ping(Some("10m"), Some(fire + 180));
+    let back = apply(&kept, &back_ping, fire + 180).job;
+    assert_eq!((back.schedule(), back.grace.seconds()), (None, 0));
+    assert_eq!(back.deadline(), t(fire + 180 + 600));
+    back_ping.grace = Some(Grace::parse("1m").unwrap());
+    let graced = apply(&kept, &back_ping, fire + 180).job;
+    assert_eq!(graced.grace.seconds(), 60, "a grace sent wins");
+    // A new zone is a new schedule; the same one sent again changes nothing.
+    let berlin = apply(
+        &kept,
+        &scheduled("0 3 * * *", "Europe/Berlin", Some(fire + 240)),
+        fire + 240,
+    )
+    .job;
+    assert_eq!(
+        berlin.schedule().map(Schedule::timezone),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(berlin.deadline(), t(fire + 86_400 - 3_600 + 300));
+}
+
+#[test]
+fn a_stale_ping_does_not_switch_the_kind() {
+    let job = created(&ping(Some("1h"), Some(2_000)), 2_000);
+    assert!(matches!(
+        job.apply_ping(&scheduled("@daily", "UTC", Some(1_000)), t(2_100), &p(), id),
+        PingEffect::Stale
+    ));
 }

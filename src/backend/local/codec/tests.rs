@@ -7,7 +7,7 @@ use proptest::prelude::*;
 fn job(name: &str, last_ping_ms: i64, down: bool) -> Job {
     Job {
         name: JobName::parse(name).unwrap(),
-        frequency: Frequency::parse("1h 30m").unwrap(),
+        cadence: Cadence::Every(Frequency::parse("1h 30m").unwrap()),
         grace: Grace::parse("30s").unwrap(),
         last_ping: UnixTime::from_millis(last_ping_ms).unwrap(),
         status: if down { Status::Down } else { Status::Up },
@@ -19,6 +19,7 @@ fn job(name: &str, last_ping_ms: i64, down: bool) -> Job {
         down_reason: Default::default(),
         runs: None,
         events_seq: 0,
+        interventions: None,
     }
 }
 
@@ -145,8 +146,8 @@ fn job_with_runs() -> Job {
 fn previous_build_upsert(job: &Job) -> Vec<u8> {
     let mut payload = vec![1u8];
     put_str(&mut payload, job.name.as_str()).unwrap();
-    put_str(&mut payload, job.frequency.as_str()).unwrap();
-    put_u64(&mut payload, job.frequency.seconds());
+    put_str(&mut payload, job.frequency().unwrap().as_str()).unwrap();
+    put_u64(&mut payload, job.frequency().unwrap().seconds());
     put_u64(&mut payload, job.grace.seconds());
     put_i64(&mut payload, job.last_ping.millis());
     payload.push(u8::from(job.status == Status::Down));
@@ -210,6 +211,106 @@ fn a_job_s_runs_reason_counter_and_events_round_trip() {
     assert_eq!(decode_runs(&runs[..runs.len() - 1]), None);
 }
 
+/// A paused schedule job with an acknowledged outage: every field SPEC §11 and §12 add.
+fn job_with_schedule_pause_and_ack(note: Option<&str>) -> Job {
+    let mut job = job_with_runs();
+    job.cadence = Cadence::cron(
+        Schedule::parse("0 3 * * 1-5", Some("Europe/Berlin")).unwrap(),
+        job.last_ping,
+    );
+    job.status = Status::Paused;
+    job.set_paused_until(Some(t(1_795_100_000_000)));
+    job.set_acknowledged(Some(Acknowledgement {
+        at: t(1_795_000_100_000),
+        note: note.map(str::to_owned),
+    }));
+    job
+}
+
+/// The upsert record exactly as the build with runs and events wrote it (tag 7), kept
+/// frozen here: segments it left must still be read.
+fn runs_build_upsert(job: &Job, events: &[Event]) -> Vec<u8> {
+    let mut payload = vec![7u8];
+    put_str(&mut payload, job.name.as_str()).unwrap();
+    put_str(&mut payload, job.frequency().unwrap().as_str()).unwrap();
+    put_u64(&mut payload, job.frequency().unwrap().seconds());
+    put_u64(&mut payload, job.grace.seconds());
+    put_i64(&mut payload, job.last_ping.millis());
+    payload.push(u8::from(job.status == Status::Down));
+    put_i64(
+        &mut payload,
+        job.down_since.map_or(i64::MIN, UnixTime::millis),
+    );
+    put_u64(&mut payload, u64::from(job.episode_alerts));
+    put_u64(&mut payload, job.alerts_sent);
+    put_u64(&mut payload, job.pings_total);
+    put_i64(
+        &mut payload,
+        job.next_reminder.map_or(i64::MIN, UnixTime::millis),
+    );
+    payload.push(reason_code(job.down_reason));
+    put_u64(&mut payload, job.events_seq);
+    match job.runs.as_deref() {
+        None => payload.push(0),
+        Some(runs) => {
+            payload.push(1);
+            put_runs(&mut payload, runs).unwrap();
+        }
+    }
+    EventBytes::encode(events).unwrap().put(&mut payload);
+    let mut record = Vec::new();
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+#[test]
+fn records_of_the_runs_build_still_read_without_schedule_pause_or_ack() {
+    let old = job_with_runs();
+    let events = sample_events();
+    let decoded = decode(&runs_build_upsert(&old, &events));
+    assert_eq!(decoded.torn_bytes, 0);
+    match decoded.ops.as_slice() {
+        [Op::Upsert(job, back_events)] => {
+            assert_eq!(job, &old);
+            assert_eq!(back_events.decode().as_ref(), Some(&events));
+            assert!(job.interventions.is_none() && job.schedule().is_none());
+        }
+        other => panic!("one upsert expected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_job_s_schedule_pause_and_acknowledgement_round_trip() {
+    for note in [Some("disk swap; back at 05:00 | ops"), Some(""), None] {
+        let job = job_with_schedule_pause_and_ack(note);
+        let mut buf = Vec::new();
+        encode(&[Op::Upsert(job.clone(), EventBytes::default())], &mut buf).unwrap();
+        match decode(&buf).ops.as_slice() {
+            [Op::Upsert(back, _)] => {
+                assert_eq!(back, &job);
+                assert_eq!(back.status, Status::Paused);
+                assert_eq!(back.schedule().map(|s| s.timezone()), Some("Europe/Berlin"));
+                assert_eq!(back.paused_until(), Some(t(1_795_100_000_000)));
+                assert_eq!(back.acknowledged().map(|a| a.note.as_deref()), Some(note));
+                assert_eq!(back.deadline(), job.deadline(), "its next fire computed");
+            }
+            other => panic!("one upsert expected: {other:?}"),
+        }
+    }
+    // A paused job without an end keeps no pause time, only its status.
+    let mut open_ended = job("p", 1_795_000_000_000, false);
+    open_ended.status = Status::Paused;
+    let mut buf = Vec::new();
+    encode(
+        &[Op::Upsert(open_ended.clone(), EventBytes::default())],
+        &mut buf,
+    )
+    .unwrap();
+    assert!(matches!(decode(&buf).ops.as_slice(), [Op::Upsert(back, _)] if back == &open_ended));
+}
+
 fn sample_ops() -> Vec<Op> {
     let down = job("nightly backup", 1_795_000_000_123, true);
     let alert = Alert::new(
@@ -222,6 +323,10 @@ fn sample_ops() -> Vec<Op> {
         Op::Upsert(job("a", 1_795_000_000_000, false), EventBytes::default()),
         Op::Upsert(down, EventBytes::encode(&sample_events()).unwrap()),
         Op::Upsert(job_with_runs(), EventBytes::default()),
+        Op::Upsert(
+            job_with_schedule_pause_and_ack(Some("n")),
+            EventBytes::default(),
+        ),
         Op::OutboxPut(PendingAlert {
             seq: 42,
             alert,

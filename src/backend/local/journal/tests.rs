@@ -1,11 +1,11 @@
 use super::*;
 use crate::backend::local::codec::EventBytes;
-use crate::domain::{Frequency, Grace, Status, UnixTime};
+use crate::domain::{Cadence, Frequency, Grace, Status, UnixTime};
 
 fn job(name: &str, pings: u64) -> Job {
     Job {
         name: JobName::parse(name).unwrap(),
-        frequency: Frequency::parse("1h").unwrap(),
+        cadence: Cadence::Every(Frequency::parse("1h").unwrap()),
         grace: Grace::default(),
         last_ping: UnixTime::from_secs(1_795_000_000 + pings as i64).unwrap(),
         status: Status::Up,
@@ -17,6 +17,7 @@ fn job(name: &str, pings: u64) -> Job {
         down_reason: Default::default(),
         runs: None,
         events_seq: 0,
+        interventions: None,
     }
 }
 

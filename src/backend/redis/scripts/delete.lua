@@ -3,6 +3,7 @@ local name = ARGV[2]
 if redis.call('HDEL', JOBS, name) == 0 then return 0 end
 redis.call('ZREM', P .. 'names', name)
 redis.call('ZREM', P .. 'down', name)
+redis.call('ZREM', P .. 'paused', name)
 redis.call('ZREM', P .. 'wake', name)
 redis.call('DEL', P .. 'ev:' .. name)
 drop_alerts(name)

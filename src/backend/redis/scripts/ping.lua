@@ -46,8 +46,9 @@ end
 -- nobody waiting for the job, no runs. `v` is the job's packed value. Builds no table
 -- and returns the earliest flag, the new packed value and the seq of the ping's event
 -- (nil for a retry, which records nothing), or nil when the ping is anything else
--- (new, down, with runs, changed, stale, unreadable, an older layout): the Rust side
--- then decides it.
+-- (new, down, with runs, changed, stale, unreadable, an older layout, or a value with
+-- the extras field x: a schedule, paused or acknowledged job): the Rust side then
+-- decides it.
 -- Takes the arguments as sent: numbers written by overdue are canonical integer text,
 -- so equal values compare equal as strings, and one the ping keeps is written back as
 -- it came, without a conversion either way.

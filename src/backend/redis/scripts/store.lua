@@ -8,10 +8,11 @@
 -- ARGV: prefix, max services, events kept per job (--history), then each change as
 --   name, expected value ('' = no such job), new value ('' = unchanged),
 --   wake-up ('' = unchanged, 'x' = none, '<MS' = MS unless one at or before it is
---   scheduled, '=MS' = MS), down set ('' = unchanged, '+' = in, '-' = out),
+--   scheduled, '=MS' = MS), status sets ('' = unchanged, 'u' = in neither, 'd' = in
+--   down, 'p' = in paused),
 --   '1' when the change creates the job (refused at max services, else ''),
 --   '1' when it raises an alert ('' otherwise), the number of events it records,
---   then the alert's fourteen fields i v f s g l x o c r w e u m (codec::alert_fields)
+--   then the alert's sixteen fields i v f s g l x o c r w e u m k z (codec::alert_fields)
 --   if any, then the events' JSON lines, oldest first.
 -- A job's events are the list ev:<name>, newest first, trimmed to the history: they
 -- are written here with the change that records them, so both are stored or neither.
@@ -20,7 +21,7 @@
 local max = tonumber(ARGV[2])
 local history = tonumber(ARGV[3])
 local wake = P .. 'wake'
-local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r', 'w', 'e', 'u', 'm' }
+local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r', 'w', 'e', 'u', 'm', 'k', 'z' }
 
 -- Appends an alert of job `name` to the outbox stream and to the job's queue; its
 -- fields start at ARGV[at].
@@ -28,7 +29,7 @@ local function raise(name, at)
   local fields = {}
   for k, f in ipairs(ALERT_FIELDS) do
     local value = ARGV[at + k - 1]
-    -- An empty optional field (exit code, duration, log) is left out.
+    -- An empty optional field (exit code, duration, log, schedule, zone) is left out.
     if value ~= '' or k <= 10 then
       fields[#fields + 1] = f
       fields[#fields + 1] = value
@@ -48,7 +49,7 @@ local failed = {}
 local replies = {}
 local i = 4
 while i <= #ARGV do
-  local name, expected, new, at, down, creates, alert, nevents =
+  local name, expected, new, at, status, creates, alert, nevents =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
     tonumber(ARGV[i + 7])
   local first_event = i + 8
@@ -61,10 +62,17 @@ while i <= #ARGV do
       reply = 1
       if new ~= '' then redis.call('HSET', JOBS, name, new) end
       if creates == '1' then redis.call('ZADD', P .. 'names', 0, name) end
-      if down == '+' then
-        redis.call('ZADD', P .. 'down', 0, name)
-      elseif down == '-' then
-        redis.call('ZREM', P .. 'down', name)
+      if status ~= '' then
+        if status == 'd' then
+          redis.call('ZADD', P .. 'down', 0, name)
+        else
+          redis.call('ZREM', P .. 'down', name)
+        end
+        if status == 'p' then
+          redis.call('ZADD', P .. 'paused', 0, name)
+        else
+          redis.call('ZREM', P .. 'paused', name)
+        end
       end
       if at == 'x' then
         redis.call('ZREM', wake, name)
