@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::alerts::{AlertUri, Signer, Sink};
+use crate::alerts::{AlertUri, Channel, Signer};
 use crate::backend::{BackendOptions, StoreUrl, SyncMode};
 use crate::domain::parse_duration_secs;
 use crate::health::{self, PublishSettings, RedisUrl, Thresholds};
@@ -43,6 +43,10 @@ pub struct Config {
     /// Webhook that receives alerts [default: unset, alerts are only logged]
     #[arg(long, env = "PING_ALERT_URI", value_name = "URL", value_parser = AlertUri::parse, hide_env_values = true)]
     pub alert_uri: Option<AlertUri>,
+
+    /// Sends alerts to a channel: slack+https://…, discord+https://…, teams+https://…, ntfy+https://…, telegram+https://…, pagerduty+https://…, opsgenie+https://…, alertmanager+http://…, smtp://…, smtps://… or https://… (webhook); repeatable, and OVERDUE_NOTIFY takes several separated by spaces [default: none]
+    #[arg(long = "notify", env = "OVERDUE_NOTIFY", value_name = "URL", value_parser = parse_notify, hide_env_values = true)]
+    pub notify: Vec<NotifyUrls>,
 
     /// Signs alerts with Standard Webhooks headers (a whsec_ secret is base64-decoded)
     #[arg(long, env = "PING_ALERT_SECRET", value_name = "SECRET", value_parser = parse_alert_secret, hide_env_values = true)]
@@ -199,8 +203,10 @@ impl ConfigError {
 pub struct Settings {
     pub store: StoreUrl,
     pub backend: BackendOptions,
-    /// Where alerts go, with the signer when a secret is set.
-    pub sink: Sink,
+    /// The channels alerts go to, `PING_ALERT_URI` first; none means the log.
+    pub channels: Vec<Channel>,
+    /// Signs the `webhook` channels' alerts when a secret is set.
+    pub signer: Option<Signer>,
     /// This monitor's own name, sent as `monitor` in alerts.
     pub service_name: String,
     /// Longest delay between a deadline and its alert being queued.
@@ -242,6 +248,25 @@ impl Config {
         }
     }
 
+    /// `PING_ALERT_URI` as a `webhook` channel, then every `--notify` URL, in order.
+    /// A URL that does not parse stops the start with one line naming `--notify` that
+    /// never quotes the URL (channel URLs carry tokens).
+    fn channels(&self) -> Result<Vec<Channel>, ConfigError> {
+        let mut channels: Vec<Channel> = self
+            .alert_uri
+            .iter()
+            .map(|uri| Channel::webhook(uri.url().clone()))
+            .collect();
+        let urls = self.notify.iter().flat_map(|urls| urls.0.iter());
+        for (index, raw) in urls.enumerate() {
+            let channel = Channel::parse(raw.expose()).map_err(|e| {
+                ConfigError::new("--notify", format!("channel URL {}: {e}", index + 1))
+            })?;
+            channels.push(channel);
+        }
+        Ok(channels)
+    }
+
     /// Checks the options that must agree with each other and turns the configuration
     /// into each module's settings. Opens, binds and logs nothing, so it can run before
     /// anything starts.
@@ -263,13 +288,8 @@ impl Config {
             .map(|secret| Signer::new(secret.expose()))
             .transpose()
             .map_err(|e| ConfigError::new("--alert-secret", e.to_string()))?;
-        let sink = match &self.alert_uri {
-            Some(uri) => Sink::Webhook {
-                uri: uri.clone(),
-                signer,
-            },
-            None => Sink::Log,
-        };
+        let channels = self.channels()?;
+        let sink_configured = !channels.is_empty();
         let rate_limit = self.rate_limit;
         Ok(Settings {
             store: self.store.clone(),
@@ -280,14 +300,15 @@ impl Config {
                 startup_grace: self.startup_grace,
                 sync: self.sync,
             },
-            sink,
+            channels,
+            signer,
             service_name: self.service_name.clone(),
             sweep_interval: self.sweep_interval,
             health: health::Settings {
                 service: self.service_name.clone(),
                 instance: health::instance_name(),
                 thresholds,
-                sink_configured: self.alert_uri.is_some(),
+                sink_configured,
                 evaluate_every: self.health_publish_every.min(MAX_EVALUATION_INTERVAL),
                 publishing: self.health_redis.clone().map(|redis| PublishSettings {
                     redis,
@@ -408,6 +429,25 @@ fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
         ));
     }
     Ok(RateLimit { requests, per })
+}
+
+/// One `--notify` value, or the `OVERDUE_NOTIFY` variable's several URLs, kept as
+/// secrets until [`Config::settings`] parses them: clap would quote a refused value in
+/// its error, and channel URLs carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotifyUrls(Vec<Secret>);
+
+impl std::fmt::Debug for NotifyUrls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NotifyUrls({} URL(s))", self.0.len())
+    }
+}
+
+/// URLs separated by white space; parsed into channels by [`Config::settings`].
+fn parse_notify(raw: &str) -> Result<NotifyUrls, String> {
+    Ok(NotifyUrls(
+        raw.split_whitespace().map(Secret::new).collect(),
+    ))
 }
 
 fn parse_secret(raw: &str) -> Result<Secret, String> {
@@ -653,13 +693,58 @@ mod tests {
         assert_eq!(settings.health.thresholds, Thresholds::default());
         assert_eq!(settings.health.evaluate_every, Duration::from_secs(5));
         assert!(settings.health.publishing.is_none());
-        assert!(matches!(settings.sink, Sink::Log));
+        assert!(settings.channels.is_empty());
         assert!(!settings.http.serve.peer_address);
     }
 
     fn refusal(args: &[&str]) -> Option<ConfigError> {
         let config = Config::try_parse_from([&["overdue"], args].concat()).expect("parses");
         config.settings().err()
+    }
+
+    #[test]
+    fn notify_urls_become_channels_after_the_alert_uri() {
+        let settings = Config::parse_from([
+            "overdue",
+            "--alert-uri",
+            "https://hooks.example/x",
+            "--notify",
+            "slack+https://hooks.slack.com/services/T/B/X",
+            "--notify",
+            "ntfy+https://ntfy.sh/a ntfy+https://ntfy.example/b",
+        ])
+        .settings()
+        .expect("valid");
+        let names: Vec<&str> = settings.channels.iter().map(Channel::name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "webhook:hooks.example",
+                "slack:hooks.slack.com",
+                "ntfy:ntfy.sh",
+                "ntfy:ntfy.example"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_notify_url_is_refused_in_one_line_naming_notify_without_its_secret() {
+        let err =
+            refusal(&["--notify", "telegram+https://api.telegram.org/botS3CR3T"]).expect("refused");
+        assert_eq!(err.option, "--notify");
+        let line = err.to_string();
+        assert!(
+            line.starts_with("invalid value for --notify: channel URL 1:"),
+            "{line}"
+        );
+        assert!(
+            line.contains("slack+https://") && !line.contains("S3CR3T"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
+        let unknown = refusal(&["--notify", "gopher://x.example/S3CR3T"]).expect("refused");
+        assert!(unknown.to_string().contains("gopher://"), "{unknown}");
+        assert!(!unknown.to_string().contains("S3CR3T"), "{unknown}");
     }
 
     #[test]

@@ -1,54 +1,47 @@
 //! Delivers alerts from the outbox with bounded concurrency, one at a time per job, and
-//! retries with exponential backoff. An alert leaves the outbox only after a 2xx or
-//! when it gives up, so a restart never loses one.
+//! retries with exponential backoff. An alert leaves the outbox only after every
+//! channel that takes it has delivered it or refused it, or when it gives up, so a
+//! restart never loses one.
+//!
+//! Interim, until the outbox holds one entry per alert and channel: an alert goes to
+//! its channels at once (one task each, so a channel that hangs delays no other beyond
+//! the attempt's timeout), and a failure of any of them retries the alert. The channels
+//! that already took it are remembered in memory and skipped on its retries; after a
+//! restart they may get it twice (at-least-once, receivers dedupe).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{AlertUri, Signer};
+use super::channels::{Channel, ChannelKind, Outcome, Transports};
 use crate::backend::{Backend, Delivery, PendingAlert, Signals};
 use crate::domain::{Alert, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
 const CONCURRENCY: usize = 64;
-/// One attempt may take this long before it counts as a failure.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// An alert that could not be delivered for this long is given up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Of a webhook's error answer, at most this much is read, looking for its first line.
-const ANSWER_READ_BYTES: usize = 4 * 1024;
-/// Of that first line, at most this much is logged.
-const ANSWER_LOG_BYTES: usize = 200;
-
-/// Where alerts go.
-#[derive(Clone, Debug)]
-pub enum Sink {
-    Webhook {
-        uri: AlertUri,
-        signer: Option<Signer>,
-    },
-    /// No webhook configured: alerts are written to the log.
-    Log,
-}
+/// Of an error kept for `GET /channels`, at most this many characters.
+const LAST_ERROR_CHARS: usize = 300;
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    /// A 2xx (or written to the log when no webhook is set).
+    /// A 2xx (or written to the log when no channel is set).
     Delivered,
     /// Failed; the alert will be tried again.
     Retrying,
-    /// The webhook refused it (a 4xx other than 408 and 429, or a 3xx): not retried.
+    /// The channel refused it (a 4xx other than 408 and 429, a 3xx, an SMTP 5xx): not
+    /// retried.
     Refused,
     /// Still failing 24 h after it was raised: dropped.
     GaveUp,
@@ -65,19 +58,24 @@ impl AttemptOutcome {
     }
 }
 
-/// One delivery attempt, as the observers see it.
+/// One delivery attempt to one channel, as the observers see it.
 #[derive(Debug, Clone)]
 pub struct AttemptReport<'a> {
     pub alert: &'a Alert,
     /// 1 for the first attempt of this alert.
     pub attempt: u32,
     pub outcome: AttemptOutcome,
-    /// How long the attempt took (the HTTP round trip).
+    /// How long the attempt took (the service's round trip).
     pub elapsed: Duration,
-    /// The webhook's status, when it answered.
+    /// The service's HTTP status, when it answered one.
     pub status: Option<u16>,
-    /// `false` when no webhook is configured and the alert went to the log.
+    /// `false` when no channel is configured and the alert went to the log.
     pub to_webhook: bool,
+    /// The channel's name (`slack:hooks.slack.com`); `None` when logged.
+    pub channel: Option<&'a str>,
+    /// Whether this is the first report of this attempt of the alert (an alert's
+    /// attempt is reported once per channel).
+    pub first_of_attempt: bool,
 }
 
 /// Watches delivery attempts: health indicators, metrics and publishers implement it.
@@ -86,57 +84,116 @@ pub trait DeliveryObserver: Send + Sync {
     fn attempt(&self, report: &AttemptReport<'_>);
 }
 
+/// One channel's counters since the start, for `GET /channels` and `/health`.
+#[derive(Debug, Default)]
+pub struct ChannelStats {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    /// Alerts waiting for a retry to this channel (this process's view).
+    backlog: AtomicU64,
+    /// Failed attempts since the last success.
+    consecutive_failures: AtomicU32,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ChannelStats {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts (retried, refused or given up).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// Delivered attempts over all attempts, in percent; `None` before the first.
+    pub fn success_rate_percent(&self) -> Option<f64> {
+        let delivered = self.delivered();
+        let total = delivered + self.failed();
+        #[allow(clippy::cast_precision_loss)]
+        (total > 0).then(|| (delivered as f64) * 100.0 / (total as f64))
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    fn record(&self, outcome: &Outcome) {
+        match outcome.error() {
+            None => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            Some(error) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                *lock(&self.last_error) = Some(error.chars().take(LAST_ERROR_CHARS).collect());
+            }
+        }
+    }
+}
+
+/// The configured channels and their counters: shared by the dispatcher, which
+/// counts, and the HTTP routes, which show. Cheap to clone.
+#[derive(Clone)]
+pub struct DispatcherStats {
+    channels: Arc<[Channel]>,
+    stats: Arc<[ChannelStats]>,
+}
+
+impl DispatcherStats {
+    pub fn new(channels: Vec<Channel>) -> Self {
+        let stats = channels.iter().map(|_| ChannelStats::default()).collect();
+        Self {
+            channels: channels.into(),
+            stats,
+        }
+    }
+
+    /// Each channel with its counters, in configuration order.
+    pub fn channels(&self) -> impl Iterator<Item = (&Channel, &ChannelStats)> {
+        self.channels.iter().zip(self.stats.iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     signals: Signals,
-    sink: Sink,
-    client: reqwest::Client,
-    monitor: Arc<str>,
+    stats: DispatcherStats,
+    transports: Transports,
     observers: Vec<Arc<dyn DeliveryObserver>>,
-}
-
-/// What one attempt produced.
-enum Attempt {
-    Success(Option<StatusCode>),
-    Retryable {
-        reason: String,
-        status: Option<StatusCode>,
-        retry_after: Option<Duration>,
-        /// The first line of the webhook's answer, when it answered an error.
-        answer: Option<String>,
-    },
-    Permanent {
-        reason: String,
-        status: Option<StatusCode>,
-        /// The first line of the webhook's answer: why it refused, in its words.
-        answer: Option<String>,
-    },
+    /// Per alert id being retried, the channels that already took it.
+    delivered_to: Mutex<HashMap<String, Vec<bool>>>,
 }
 
 impl Dispatcher {
     pub fn new(
         backend: Arc<dyn Backend>,
         signals: Signals,
-        sink: Sink,
-        monitor: &str,
+        stats: DispatcherStats,
+        transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("overdue/", env!("CARGO_PKG_VERSION")))
-            .timeout(ATTEMPT_TIMEOUT)
-            .connect_timeout(ATTEMPT_TIMEOUT)
-            // A redirect of a webhook POST is a misconfiguration, not something to
-            // follow silently with a changed method.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             backend,
             signals,
-            sink,
-            client,
-            monitor: Arc::from(monitor),
+            stats,
+            transports,
             observers,
-        })
+            delivered_to: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Delivers until `shutdown`, then gives deliveries in flight up to 5 s; what is not
@@ -197,204 +254,227 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, pending: PendingAlert) {
-        let alert = &pending.alert;
-        let attempt_no = pending.attempts + 1;
-        let started = Instant::now();
-        let result = match &self.sink {
-            Sink::Log => {
-                tracing::warn!(
-                    job = %alert.name,
-                    event = alert.event.as_str(),
-                    alert_id = %alert.id,
-                    alert_count = alert.alert_count,
-                    overdue_seconds = alert.overdue_seconds,
-                    expected_by = %alert.expected_by,
-                    "job alert (no PING_ALERT_URI set, logged only)"
-                );
-                Attempt::Success(None)
-            }
-            Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
+        let outcome = if self.stats.is_empty() {
+            self.log_only(&pending)
+        } else {
+            self.to_channels(&pending).await
         };
-        let elapsed = started.elapsed();
-        let elapsed_ms = crate::logging::millis(elapsed);
-        let (outcome, observed, status) = match result {
-            Attempt::Success(status) => {
-                tracing::info!(
-                    job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
-                    attempt = attempt_no, status = status.map(|s| s.as_u16()), elapsed_ms,
-                    "alert delivered"
-                );
-                (Delivery::Delivered, AttemptOutcome::Delivered, status)
-            }
-            Attempt::Permanent {
-                reason,
-                status,
-                answer,
-            } => {
-                tracing::error!(
-                    job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                    answer = answer.as_deref(), elapsed_ms, "alert refused by the webhook; not retried"
-                );
-                (Delivery::GaveUp, AttemptOutcome::Refused, status)
-            }
-            Attempt::Retryable {
-                reason,
-                status,
-                retry_after,
-                answer,
-            } => {
-                let backoff = backoff(pending.attempts);
-                // Retry-After is honoured, but never below the first backoff step: a
-                // "0" or a past date must not turn retries into a flood.
-                let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
-                let next = UnixTime::now()
-                    .plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                let deadline = UnixTime::from_secs(alert.raised_at_unix)
-                    .unwrap_or(next)
-                    .plus(GIVE_UP_AFTER.as_secs());
-                if next > deadline {
-                    tracing::error!(
-                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
-                    );
-                    (Delivery::GaveUp, AttemptOutcome::GaveUp, status)
-                } else {
-                    tracing::warn!(
-                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        answer = answer.as_deref(), elapsed_ms, retry_in_ms = delay.as_millis() as u64,
-                        "alert delivery failed; will retry"
-                    );
-                    (Delivery::RetryAt(next), AttemptOutcome::Retrying, status)
-                }
-            }
-        };
-        let report = AttemptReport {
-            alert,
-            attempt: attempt_no,
-            outcome: observed,
-            elapsed,
-            status: status.map(|s| s.as_u16()),
-            to_webhook: matches!(self.sink, Sink::Webhook { .. }),
-        };
-        for observer in &self.observers {
-            observer.attempt(&report);
-        }
         if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
-            tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
+            tracing::error!(alert_id = %pending.alert.id, error = %e, "could not record the delivery outcome");
         }
         self.signals.dispatcher.notify_one();
     }
 
-    async fn post(
-        &self,
-        uri: &AlertUri,
-        signer: Option<&Signer>,
-        pending: &PendingAlert,
-    ) -> Attempt {
+    fn log_only(&self, pending: &PendingAlert) -> Delivery {
         let alert = &pending.alert;
-        let now = UnixTime::now();
-        let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
-            Ok(body) => body,
-            Err(e) => {
-                return Attempt::Permanent {
-                    reason: format!("cannot encode the alert: {e}"),
-                    status: None,
-                    answer: None,
-                }
-            }
+        tracing::warn!(
+            job = %alert.name,
+            event = alert.event.as_str(),
+            alert_id = %alert.id,
+            alert_count = alert.alert_count,
+            overdue_seconds = alert.overdue_seconds,
+            expected_by = %alert.expected_by,
+            "job alert (no PING_ALERT_URI set, logged only)"
+        );
+        let report = AttemptReport {
+            alert,
+            attempt: pending.attempts + 1,
+            outcome: AttemptOutcome::Delivered,
+            elapsed: Duration::ZERO,
+            status: None,
+            to_webhook: false,
+            channel: None,
+            first_of_attempt: true,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(id) = HeaderValue::from_str(&alert.id) {
-            headers.insert("idempotency-key", id.clone());
-            if let Some(signer) = signer {
-                headers.insert("webhook-id", id);
-                headers.insert("webhook-timestamp", HeaderValue::from(now.secs()));
-                if let Ok(sig) = HeaderValue::from_str(&signer.sign(&alert.id, now.secs(), &body)) {
-                    headers.insert("webhook-signature", sig);
+        for observer in &self.observers {
+            observer.attempt(&report);
+        }
+        Delivery::Delivered
+    }
+
+    /// One attempt to each channel that takes the alert and has not taken it yet, all
+    /// at once; the alert is retried while any of them asks for it.
+    async fn to_channels(&self, pending: &PendingAlert) -> Delivery {
+        let alert = &pending.alert;
+        let attempt_no = pending.attempts + 1;
+        let done = lock(&self.delivered_to).get(&alert.id).cloned();
+        let targets: Vec<usize> = self
+            .stats
+            .channels
+            .iter()
+            .enumerate()
+            .filter(|(i, channel)| {
+                channel.wants(alert) && done.as_ref().is_none_or(|d| d.get(*i) != Some(&true))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut attempts = JoinSet::new();
+        let sent_at = UnixTime::now();
+        for &index in &targets {
+            let channels = self.stats.channels.clone();
+            let transports = self.transports.clone();
+            let alert = alert.clone();
+            attempts.spawn(async move {
+                let started = Instant::now();
+                let outcome = match channels.get(index) {
+                    Some(channel) => transports.send(channel, &alert, sent_at).await,
+                    None => Outcome::Delivered { status: None },
+                };
+                (index, outcome, started.elapsed())
+            });
+        }
+        let mut results = Vec::with_capacity(targets.len());
+        while let Some(joined) = attempts.join_next().await {
+            match joined {
+                Ok(result) => results.push(result),
+                Err(e) => {
+                    tracing::error!(alert_id = %alert.id, error = %e, "a channel's delivery task failed")
                 }
             }
         }
-        let response = self
-            .client
-            .post(uri.url().clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        match response {
-            Err(e) => Attempt::Retryable {
-                reason: if e.is_timeout() {
-                    "timed out after 10s".to_owned()
-                } else {
-                    format!("connection failed: {}", error_chain(&e))
-                },
-                status: None,
-                retry_after: None,
-                answer: None,
-            },
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() {
-                    return Attempt::Success(Some(status));
-                }
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let reason = format!("webhook answered {status}");
-                let answer = answer_line(response).await;
-                if status == StatusCode::REQUEST_TIMEOUT
-                    || status == StatusCode::TOO_MANY_REQUESTS
-                    || status.is_server_error()
-                {
-                    Attempt::Retryable {
-                        reason,
-                        status: Some(status),
-                        retry_after: retry_after.filter(|_| {
-                            status == StatusCode::TOO_MANY_REQUESTS
-                                || status == StatusCode::SERVICE_UNAVAILABLE
-                        }),
-                        answer,
-                    }
-                } else {
-                    Attempt::Permanent {
-                        reason,
-                        status: Some(status),
-                        answer,
+        // A task that failed to report counts as a retry of its channel.
+        let mut retry_delay: Option<Duration> =
+            (results.len() < targets.len()).then(|| backoff(pending.attempts));
+        for (_, outcome, _) in &results {
+            if let Outcome::Retry { retry_after, .. } = outcome {
+                let backoff = backoff(pending.attempts);
+                // Retry-After is honoured, but never below the first backoff step: a
+                // "0" or a past date must not turn retries into a flood.
+                let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
+                retry_delay = Some(retry_delay.map_or(delay, |d| d.max(delay)));
+            }
+        }
+        let next = retry_delay.map(|delay| {
+            UnixTime::now().plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+        });
+        let deadline = UnixTime::from_secs(alert.raised_at_unix)
+            .unwrap_or(sent_at)
+            .plus(GIVE_UP_AFTER.as_secs());
+        let giving_up = next.is_some_and(|next| next > deadline);
+
+        let retried_before = done.is_some();
+        let mut taken = done.unwrap_or_else(|| vec![false; self.stats.channels.len()]);
+        for (position, (index, outcome, elapsed)) in results.iter().enumerate() {
+            let (Some(channel), Some(stats)) = (
+                self.stats.channels.get(*index),
+                self.stats.stats.get(*index),
+            ) else {
+                continue;
+            };
+            let observed = self.log_attempt(
+                channel, alert, attempt_no, outcome, *elapsed, giving_up, next,
+            );
+            stats.record(outcome);
+            let was_waiting = retried_before && taken.get(*index) == Some(&false);
+            match outcome {
+                Outcome::Retry { .. } if !giving_up => {
+                    if !was_waiting {
+                        stats.backlog.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                _ => {
+                    if was_waiting {
+                        stats.backlog.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    if let Some(slot) = taken.get_mut(*index) {
+                        *slot = true;
+                    }
+                }
+            }
+            let report = AttemptReport {
+                alert,
+                attempt: attempt_no,
+                outcome: observed,
+                elapsed: *elapsed,
+                status: outcome.status(),
+                to_webhook: true,
+                channel: Some(channel.name()),
+                first_of_attempt: position == 0,
+            };
+            for observer in &self.observers {
+                observer.attempt(&report);
+            }
+        }
+        match next {
+            Some(next) if !giving_up => {
+                // Channels still waiting are marked "not taken" and counted in their
+                // backlog; remembered so that the next attempt knows which to skip.
+                let mut waiting = lock(&self.delivered_to);
+                waiting.insert(alert.id.clone(), taken);
+                Delivery::RetryAt(next)
+            }
+            _ => {
+                lock(&self.delivered_to).remove(&alert.id);
+                if giving_up {
+                    Delivery::GaveUp
+                } else {
+                    Delivery::Delivered
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_attempt(
+        &self,
+        channel: &Channel,
+        alert: &Alert,
+        attempt_no: u32,
+        outcome: &Outcome,
+        elapsed: Duration,
+        giving_up: bool,
+        next: Option<UnixTime>,
+    ) -> AttemptOutcome {
+        let elapsed_ms = crate::logging::millis(elapsed);
+        let name = channel.name();
+        match outcome {
+            Outcome::Delivered { status } => {
+                tracing::info!(
+                    job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
+                    channel = name, attempt = attempt_no, status, elapsed_ms,
+                    "alert delivered"
+                );
+                AttemptOutcome::Delivered
+            }
+            Outcome::GiveUp { reason, answer, .. } => {
+                if channel.kind() == ChannelKind::Webhook {
+                    tracing::error!(
+                        job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                        %reason, answer = answer.as_deref(), elapsed_ms,
+                        "alert refused by the webhook; not retried"
+                    );
+                } else {
+                    tracing::error!(
+                        job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                        %reason, answer = answer.as_deref(), elapsed_ms,
+                        "alert refused by the channel; not retried"
+                    );
+                }
+                AttemptOutcome::Refused
+            }
+            Outcome::Retry { reason, answer, .. } if giving_up => {
+                tracing::error!(
+                    job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                    %reason, answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
+                );
+                AttemptOutcome::GaveUp
+            }
+            Outcome::Retry { reason, answer, .. } => {
+                let retry_in_ms =
+                    next.map_or(0, |next| UnixTime::now().until(next).as_millis() as u64);
+                tracing::warn!(
+                    job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                    %reason, answer = answer.as_deref(), elapsed_ms, retry_in_ms,
+                    "alert delivery failed; will retry"
+                );
+                AttemptOutcome::Retrying
             }
         }
     }
 }
 
-/// The first non-empty line of a webhook's error answer, for the log, so that the
-/// operator sees why it refused. At most [`ANSWER_READ_BYTES`] of the body are read
-/// (within the attempt's timeout) and [`ANSWER_LOG_BYTES`] of the line kept: a webhook
-/// cannot fill the log or hold the dispatcher with a large answer.
-async fn answer_line(mut response: reqwest::Response) -> Option<String> {
-    let mut read = Vec::new();
-    while read.len() < ANSWER_READ_BYTES && !read.contains(&b'\n') {
-        match response.chunk().await {
-            Ok(Some(chunk)) => read.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    first_line(&read, ANSWER_LOG_BYTES)
-}
-
-/// The first non-empty line of `bytes`, trimmed, cut to at most `max` bytes on a
-/// character boundary; `None` when there is none.
-fn first_line(bytes: &[u8], max: usize) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let end = (0..=line.len().min(max))
-        .rev()
-        .find(|&i| line.is_char_boundary(i))
-        .unwrap_or(0);
-    line.get(..end).map(str::to_owned)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
@@ -409,72 +489,14 @@ pub fn backoff(previous_attempts: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date, capped at the give-up horizon.
-fn parse_retry_after(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(GIVE_UP_AFTER));
-    }
-    let at = httpdate_to_unix(raw)?;
-    let now = UnixTime::now().secs();
-    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)).min(GIVE_UP_AFTER))
-}
-
-fn httpdate_to_unix(raw: &str) -> Option<i64> {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(raw, &format)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_line_of_an_answer_is_kept_bounded() {
-        assert_eq!(
-            first_line(b"\r\n  missing field x \r\nsecond line", 200).as_deref(),
-            Some("missing field x")
-        );
-        assert_eq!(first_line(b"", 200), None);
-        assert_eq!(first_line(b"\n \n", 200), None);
-        let long = "x".repeat(5000);
-        assert_eq!(first_line(long.as_bytes(), 200).map(|l| l.len()), Some(200));
-        // Never cut inside a character.
-        let wide = "\u{e9}".repeat(150);
-        let cut = first_line(wide.as_bytes(), 201).expect("a line");
-        assert_eq!(cut.len(), 200);
-        assert!(cut.chars().all(|c| c == '\u{e9}'));
-    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
         let secs: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }

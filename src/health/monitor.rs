@@ -272,6 +272,9 @@ pub struct HealthReport {
     pub checked_at: String,
     pub indicators: Indicators,
     pub alerts: Vec<Condition>,
+    /// One entry per notification channel (name, backlog, success rate, reachable);
+    /// the indicators above stay totals over all of them.
+    pub channels: Value,
 }
 
 impl HealthReport {
@@ -308,6 +311,8 @@ pub struct HealthMonitor {
     events: EventQueue,
     /// Set once by the performance layer; `null` in metrics publications until then.
     performance: OnceLock<PerformanceSummary>,
+    /// Set once at start by `run`: the per-channel entries of the report.
+    channels: OnceLock<PerformanceSummary>,
 }
 
 impl HealthMonitor {
@@ -328,6 +333,7 @@ impl HealthMonitor {
             active: Mutex::new(BTreeMap::new()),
             events,
             performance: OnceLock::new(),
+            channels: OnceLock::new(),
         }
     }
 
@@ -359,6 +365,11 @@ impl HealthMonitor {
     /// the first call counts.
     pub fn set_performance_summary(&self, summary: PerformanceSummary) {
         let _ = self.performance.set(summary);
+    }
+
+    /// Connects the per-channel entries of the report; only the first call counts.
+    pub fn set_channel_summary(&self, summary: PerformanceSummary) {
+        let _ = self.channels.set(summary);
     }
 
     /// The performance summary, `null` when none is connected.
@@ -436,6 +447,10 @@ impl HealthMonitor {
             checked_at: UnixTime::now().rfc3339(),
             indicators: measurement.indicators,
             alerts,
+            channels: self
+                .channels
+                .get()
+                .map_or_else(|| Value::Array(Vec::new()), |summary| summary()),
         }
     }
 
@@ -511,8 +526,9 @@ impl DeliveryObserver for HealthMonitor {
             };
             self.sink.record(now.secs(), result, report.elapsed);
         }
-        // Each job alert is published once, at its first attempt, whatever its fate.
-        if report.attempt == 1 && self.events.is_enabled() {
+        // Each job alert is published once, at its first attempt, whatever its fate (and
+        // however many channels take it).
+        if report.attempt == 1 && report.first_of_attempt && self.events.is_enabled() {
             let mut event = serde_json::Map::new();
             event.insert("source".into(), json!(self.settings.service));
             event.insert("kind".into(), json!("job"));
