@@ -58,7 +58,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
     components(schemas(
         Job, JobStatus, JobPage, ErrorBody, Deleted, HealthDocument, HealthStatus,
         Performance, PerfConfig, PerfConfigUpdate, ChannelList, ChannelInfo,
-        ChannelTestResults, ChannelTestResult,
+        ChannelTestResults, ChannelTestResult, ChannelHealth,
     )),
     modifiers(&SecuritySchemes, &ErrorBodies),
     tags(
@@ -307,6 +307,20 @@ pub struct HealthDocument {
     /// `value`, `threshold`.
     #[schema(value_type = Vec<Object>)]
     alerts: Vec<serde_json::Value>,
+    /// One entry per notification channel: `name`, `backlog`, `success_rate_percent`
+    /// (`null` before the first attempt) and `reachable`; the indicators stay totals.
+    channels: Vec<ChannelHealth>,
+}
+
+/// A notification channel in `/health`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ChannelHealth {
+    name: String,
+    backlog: u64,
+    success_rate_percent: Option<f64>,
+    /// False after `--health-sink-failures` failed attempts in a row.
+    reachable: bool,
 }
 
 /// One notification channel (SPEC §14). Its name is its kind and host: the URL's
