@@ -1,5 +1,6 @@
 //! overdue: a heartbeat monitor. Jobs call `GET /ping?name=…&frequency=…`; when the
-//! next ping does not arrive in time, overdue POSTs an alert to a webhook.
+//! next ping does not arrive in time, overdue alerts its notification channels (a
+//! webhook, chat, paging and email services).
 //!
 //! How the modules fit:
 //! - [`config`] parses flags and environment variables into a [`Config`] and turns it
@@ -16,8 +17,9 @@
 //!   Redis shared by several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
-//! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
-//!   backoff, one at a time per job.
+//! - [`alerts`] delivers outbox alerts to the notification channels whose routing takes
+//!   them (the webhook, Slack, ntfy, email…; or the log when there is none), each in its
+//!   service's API, retrying with backoff, one at a time per job.
 //! - [`health`] measures the monitor's own indicators (store round trip, webhook
 //!   outcomes seen as a delivery observer, backlog, pings per hour), raises and resolves
 //!   conditions against thresholds for `/health`, and publishes to Redis channels.
