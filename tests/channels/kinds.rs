@@ -243,3 +243,15 @@ async fn webhook_kind_keeps_the_section_5_json() {
     );
     assert_eq!(up.json["event"], "up");
 }
+
+#[tokio::test]
+async fn ntfy_sends_the_urls_user_and_password_as_basic_authentication() {
+    let service = Recorder::start().await;
+    let app = app_notifying(&[format!("ntfy+http://alice:s3cret@{}/private", service.addr)]).await;
+    ping_overdue(&app, "backup-ntfy-auth").await;
+    let down = service.wait_for(1).await.remove(0);
+    app.stop().await;
+    assert_eq!(down.path, "/private");
+    // base64("alice:s3cret")
+    assert_eq!(down.header("authorization"), "Basic YWxpY2U6czNjcmV0");
+}
