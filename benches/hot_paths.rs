@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, Signals, SyncMode};
-use overdue::domain::{Frequency, JobName, UnixTime};
+use overdue::backend::{Backend, BackendOptions, LocalBackend, Ping, SyncMode, Wakers};
+use overdue::domain::{Frequency, JobName, Schedule, UnixTime};
 use overdue::sweeper::sweep_once;
 use tokio::runtime::Runtime;
 
@@ -21,6 +21,7 @@ const NOW: i64 = 1_800_000_000;
 fn options() -> BackendOptions {
     BackendOptions {
         max_services: 1_000_000,
+        history: 100,
         realert_every: Some(Duration::from_secs(60)),
         realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
@@ -50,11 +51,11 @@ async fn register(backend: &LocalBackend, names: &[JobName], frequency: &str, la
     let frequency = Frequency::parse(frequency).expect("a valid frequency");
     for name in names {
         let ping = Ping {
-            name: name.clone(),
             frequency: Some(frequency.clone()),
             grace: None,
             at: None,
             want_job: false,
+            ..Ping::new(name.clone())
         };
         backend
             .record_ping(ping, at(last_ping))
@@ -80,7 +81,7 @@ fn record_ping(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     // The steady state: a known job pings again, the frequency unchanged.
-    let backend = LocalBackend::in_memory(options(), Signals::default());
+    let backend = LocalBackend::in_memory(options(), Wakers::default());
     rt.block_on(register(&backend, &names, "1h", NOW));
     group.bench_function("memory/known_job", |b| {
         let (backend, names) = (&backend, &names);
@@ -88,11 +89,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % names.len();
             let ping = Ping {
-                name: names[i].clone(),
                 frequency: None,
                 grace: None,
                 at: None,
                 want_job: false,
+                ..Ping::new(names[i].clone())
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -106,11 +107,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % raw.len();
             let ping = Ping {
-                name: JobName::parse(&raw[i]).expect("a valid name"),
                 frequency: Some(Frequency::parse("1h").expect("a valid frequency")),
                 grace: None,
                 at: None,
                 want_job: false,
+                ..Ping::new(JobName::parse(&raw[i]).expect("a valid name"))
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -120,7 +121,7 @@ fn record_ping(c: &mut Criterion) {
     // one write(2) before it returns (the fold into SQLite runs on its own thread).
     let dir = tempfile::tempdir().expect("a temporary directory");
     let sqlite =
-        LocalBackend::open_sqlite(&dir.path().join("bench.db"), options(), Signals::default())
+        LocalBackend::open_sqlite(&dir.path().join("bench.db"), options(), Wakers::default())
             .expect("the SQLite journal opens");
     rt.block_on(register(&sqlite, &names, "1h", NOW));
     group.bench_function("sqlite/known_job_sequential", |b| {
@@ -129,11 +130,11 @@ fn record_ping(c: &mut Criterion) {
         b.to_async(&rt).iter(move || {
             i = (i + 1) % names.len();
             let ping = Ping {
-                name: names[i].clone(),
                 frequency: None,
                 grace: None,
                 at: None,
                 want_job: false,
+                ..Ping::new(names[i].clone())
             };
             async move { backend.record_ping(ping, at(NOW)).await }
         });
@@ -154,7 +155,7 @@ fn sweep(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("all_due", due), &due, |b, _| {
             b.iter_batched(
                 || {
-                    let backend = LocalBackend::in_memory(options(), Signals::default());
+                    let backend = LocalBackend::in_memory(options(), Wakers::default());
                     rt.block_on(register(&backend, &names, "1m", NOW - 3_600));
                     backend
                 },
@@ -171,7 +172,7 @@ fn sweep(c: &mut Criterion) {
 
     // Nothing is due: a sweep looks at the earliest wake-up only, never at every job.
     let names = names(JOBS);
-    let backend = LocalBackend::in_memory(options(), Signals::default());
+    let backend = LocalBackend::in_memory(options(), Wakers::default());
     rt.block_on(register(&backend, &names, "1h", NOW));
     group.throughput(Throughput::Elements(1));
     group.sample_size(50);
@@ -231,5 +232,29 @@ fn perf(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frequency_parse, record_ping, sweep, perf);
+/// A schedule job's deadline: the first fire time after its last ping (SPEC §11).
+fn schedule_next_fire(c: &mut Criterion) {
+    let mut group = c.benchmark_group("schedule_next_fire");
+    for expr in ["*/5 * * * *", "0 3 * * 1-5"] {
+        let schedule = Schedule::parse(expr, Some("Europe/Berlin")).expect("a valid schedule");
+        let mut after = at(NOW);
+        group.bench_function(BenchmarkId::from_parameter(expr), |b| {
+            b.iter(|| {
+                // A different instant each time, as pings arrive, spread over a week.
+                after = at(NOW + (after.secs() - NOW + 7_919) % 604_800);
+                black_box(schedule.next_after(black_box(after)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    frequency_parse,
+    record_ping,
+    sweep,
+    perf,
+    schedule_next_fire
+);
 criterion_main!(benches);

@@ -12,9 +12,10 @@
 //!   timeouts and the optional per-client rate limit. Handlers parse requests into
 //!   domain types and call the [`backend::Backend`] trait, the one owner of state.
 //! - [`backend`] keeps jobs, the deadline heap and the alert outbox: in memory, with a
-//!   write-ahead journal behind it by default (appended from the request's thread in
-//!   one of 16 lanes, folded into a SQLite snapshot by a background thread); or in a
-//!   Redis shared by several replicas, each change one Lua script.
+//!   write-ahead journal behind it by default (`backend/local/`: the journal appended
+//!   from the request's thread in one of 16 lanes, its record codec, and the SQLite
+//!   snapshot it is folded into by a background thread); or in a Redis shared by
+//!   several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
 //! - [`alerts`] delivers outbox alerts to the notification channels whose routing takes
@@ -27,24 +28,32 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
+//!   in the same binary: it talks to a running monitor over HTTP and shares only the
+//!   domain parsers with the server.
+//!
 //! [`run`] wires them together; `main` and the tests both call it.
 
 pub mod alerts;
 pub mod backend;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod minute_buckets;
 pub mod perf;
 pub mod secret;
 pub mod sweeper;
+mod sync;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
 /// offer; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::http::parse_query_for_fuzzing as parse_query;
+    pub use crate::http::parse_run_for_fuzzing as parse_run;
 }
 
 use std::sync::Arc;
@@ -53,7 +62,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{DeliveryObserver, Dispatcher, DispatcherStats, Transports};
-use crate::backend::{BackendError, Signals, StoreUrl};
+use crate::backend::{BackendError, StoreUrl, Wakers};
 pub use crate::config::Config;
 use crate::config::ConfigError;
 
@@ -95,7 +104,7 @@ pub async fn run(
     let settings = config.settings()?;
     // Built before the store, so that its load at start is timed too.
     let perf = perf::Perf::new(settings.perf);
-    let signals = Signals::default();
+    let signals = Wakers::default();
     if let StoreUrl::Sqlite(path) = &settings.store {
         let path = config::absolute_store_path(path);
         tracing::info!(path = %path.display(), "opening the sqlite store");

@@ -1,9 +1,11 @@
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::Parser;
+use overdue::client;
 use overdue::config::LogFormat;
 use overdue::logging::{self, FlushOnDrop, LogWriter};
 use overdue::Config;
@@ -18,16 +20,24 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let config = match Config::try_parse() {
-        Ok(config) => config,
-        Err(e) => {
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            report(&one_line(&e.to_string()));
-            return ExitCode::from(2);
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    // `overdue ping|run|jobs …` is the client (SPEC §16); `overdue serve …` and
+    // `overdue …` are the server, whose flags and variables the client never reads.
+    match args.get(1) {
+        Some(first) if client::is_subcommand(first) => {
+            return match client::Cli::try_parse_from(args) {
+                Ok(cli) => ExitCode::from(client::run(cli)),
+                Err(e) => usage_error(&e),
+            };
         }
+        Some(first) if first == "serve" => {
+            args.remove(1);
+        }
+        _ => {}
+    }
+    let config = match Config::try_parse_from(args) {
+        Ok(config) => config,
+        Err(e) => return usage_error(&e),
     };
     // Every option is checked before anything is opened, bound or logged: an invalid
     // configuration exits 2 with one line naming the option.
@@ -56,6 +66,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go to standard output with 0; any other clap error is a usage
+/// error: one line on standard error, exit 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    report(&one_line(&e.to_string()));
+    ExitCode::from(2)
 }
 
 /// One line on standard error. A closed or broken stderr is not worth a panic: the

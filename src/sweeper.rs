@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, Signals};
+use crate::backend::{Backend, Wakers};
 use crate::domain::UnixTime;
 
 /// Alerts raised per call to the backend, so one huge burst is made durable in steps.
@@ -46,7 +46,7 @@ pub async fn sweep_once(backend: &dyn Backend, now: UnixTime) -> usize {
 /// wake-up costs at most one interval.
 pub async fn run(
     backend: Arc<dyn Backend>,
-    signals: Signals,
+    signals: Wakers,
     interval: Duration,
     shutdown: CancellationToken,
 ) {

@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channel, ChannelKind, Outcome, Transports};
-use crate::backend::{Backend, Delivery, PendingAlert, Signals};
-use crate::domain::{Alert, UnixTime};
+use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
+use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
 /// Deliveries in flight at once; one per job at most.
 const CONCURRENCY: usize = 64;
@@ -32,6 +32,8 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Of an error kept for `GET /channels`, at most this many characters.
 const LAST_ERROR_CHARS: usize = 300;
+/// Of why a delivery failed, at most this much is kept in its event.
+const ERROR_EVENT_BYTES: usize = 300;
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +172,7 @@ impl DispatcherStats {
 
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
-    signals: Signals,
+    signals: Wakers,
     stats: DispatcherStats,
     transports: Transports,
     observers: Vec<Arc<dyn DeliveryObserver>>,
@@ -181,7 +183,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         backend: Arc<dyn Backend>,
-        signals: Signals,
+        signals: Wakers,
         stats: DispatcherStats,
         transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
@@ -379,6 +381,7 @@ impl Dispatcher {
                     if let Some(slot) = taken.get_mut(*index) {
                         *slot = true;
                     }
+                    self.record_delivery(channel, alert, attempt_no, outcome);
                 }
             }
             let report = AttemptReport {
@@ -412,6 +415,30 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Writes the end of a delivery to one channel into the job's history (SPEC §13)
+    /// on a task of its own: the history is a record, not part of delivering, so a
+    /// slow or failing store write neither delays the next delivery nor is retried.
+    fn record_delivery(&self, channel: &Channel, alert: &Alert, attempts: u32, outcome: &Outcome) {
+        let event = DeliveryEvent {
+            alert_id: alert.id.to_string(),
+            event: alert.event.as_str(),
+            channel: channel.name().to_owned(),
+            delivered: matches!(outcome, Outcome::Delivered { .. }),
+            attempts,
+            last_status: outcome.status(),
+            last_error: outcome
+                .error()
+                .and_then(|e| first_line(e.as_bytes(), ERROR_EVENT_BYTES)),
+        };
+        let backend = self.backend.clone();
+        let name = alert.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = backend.record_delivery(&name, event, UnixTime::now()).await {
+                tracing::debug!(job = %name, error = %e, "could not record a delivery event");
+            }
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -471,6 +498,18 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The first non-empty line of `bytes`, trimmed, cut to at most `max` bytes on a
+/// character boundary; `None` when there is none.
+fn first_line(bytes: &[u8], max: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let end = (0..=line.len().min(max))
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    line.get(..end).map(str::to_owned)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -6,8 +6,6 @@
 mod local;
 mod outbox;
 mod redis;
-mod sqlite;
-mod wal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 pub use crate::domain::Ping;
-use crate::domain::{Alert, Job, JobName, Policy, Status, UnixTime};
+use crate::domain::{Alert, DeliveryEvent, Job, JobName, Policy, Status, UnixTime};
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
@@ -49,11 +47,54 @@ pub struct Page {
     pub next: Option<JobName>,
 }
 
+impl Page {
+    /// The page of a listing from the jobs fetched for it, in order: up to `limit`
+    /// and one more, which only shows that more follow. `counts` gives its total.
+    pub fn from_fetched(
+        mut jobs: Vec<Job>,
+        limit: usize,
+        status: Option<Status>,
+        counts: Counts,
+    ) -> Self {
+        let next = if jobs.len() > limit {
+            jobs.truncate(limit);
+            jobs.last().map(|j| j.name.clone())
+        } else {
+            None
+        };
+        Page {
+            jobs,
+            total: counts.with_status(status),
+            next,
+        }
+    }
+}
+
+/// One page of a job's history (SPEC §13), newest first.
+#[derive(Debug, Default)]
+pub struct EventPage {
+    /// The events, each the JSON object of SPEC §13.
+    pub events: Vec<serde_json::Value>,
+    /// The `before` value that reads the next page; `None` on the last one.
+    pub next: Option<u64>,
+}
+
 /// How many jobs there are, for listings and health.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counts {
     pub total: usize,
     pub down: usize,
+}
+
+impl Counts {
+    /// How many jobs have `status` (`None`: all).
+    pub fn with_status(self, status: Option<Status>) -> usize {
+        match status {
+            None => self.total,
+            Some(Status::Down) => self.down,
+            Some(Status::Up) => self.total.saturating_sub(self.down),
+        }
+    }
 }
 
 /// How one delivery attempt of a leased alert ended.
@@ -118,6 +159,24 @@ pub trait Backend: StoreHealth {
         &self,
         alert: &PendingAlert,
         outcome: Delivery,
+    ) -> Result<(), BackendError>;
+
+    /// The job's events with a `seq` below `before`, newest first, at most `limit`;
+    /// `None` when the job is unknown.
+    async fn events(
+        &self,
+        name: &JobName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<EventPage>, BackendError>;
+
+    /// Records the end of an alert's delivery to one channel as an event of its job
+    /// (`Job::record_delivery`); a job deleted meanwhile records nothing.
+    async fn record_delivery(
+        &self,
+        name: &JobName,
+        delivery: DeliveryEvent,
+        now: UnixTime,
     ) -> Result<(), BackendError>;
 
     /// Makes everything durable and releases the store; called once at shutdown.
@@ -191,6 +250,8 @@ pub struct BackendOptions {
     pub max_services: usize,
     /// Reminder interval while a job stays down; `None` alerts once.
     pub realert_every: Option<Duration>,
+    /// Events kept per job (`--history`); 0 keeps none.
+    pub history: usize,
     /// Longest interval between reminders, however long a job stays down.
     pub realert_max: Duration,
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.
@@ -322,7 +383,7 @@ impl StoreTimer {
 
 /// Wakes the background tasks when the backend's schedule changes.
 #[derive(Debug, Clone, Default)]
-pub struct Signals {
+pub struct Wakers {
     /// A wake-up earlier than the sweeper's current sleep was scheduled.
     pub sweeper: Arc<Notify>,
     /// An alert became ready for delivery.
@@ -334,7 +395,7 @@ pub struct Signals {
 pub async fn open(
     url: &StoreUrl,
     options: BackendOptions,
-    signals: Signals,
+    signals: Wakers,
     timer: StoreTimer,
 ) -> Result<Arc<dyn Backend>, BackendError> {
     let backend = match url {

@@ -1,12 +1,13 @@
 //! The in-memory view of the alert outbox: per-job queues in the order alerts were
 //! raised, and a schedule of the queue heads that are ready for an attempt.
 //!
-//! Only alerts that are already durable enter it (the SQLite writer adds them after its
-//! commit), so a delivery can never precede the write that a restart would need.
+//! Only alerts that are already durable enter it (the local store publishes them once
+//! its journal reports them durable), so a delivery can never precede the write that a
+//! restart would need. [`PendingAlert`] is shared with the Redis store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use crate::domain::{Alert, JobName};
+use crate::domain::{Alert, JobName, UnixTime};
 
 use super::Delivery;
 
@@ -47,7 +48,8 @@ impl Outbox {
 
     /// Takes up to `limit` ready heads out of the schedule; they stay at the head of
     /// their queue until [`Outbox::finish`].
-    pub fn lease(&mut self, now_ms: i64, limit: usize) -> Vec<PendingAlert> {
+    pub fn lease(&mut self, now: UnixTime, limit: usize) -> Vec<PendingAlert> {
+        let now_ms = now.millis();
         let mut leased = Vec::new();
         while leased.len() < limit {
             let Some(first) = self.ready.first() else {
@@ -119,17 +121,22 @@ impl Outbox {
         }
     }
 
-    pub fn next_ready_ms(&self) -> Option<i64> {
-        self.ready.first().map(|(at, _, _)| *at)
+    /// When the next queue head becomes ready for an attempt.
+    pub fn next_ready(&self) -> Option<UnixTime> {
+        self.ready
+            .first()
+            .and_then(|(at, _, _)| UnixTime::from_millis(*at))
     }
 
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// When the oldest undelivered alert was raised, in unix seconds.
-    pub fn oldest_raised_at(&self) -> Option<i64> {
-        self.raised.first_key_value().map(|(_, at)| *at)
+    /// When the oldest undelivered alert was raised.
+    pub fn oldest_raised_at(&self) -> Option<UnixTime> {
+        self.raised
+            .first_key_value()
+            .and_then(|(_, at)| UnixTime::from_secs(*at))
     }
 }
 
@@ -140,7 +147,7 @@ mod tests {
     fn ms(v: i64) -> UnixTime {
         UnixTime::from_millis(v).unwrap()
     }
-    use crate::domain::{AlertEvent, Frequency, Grace, Job, Status, UnixTime};
+    use crate::domain::{AlertEvent, Frequency, Grace, Job, Status};
 
     fn pending(job: &str, seq: u64, at: i64) -> PendingAlert {
         let job = Job {
@@ -154,6 +161,9 @@ mod tests {
             alerts_sent: 1,
             pings_total: 1,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         };
         PendingAlert {
             seq,
@@ -174,31 +184,31 @@ mod tests {
         outbox.push(pending("a", 1, 0));
         outbox.push(pending("a", 2, 0));
         outbox.push(pending("b", 3, 0));
-        let leased = outbox.lease(10, 10);
+        let leased = outbox.lease(ms(10), 10);
         assert_eq!(leased.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1, 3]);
-        assert!(outbox.lease(10, 10).is_empty());
+        assert!(outbox.lease(ms(10), 10).is_empty());
         assert!(outbox.finish(&leased[0], Delivery::Delivered));
         assert_eq!(
             outbox
-                .lease(10, 10)
+                .lease(ms(10), 10)
                 .iter()
                 .map(|p| p.seq)
                 .collect::<Vec<_>>(),
             vec![2]
         );
         assert_eq!(outbox.len(), 2);
-        assert_eq!(outbox.oldest_raised_at(), Some(100));
+        assert_eq!(outbox.oldest_raised_at(), UnixTime::from_secs(100));
     }
 
     #[test]
     fn retry_waits_until_its_time() {
         let mut outbox = Outbox::default();
         outbox.push(pending("a", 1, 0));
-        let leased = outbox.lease(0, 1);
+        let leased = outbox.lease(ms(0), 1);
         outbox.finish(&leased[0], Delivery::RetryAt(ms(1_000)));
-        assert!(outbox.lease(999, 1).is_empty());
-        assert_eq!(outbox.next_ready_ms(), Some(1_000));
-        let again = outbox.lease(1_000, 1);
+        assert!(outbox.lease(ms(999), 1).is_empty());
+        assert_eq!(outbox.next_ready(), Some(ms(1_000)));
+        let again = outbox.lease(ms(1_000), 1);
         assert_eq!(again[0].attempts, 1);
     }
 
@@ -207,11 +217,11 @@ mod tests {
         let mut outbox = Outbox::default();
         outbox.push(pending("a", 1, 0));
         outbox.push(pending("a", 2, 0));
-        let leased = outbox.lease(0, 1);
+        let leased = outbox.lease(ms(0), 1);
         outbox.drop_job(&JobName::parse("a").unwrap());
         assert_eq!(outbox.len(), 0);
         assert_eq!(outbox.oldest_raised_at(), None);
         assert!(!outbox.finish(&leased[0], Delivery::Delivered));
-        assert!(outbox.lease(0, 10).is_empty());
+        assert!(outbox.lease(ms(0), 10).is_empty());
     }
 }

@@ -2,7 +2,53 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobName, UnixTime};
+use super::{DownReason, Job, JobName, UnixTime};
+
+/// Why an alert was raised (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    #[default]
+    Missed,
+    Failed,
+    RunTimeout,
+    Recovered,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Missed => "missed",
+            Reason::Failed => "failed",
+            Reason::RunTimeout => "run_timeout",
+            Reason::Recovered => "recovered",
+        }
+    }
+}
+
+impl From<DownReason> for Reason {
+    fn from(reason: DownReason) -> Self {
+        match reason {
+            DownReason::Missed => Reason::Missed,
+            DownReason::Failed => Reason::Failed,
+            DownReason::RunTimeout => Reason::RunTimeout,
+        }
+    }
+}
+
+fn ms_as_seconds<S: serde::Serializer>(ms: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_f64(super::event::seconds(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+fn seconds_as_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let seconds = Option::<f64>::deserialize(d)?;
+    Ok(seconds
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| (s * 1000.0).round() as u64))
+}
 
 /// What an alert says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +83,23 @@ pub struct Alert {
     pub expected_by_unix: i64,
     pub overdue_seconds: u64,
     pub alert_count: u32,
+    /// Why: `missed`, `failed` or `run_timeout` for `down`, `recovered` for `up`.
+    #[serde(default)]
+    pub reason: Reason,
+    /// The failing ping's exit code.
+    #[serde(default)]
+    pub exit_code: Option<u8>,
+    /// How long the failed or timed-out run took.
+    #[serde(
+        default,
+        rename = "duration_seconds",
+        serialize_with = "ms_as_seconds",
+        deserialize_with = "seconds_as_ms"
+    )]
+    pub duration_ms: Option<u64>,
+    /// The last 1,000 bytes of the failing ping's output.
+    #[serde(default)]
+    pub log: Option<String>,
     /// When the alert was raised, in unix seconds; deliveries give up 24 h after it.
     pub raised_at_unix: i64,
 }
@@ -68,6 +131,13 @@ impl Alert {
             expected_by_unix: expected_by.secs(),
             overdue_seconds,
             alert_count: job.episode_alerts,
+            reason: match event {
+                AlertEvent::Down => job.down_reason.into(),
+                AlertEvent::Up => Reason::Recovered,
+            },
+            exit_code: None,
+            duration_ms: None,
+            log: None,
             raised_at_unix: now.secs(),
         }
     }

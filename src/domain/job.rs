@@ -1,9 +1,15 @@
-//! A monitored job and the rules of its life.
+//! A monitored job and the rules of its life, as pure functions: given the job as
+//! stored, the input and the time, they return the new job, the alert it raises and
+//! the events it records. Stores only load, lock, apply, persist and schedule.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
+#[cfg(test)]
+use super::run::MAX_OPEN_RUNS;
+use super::run::{ExitCode, Output, RunId, Runs, Signal, ALERT_LOG_BYTES};
 use super::{Alert, AlertEvent, Frequency, Grace, JobName, UnixTime};
 
 /// Whether a job is pinging on time.
@@ -31,6 +37,38 @@ impl Status {
     }
 }
 
+/// Why a job went down (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    /// Its deadline passed.
+    #[default]
+    Missed,
+    /// A run failed beyond the job's tolerance.
+    Failed,
+    /// A run took longer than `max_runtime`.
+    RunTimeout,
+}
+
+impl DownReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownReason::Missed => "missed",
+            DownReason::Failed => "failed",
+            DownReason::RunTimeout => "run_timeout",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "missed" => Some(DownReason::Missed),
+            "failed" => Some(DownReason::Failed),
+            "run_timeout" => Some(DownReason::RunTimeout),
+            _ => None,
+        }
+    }
+}
+
 /// One monitored job, as stored and as shown by the job routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -39,8 +77,11 @@ pub struct Job {
     pub grace: Grace,
     pub last_ping: UnixTime,
     pub status: Status,
-    /// When the job went down (the deadline it missed); `None` while up.
+    /// When the job went down (the deadline it missed, or the failing ping's time);
+    /// `None` while up.
     pub down_since: Option<UnixTime>,
+    /// Why the job is down; meaningful only while it is.
+    pub down_reason: DownReason,
     /// `down` alerts raised in the current (or last) down episode: 1 for the first,
     /// 2 for the first reminder, …
     pub episode_alerts: u32,
@@ -49,6 +90,10 @@ pub struct Job {
     pub pings_total: u64,
     /// When a down job's next reminder is due; `None` while up or when reminders are off.
     pub next_reminder: Option<UnixTime>,
+    /// Its runs, settings for them and failures; `None` while all are defaults.
+    pub runs: Option<Box<Runs>>,
+    /// The `seq` of the last event recorded for this job.
+    pub events_seq: u64,
 }
 
 impl Job {
@@ -59,9 +104,15 @@ impl Job {
             .plus(self.grace.seconds())
     }
 
-    /// The job object of SPEC section 4.
+    /// Its runs, created with the defaults when the job had none.
+    pub fn runs_mut(&mut self) -> &mut Runs {
+        self.runs.get_or_insert_with(Box::default)
+    }
+
+    /// The job object of SPEC sections 4 and 10.
     pub fn to_json(&self) -> serde_json::Value {
         let deadline = self.deadline();
+        let runs = self.runs.as_deref();
         serde_json::json!({
             "name": self.name,
             "frequency": self.frequency.as_str(),
@@ -75,6 +126,13 @@ impl Job {
             "down_since": self.down_since.map(UnixTime::rfc3339),
             "alerts_sent": self.alerts_sent,
             "pings_total": self.pings_total,
+            "last_start": runs.and_then(Runs::last_start).map(UnixTime::rfc3339),
+            "running": runs.is_some_and(|r| !r.open.is_empty()),
+            "last_duration_seconds": runs.and_then(|r| r.last_duration_ms).map(super::event::seconds),
+            "last_exit_code": runs.and_then(|r| r.last_exit_code),
+            "max_runtime_seconds": runs.and_then(|r| r.max_runtime),
+            "failure_tolerance": runs.map_or(0, |r| r.failure_tolerance),
+            "consecutive_failures": runs.map_or(0, |r| r.consecutive_failures),
         })
     }
 }
@@ -90,6 +148,47 @@ pub struct Ping {
     /// The caller shows the job (a JSON answer). Without it a store may answer without
     /// reading the job back, which spares a round of work (Redis).
     pub want_job: bool,
+    /// What it says about a run.
+    pub signal: Signal,
+    pub exit_code: Option<ExitCode>,
+    pub rid: Option<RunId>,
+    /// `Some(None)` clears the job's limit; `None` keeps it.
+    pub max_runtime: Option<Option<u64>>,
+    pub failure_tolerance: Option<u8>,
+    /// The POST body, as kept.
+    pub output: Option<Output>,
+    pub origin: Origin,
+}
+
+impl Ping {
+    /// A plain ping of `name` at arrival, nothing else said.
+    pub fn new(name: JobName) -> Self {
+        Self {
+            name,
+            frequency: None,
+            grace: None,
+            at: None,
+            want_job: false,
+            signal: Signal::Success,
+            exit_code: None,
+            rid: None,
+            max_runtime: None,
+            failure_tolerance: None,
+            output: None,
+            origin: Origin::default(),
+        }
+    }
+
+    /// Whether the ping is a plain one: a success with nothing but a name, a frequency,
+    /// a grace and a time, from an unknown origin. Stores may take a short way for it.
+    pub fn is_plain(&self) -> bool {
+        self.signal == Signal::Success
+            && self.exit_code.is_none()
+            && self.rid.is_none()
+            && self.max_runtime.is_none()
+            && self.failure_tolerance.is_none()
+            && self.output.is_none()
+    }
 }
 
 /// What the rules need from the configuration.
@@ -104,18 +203,27 @@ pub struct Policy {
     pub startup_grace: Duration,
 }
 
+/// What the rules decided: the job as it is now, the alert raised, the events recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub job: Job,
+    pub alert: Option<Alert>,
+    pub events: Vec<Event>,
+}
+
 /// What a ping does to a job that exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Returned by value and matched at once on the ping path: boxing the change would cost
+// an allocation per ping for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PingEffect {
     /// Its timestamp is older than the last ping: nothing changes (409).
     Stale,
     /// Its timestamp is the last ping's second: a retry of a ping already recorded, which
     /// must neither count twice nor recover a job that went down after the original.
     Retry,
-    /// The job as it is after the ping; it was up.
-    Recorded(Job),
-    /// The job was down: it is up again and raises this `up` alert.
-    Recovered(Job, Alert),
+    /// The ping is recorded.
+    Applied(Change),
 }
 
 /// Whether a wake-up at `at` has passed at `now`: a job is due just after its deadline,
@@ -139,85 +247,294 @@ fn reminder_interval(policy: &Policy, episode_alerts: u32) -> Option<u64> {
     Some(every.saturating_mul(1 << doublings).min(max))
 }
 
+/// Appends an event to `events`, numbered after the job's last one.
+fn record(job: &mut Job, at: UnixTime, kind: EventKind, events: &mut Vec<Event>) {
+    job.events_seq += 1;
+    events.push(Event {
+        seq: job.events_seq,
+        at,
+        kind,
+    });
+}
+
 impl Job {
     /// A new job from its first ping; `None` when the ping names no frequency, in which
     /// case nothing is created.
-    pub fn from_first_ping(ping: &Ping, now: UnixTime) -> Option<Job> {
-        Some(Job {
+    pub fn from_first_ping(
+        ping: &Ping,
+        now: UnixTime,
+        policy: &Policy,
+        alert_id: impl FnOnce() -> String,
+    ) -> Option<Change> {
+        let mut job = Job {
             name: ping.name.clone(),
             frequency: ping.frequency.clone()?,
             grace: ping.grace.unwrap_or_default(),
             last_ping: ping.at.unwrap_or(now),
             status: Status::Up,
             down_since: None,
+            down_reason: DownReason::Missed,
             episode_alerts: 0,
             alerts_sent: 0,
-            pings_total: 1,
+            pings_total: 0,
             next_reminder: None,
-        })
+            runs: None,
+            events_seq: 0,
+        };
+        let mut events = Vec::with_capacity(2);
+        record(&mut job, now, EventKind::Created, &mut events);
+        let at = job.last_ping;
+        Some(job.apply_signal(ping, at, now, policy, alert_id, events))
     }
 
-    /// Applies a ping to the job as stored (SPEC §3). `alert_id` is asked for only when
-    /// the ping raises an alert.
+    /// Applies a ping to the job as stored (SPEC §3 and §10). `alert_id` is asked for
+    /// only when the ping raises an alert.
     pub fn apply_ping(
         &self,
         ping: &Ping,
         now: UnixTime,
+        policy: &Policy,
         alert_id: impl FnOnce() -> String,
     ) -> PingEffect {
-        // Timestamps a job sends are whole seconds and are compared as such.
+        // Timestamps a job sends are whole seconds and are compared as such; the guard
+        // holds for every state.
         let at = match ping.at {
             Some(at) if at.secs() < self.last_ping.secs() => return PingEffect::Stale,
-            Some(at) if at.secs() == self.last_ping.secs() => return PingEffect::Retry,
+            Some(at)
+                if at.secs() == self.last_ping.secs()
+                    && matches!(ping.signal, Signal::Success | Signal::Fail) =>
+            {
+                return PingEffect::Retry
+            }
             Some(at) => at,
             // An arrival-time ping never moves the last ping back (after a timestamp a
             // little in the future, or a clock step).
             None => now.max(self.last_ping),
         };
-        let mut job = self.clone();
-        if let Some(frequency) = &ping.frequency {
-            job.frequency = frequency.clone();
-        }
-        if let Some(grace) = ping.grace {
-            job.grace = grace;
-        }
-        job.last_ping = at;
-        job.pings_total += 1;
-        if job.status == Status::Up {
-            return PingEffect::Recorded(job);
-        }
-        let alert = Alert::new(alert_id(), &job, AlertEvent::Up, now);
-        job.status = Status::Up;
-        job.down_since = None;
-        job.next_reminder = None;
-        job.alerts_sent += 1;
-        PingEffect::Recovered(job, alert)
+        let job = self.clone();
+        PingEffect::Applied(job.apply_signal(ping, at, now, policy, alert_id, Vec::new()))
     }
 
-    /// The job falls due at `now`: an up job goes down and raises its `down` alert; a
-    /// down job raises its next reminder. Either way the next reminder is scheduled.
-    pub fn fall_due(&self, now: UnixTime, policy: &Policy, alert_id: String) -> (Job, Alert) {
+    /// The signal of `ping`, recorded at `at`, on this job.
+    fn apply_signal(
+        mut self,
+        ping: &Ping,
+        at: UnixTime,
+        now: UnixTime,
+        policy: &Policy,
+        alert_id: impl FnOnce() -> String,
+        mut events: Vec<Event>,
+    ) -> Change {
+        if ping.signal != Signal::Log {
+            self.take_settings(ping);
+        }
+        let mut signal = SignalEvent {
+            signal: ping.signal,
+            origin: ping.origin.clone(),
+            rid: ping.rid.clone(),
+            exit_code: ping.exit_code,
+            duration_ms: None,
+            log: ping.output.clone(),
+            timestamp: ping.at,
+        };
+        let mut alert = None;
+        match ping.signal {
+            Signal::Log => {
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
+            }
+            Signal::Start => {
+                self.runs_mut().start(ping.rid.clone(), at);
+                self.pings_total += 1;
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
+            }
+            Signal::Success | Signal::Fail => {
+                self.last_ping = at;
+                self.pings_total += 1;
+                let failed = ping.signal == Signal::Fail;
+                if self.runs.is_some() || ping.exit_code.is_some() || failed {
+                    let runs = self.runs_mut();
+                    signal.duration_ms = runs.end(ping.rid.as_ref(), at);
+                    runs.last_exit_code = ping.exit_code.map(ExitCode::get);
+                    runs.consecutive_failures = if failed {
+                        runs.consecutive_failures.saturating_add(1)
+                    } else {
+                        0
+                    };
+                }
+                let duration_ms = signal.duration_ms;
+                record(
+                    &mut self,
+                    now,
+                    EventKind::Signal(Box::new(signal)),
+                    &mut events,
+                );
+                if !failed && self.status == Status::Down {
+                    let mut up = Alert::new(alert_id(), &self, AlertEvent::Up, now);
+                    up.reason = super::alert::Reason::Recovered;
+                    self.status = Status::Up;
+                    self.down_since = None;
+                    self.next_reminder = None;
+                    self.alerts_sent += 1;
+                    record(&mut self, now, EventKind::Up, &mut events);
+                    alert = Some(up);
+                } else if failed && self.status == Status::Up && self.fails_beyond_tolerance() {
+                    self.status = Status::Down;
+                    self.down_since = Some(at);
+                    self.down_reason = DownReason::Failed;
+                    self.episode_alerts = 1;
+                    self.alerts_sent += 1;
+                    self.next_reminder = next_reminder(policy, 1, now);
+                    let mut down = self.down_alert(alert_id(), now);
+                    down.duration_ms = duration_ms;
+                    down.log = ping
+                        .output
+                        .as_ref()
+                        .map(|o| o.tail(ALERT_LOG_BYTES).to_owned());
+                    record(
+                        &mut self,
+                        now,
+                        EventKind::Down(DownReason::Failed),
+                        &mut events,
+                    );
+                    alert = Some(down);
+                }
+            }
+        }
+        self.drop_default_runs();
+        Change {
+            job: self,
+            alert,
+            events,
+        }
+    }
+
+    /// Takes the settings a ping carries; a known job keeps what it omits.
+    fn take_settings(&mut self, ping: &Ping) {
+        if let Some(frequency) = &ping.frequency {
+            self.frequency = frequency.clone();
+        }
+        if let Some(grace) = ping.grace {
+            self.grace = grace;
+        }
+        if let Some(max_runtime) = ping.max_runtime {
+            self.runs_mut().max_runtime = max_runtime;
+        }
+        if let Some(tolerance) = ping.failure_tolerance {
+            self.runs_mut().failure_tolerance = tolerance;
+        }
+    }
+
+    fn fails_beyond_tolerance(&self) -> bool {
+        self.runs
+            .as_deref()
+            .is_some_and(|r| r.consecutive_failures > u32::from(r.failure_tolerance))
+    }
+
+    fn drop_default_runs(&mut self) {
+        if self.runs.as_deref().is_some_and(Runs::is_default) {
+            self.runs = None;
+        }
+    }
+
+    /// A `down` alert (or reminder) for the job as it is now, with its reason and the
+    /// last exit code of a failed episode.
+    fn down_alert(&self, id: String, now: UnixTime) -> Alert {
+        let mut alert = Alert::new(id, self, AlertEvent::Down, now);
+        alert.reason = self.down_reason.into();
+        if self.down_reason == DownReason::Failed {
+            alert.exit_code = self.runs.as_deref().and_then(|r| r.last_exit_code);
+        }
+        alert
+    }
+
+    /// The job falls due at `now`, with `not_before` its startup grace: an up job goes
+    /// down for its missed deadline or a run that took too long, and raises its `down`
+    /// alert; a down job raises its next reminder. `None` when nothing is due.
+    pub fn fall_due(
+        &self,
+        now: UnixTime,
+        not_before: Option<UnixTime>,
+        policy: &Policy,
+        alert_id: String,
+    ) -> Option<Change> {
         let mut job = self.clone();
-        if job.status == Status::Up {
-            job.status = Status::Down;
-            job.down_since = Some(job.deadline());
-            job.episode_alerts = 1;
-        } else {
+        let mut events = Vec::with_capacity(1);
+        let mut duration_ms = None;
+        if job.status == Status::Down {
+            if !job.next_reminder.is_some_and(|at| is_due(at, now)) {
+                return None;
+            }
             job.episode_alerts = job.episode_alerts.saturating_add(1);
+            let reason = job.down_reason;
+            record(&mut job, now, EventKind::Reminder(reason), &mut events);
+        } else {
+            let deadline = not_before.map_or(job.deadline(), |nb| nb.max(job.deadline()));
+            let end_by = job.runs.as_deref().and_then(Runs::end_by);
+            let reason = match end_by {
+                Some(end_by) if is_due(end_by, now) && end_by < deadline => {
+                    duration_ms = job.runs_mut().time_out(now);
+                    job.down_since = Some(end_by);
+                    DownReason::RunTimeout
+                }
+                _ if is_due(deadline, now) => {
+                    job.down_since = Some(job.deadline());
+                    DownReason::Missed
+                }
+                _ => return None,
+            };
+            job.status = Status::Down;
+            job.down_reason = reason;
+            job.episode_alerts = 1;
+            record(&mut job, now, EventKind::Down(reason), &mut events);
         }
         job.alerts_sent += 1;
         job.next_reminder = next_reminder(policy, job.episode_alerts, now);
-        let alert = Alert::new(alert_id, &job, AlertEvent::Down, now);
-        (job, alert)
+        let mut alert = job.down_alert(alert_id, now);
+        alert.duration_ms = duration_ms;
+        Some(Change {
+            job,
+            alert: Some(alert),
+            events,
+        })
     }
 
-    /// When the job next needs the sweeper: its deadline while up (not before
-    /// `not_before`, the startup grace), its next reminder while down.
+    /// Records that an alert's delivery to one channel ended: an event, nothing else.
+    pub fn record_delivery(&self, delivery: DeliveryEvent, now: UnixTime) -> Change {
+        let mut job = self.clone();
+        let mut events = Vec::with_capacity(1);
+        record(
+            &mut job,
+            now,
+            EventKind::Delivery(Box::new(delivery)),
+            &mut events,
+        );
+        Change {
+            job,
+            alert: None,
+            events,
+        }
+    }
+
+    /// When the job next needs the sweeper: while up, its deadline (not before
+    /// `not_before`, the startup grace) or the end-by time of an open run, whichever
+    /// comes first; while down, its next reminder.
     pub fn wake_target(&self, not_before: Option<UnixTime>) -> Option<UnixTime> {
         match self.status {
             Status::Up => {
                 let deadline = self.deadline();
-                Some(not_before.map_or(deadline, |nb| nb.max(deadline)))
+                let deadline = not_before.map_or(deadline, |nb| nb.max(deadline));
+                let end_by = self.runs.as_deref().and_then(Runs::end_by);
+                Some(end_by.map_or(deadline, |end| end.min(deadline)))
             }
             Status::Down => self.next_reminder,
         }
@@ -252,176 +569,4 @@ impl Job {
 }
 
 #[cfg(test)]
-mod rules {
-    use super::*;
-
-    const HOUR: Duration = Duration::from_secs(3_600);
-
-    fn policy(every: u64, max: u64) -> Policy {
-        Policy {
-            realert_every: (every > 0).then(|| Duration::from_secs(every)),
-            realert_max: Duration::from_secs(max),
-            startup_grace: Duration::from_secs(900),
-        }
-    }
-
-    fn t(secs: i64) -> UnixTime {
-        UnixTime::from_secs(secs).unwrap()
-    }
-
-    fn ping(frequency: Option<&str>, at: Option<i64>) -> Ping {
-        Ping {
-            name: JobName::parse("j").unwrap(),
-            frequency: frequency.map(|f| Frequency::parse(f).unwrap()),
-            grace: None,
-            at: at.map(t),
-            want_job: false,
-        }
-    }
-
-    fn job() -> Job {
-        Job::from_first_ping(&ping(Some("1m"), None), t(1_000)).unwrap()
-    }
-
-    fn id() -> String {
-        "A".to_owned()
-    }
-
-    #[test]
-    fn a_new_name_needs_a_frequency() {
-        assert!(Job::from_first_ping(&ping(None, None), t(1)).is_none());
-        assert_eq!(job().deadline(), t(1_060));
-    }
-
-    #[test]
-    fn reminders_double_from_realert_every_up_to_realert_max() {
-        let p = policy(60, HOUR.as_secs());
-        let waits: Vec<i64> = (1..=9)
-            .map(|n| next_reminder(&p, n, t(0)).unwrap().secs())
-            .collect();
-        assert_eq!(waits, [60, 120, 240, 480, 960, 1_920, 3_600, 3_600, 3_600]);
-        assert_eq!(next_reminder(&policy(60, 60), 5, t(0)), Some(t(60)));
-        assert_eq!(next_reminder(&policy(0, 60), 1, t(0)), None);
-        assert_eq!(
-            next_reminder(&policy(60, 86_400), u32::MAX, t(0)),
-            Some(t(86_400))
-        );
-    }
-
-    #[test]
-    fn a_weekend_down_reminds_about_a_dozen_times_not_thousands() {
-        let p = policy(60, 86_400);
-        let (mut j, _) = job().fall_due(t(1_061), &p, id());
-        let mut reminders = 0;
-        while let Some(at) = j.next_reminder.filter(|at| *at < t(1_061 + 2 * 86_400)) {
-            j = j.fall_due(at.plus(1), &p, id()).0;
-            reminders += 1;
-        }
-        assert!((10..=16).contains(&reminders), "{reminders} reminders");
-    }
-
-    #[test]
-    fn falling_due_marks_down_once_then_reminds() {
-        let p = policy(60, 3_600);
-        let (down, alert) = job().fall_due(t(1_061), &p, id());
-        assert_eq!(
-            (down.status, down.episode_alerts, down.alerts_sent),
-            (Status::Down, 1, 1)
-        );
-        assert_eq!(down.down_since, Some(t(1_060)));
-        assert_eq!(
-            (alert.event, alert.overdue_seconds, alert.alert_count),
-            (AlertEvent::Down, 1, 1)
-        );
-        assert_eq!(down.next_reminder, Some(t(1_121)));
-        let (again, reminder) = down.fall_due(t(1_122), &p, id());
-        assert_eq!((again.episode_alerts, reminder.alert_count), (2, 2));
-        assert_eq!(
-            again.down_since,
-            Some(t(1_060)),
-            "the episode keeps its start"
-        );
-        assert_eq!(again.next_reminder, Some(t(1_242)));
-    }
-
-    #[test]
-    fn pings_are_stale_retries_recorded_or_recoveries() {
-        let j = Job::from_first_ping(&ping(Some("1m"), Some(1_000)), t(1_000)).unwrap();
-        assert_eq!(
-            j.apply_ping(&ping(None, Some(999)), t(1_001), id),
-            PingEffect::Stale
-        );
-        assert_eq!(
-            j.apply_ping(&ping(None, Some(1_000)), t(1_001), id),
-            PingEffect::Retry
-        );
-        let PingEffect::Recorded(later) = j.apply_ping(&ping(Some("10m"), None), t(1_030), id)
-        else {
-            panic!("recorded")
-        };
-        assert_eq!((later.pings_total, later.deadline()), (2, t(1_630)));
-        let (down, _) = later.fall_due(t(1_700), &policy(60, 60), id());
-        let PingEffect::Recovered(up, alert) = down.apply_ping(&ping(None, None), t(1_800), id)
-        else {
-            panic!("recovered")
-        };
-        assert_eq!(
-            (up.status, up.down_since, up.next_reminder),
-            (Status::Up, None, None)
-        );
-        assert_eq!((alert.event, alert.overdue_seconds), (AlertEvent::Up, 170));
-        assert_eq!(up.alerts_sent, 2);
-    }
-
-    #[test]
-    fn an_arrival_ping_never_moves_the_last_ping_back() {
-        let j = Job::from_first_ping(&ping(Some("1m"), Some(2_000)), t(1_000)).unwrap();
-        let PingEffect::Recorded(after) = j.apply_ping(&ping(None, None), t(1_500), id) else {
-            panic!("recorded")
-        };
-        assert_eq!(after.last_ping, t(2_000));
-    }
-
-    #[test]
-    fn a_restart_keeps_down_jobs_down_and_gives_late_ones_the_startup_grace() {
-        let p = Policy {
-            startup_grace: Duration::from_secs(900),
-            ..policy(3_600, 86_400)
-        };
-        let late = Job::from_first_ping(&ping(Some("1h"), Some(0)), t(0)).unwrap();
-        let (late, not_before) = late.restore(t(100_000), &p);
-        assert_eq!(not_before, Some(t(100_900)), "min(1h, 15m) after the start");
-        assert_eq!(late.wake_target(not_before), Some(t(100_900)));
-        let (down, _) = late.fall_due(t(3_601), &p, id());
-        let (down, none) = down.restore(t(100_000), &p);
-        assert_eq!((down.status, none), (Status::Down, None));
-        assert_eq!(
-            down.next_reminder,
-            Some(t(7_201)),
-            "the stored reminder, earlier"
-        );
-        let on_time = job();
-        assert_eq!(on_time.restore(t(1_000), &p).1, None);
-    }
-
-    #[test]
-    fn a_job_is_due_just_after_its_wake_up() {
-        assert!(!is_due(t(10), t(10)));
-        assert!(is_due(t(10), UnixTime::from_millis(10_001).unwrap()));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn reminder_intervals_never_shrink_and_stay_within_bounds(
-            every in 1u64..100_000, extra in 0u64..1_000_000, n in 1u32..200,
-        ) {
-            let p = policy(every, every + extra);
-            let a = next_reminder(&p, n, t(0)).map(UnixTime::secs);
-            let b = next_reminder(&p, n + 1, t(0)).map(UnixTime::secs);
-            proptest::prop_assert!(a <= b);
-            let a = a.unwrap_or(0);
-            proptest::prop_assert!(a >= i64::try_from(every).unwrap());
-            proptest::prop_assert!(a <= i64::try_from(every + extra).unwrap());
-        }
-    }
-}
+mod rules;

@@ -6,15 +6,25 @@
 
 mod alert;
 mod duration;
+pub mod event;
 mod job;
 mod name;
+mod run;
+mod schedule;
 mod time;
 
-pub use alert::{Alert, AlertEvent};
+pub use alert::{Alert, AlertEvent, Reason};
 pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
-pub use job::{is_due, next_reminder, Job, Ping, PingEffect, Policy, Status};
+pub use event::{DeliveryEvent, Event, EventKind, Origin, SignalEvent};
+pub use job::{is_due, next_reminder, Change, DownReason, Job, Ping, PingEffect, Policy, Status};
 pub use name::{JobName, MAX_NAME_BYTES};
-pub use time::{now_ms, UnixTime};
+pub use run::{
+    parse_failure_tolerance, parse_max_runtime, ExitCode, OpenRun, Output, RunId, Runs, Signal,
+    MAX_OPEN_RUNS, MAX_OUTPUT_BYTES,
+};
+
+pub use schedule::{Schedule, DEFAULT_TIMEZONE};
+pub use time::UnixTime;
 
 /// Why a parameter was refused; the message is shown to the client as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +41,18 @@ pub enum ParseError {
         value: String,
         reason: String,
     },
+    #[error("invalid schedule {value:?}: {reason}")]
+    Schedule { value: String, reason: String },
+    #[error("invalid tz {0:?}: expected an IANA time zone name such as Europe/Berlin, America/New_York or UTC")]
+    TimeZone(String),
+    #[error("invalid state {0:?}: expected success, start, fail or log")]
+    State(String),
+    #[error("invalid exit_code {0:?}: expected an integer from 0 to 255")]
+    ExitCode(String),
+    #[error("invalid rid {0:?}: expected 1 to 64 printable ASCII characters")]
+    RunId(String),
+    #[error("invalid failure_tolerance {0:?}: expected an integer from 0 to 100")]
+    FailureTolerance(String),
     #[error("invalid timestamp {0:?}: expected unix seconds (an integer) or RFC 3339 such as 2026-11-21T03:00:00Z")]
     Timestamp(String),
 }
@@ -168,6 +190,9 @@ mod tests {
             alerts_sent: 0,
             pings_total: 1,
             next_reminder: None,
+            down_reason: Default::default(),
+            runs: None,
+            events_seq: 0,
         };
         assert_eq!(job.deadline().secs(), 1_000 + 600 + 30);
     }

@@ -26,8 +26,13 @@ impl UnixTime {
         (0..=MAX_UNIX_MS).contains(&ms).then_some(Self(ms))
     }
 
+    /// The wall clock; the sweeper and the dispatcher schedule with it.
     pub fn now() -> Self {
-        Self(now_ms().clamp(0, MAX_UNIX_MS))
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Self(ms.clamp(0, MAX_UNIX_MS))
     }
 
     /// Parses a ping's `timestamp`: unix seconds or RFC 3339 (any offset; a fraction of
@@ -91,12 +96,4 @@ impl fmt::Display for UnixTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())
     }
-}
-
-/// The wall clock in unix milliseconds; the sweeper and the dispatcher schedule with it.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

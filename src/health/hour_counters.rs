@@ -1,76 +1,15 @@
-//! Sliding-hour windows for the health indicators.
-//!
-//! An [`HourCounter`] is 60 one-minute buckets, each one `AtomicU64` that packs the
-//! bucket's minute (high 32 bits) with its count (low 32 bits). Counting is one load
-//! and one `fetch_add` (a compare-exchange when the bucket starts a new minute): no
-//! lock, so it can sit on the ping path. Reading sums the buckets of the last 60
-//! minutes, the current one included, so the window slides with one-minute resolution.
+//! Sliding-hour windows for the health indicators: an [`HourCounter`] is 60 one-minute
+//! [`MinuteBuckets`], and [`SinkStats`] keeps the webhook's attempts and successes in
+//! two of them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: u64 = 60;
-const COUNT_MASK: u64 = 0xFFFF_FFFF;
+use crate::minute_buckets::MinuteBuckets;
+use crate::sync::lock;
 
 /// Events over the last hour, at one-minute resolution.
-pub struct HourCounter {
-    buckets: [AtomicU64; BUCKETS as usize],
-}
-
-impl Default for HourCounter {
-    fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-}
-
-impl HourCounter {
-    /// Counts one event at `now_secs` (unix seconds).
-    pub fn record(&self, now_secs: i64) {
-        let minute = minute_of(now_secs);
-        let slot = &self.buckets[(minute % BUCKETS) as usize];
-        let mut current = slot.load(Ordering::Relaxed);
-        loop {
-            if current >> 32 == minute {
-                // A bucket counts up to 2^32 events a minute before it would spill into
-                // its minute bits: far beyond what one process serves.
-                slot.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            // The bucket still holds a minute from an hour (or more) ago: start it anew.
-            match slot.compare_exchange_weak(
-                current,
-                (minute << 32) | 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Events in the 60 minutes up to `now_secs`, the current minute included.
-    pub fn last_hour(&self, now_secs: i64) -> u64 {
-        let now = minute_of(now_secs);
-        self.buckets
-            .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .filter(|packed| {
-                let age = now.wrapping_sub(packed >> 32) & COUNT_MASK;
-                age < BUCKETS
-            })
-            .map(|packed| packed & COUNT_MASK)
-            .sum()
-    }
-}
-
-/// Unix minutes, truncated to the 32 bits a bucket keeps.
-fn minute_of(now_secs: i64) -> u64 {
-    (now_secs.max(0) as u64 / 60) & COUNT_MASK
-}
+pub type HourCounter = MinuteBuckets<60>;
 
 /// How a webhook attempt counts for health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +57,7 @@ impl SinkStats {
         if delivered {
             self.delivered.record(now_secs);
         }
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last);
         let failures = match (*last, delivered) {
             (_, true) => 0,
             (Some(previous), false) => previous.consecutive_failures.saturating_add(1),
@@ -133,9 +72,9 @@ impl SinkStats {
 
     /// The webhook indicators at `now_secs`; `None` fields where nothing was attempted.
     pub fn snapshot(&self, now_secs: i64) -> SinkSnapshot {
-        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let attempts = self.attempts.last_hour(now_secs);
-        let delivered = self.delivered.last_hour(now_secs);
+        let last = *lock(&self.last);
+        let attempts = self.attempts.sum(now_secs);
+        let delivered = self.delivered.sum(now_secs);
         let success_rate_percent = (attempts > 0)
             .then(|| ((delivered as f64 / attempts as f64) * 100.0).min(100.0))
             .map(|rate| (rate * 10.0).round() / 10.0);
@@ -153,52 +92,6 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_795_143_600; // a whole minute
-
-    #[test]
-    fn an_hour_counter_counts_the_last_sixty_minutes() {
-        let counter = HourCounter::default();
-        for _ in 0..5 {
-            counter.record(T0);
-        }
-        counter.record(T0 + 59);
-        counter.record(T0 + 60 * 30);
-        assert_eq!(counter.last_hour(T0), 6);
-        assert_eq!(counter.last_hour(T0 + 60 * 30), 7);
-        // The first minute's bucket is still inside the window 59 minutes later...
-        assert_eq!(counter.last_hour(T0 + 60 * 59 + 59), 7);
-        // ...and slides out of it at the 60th minute.
-        assert_eq!(counter.last_hour(T0 + 60 * 60), 1);
-        assert_eq!(counter.last_hour(T0 + 60 * 90), 0);
-    }
-
-    #[test]
-    fn a_bucket_reused_an_hour_later_starts_from_zero() {
-        let counter = HourCounter::default();
-        counter.record(T0);
-        counter.record(T0);
-        counter.record(T0 + 3600);
-        assert_eq!(counter.last_hour(T0 + 3600), 1);
-        assert_eq!(counter.last_hour(T0 + 3600 + 60 * 59), 1);
-    }
-
-    #[test]
-    fn an_hour_counter_is_exact_under_concurrent_counting() {
-        let counter = std::sync::Arc::new(HourCounter::default());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let counter = counter.clone();
-                std::thread::spawn(move || {
-                    for i in 0..10_000 {
-                        counter.record(T0 + (i % 120));
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(counter.last_hour(T0 + 119), 40_000);
-    }
 
     #[test]
     fn sink_stats_start_empty() {

@@ -3,25 +3,28 @@
 //!
 //! - [`hour_counters`] holds the sliding-hour counters: pings per hour (lock-free, on the ping
 //!   path) and the webhook's attempts, successes and last response.
+//! - [`conditions`] holds the conditions, their thresholds and [`evaluate`].
+//! - [`report`] holds the `/health` document and its indicators.
 //! - [`monitor`] measures the indicators, evaluates the conditions, and notices when a
 //!   condition is raised or resolved (logged once, queued for publishing).
 //! - [`publisher`] owns the health Redis connection: status, metrics, history and the
 //!   system alerts channel. It runs on its own task and is fed through a bounded queue,
 //!   so a dead or slow Redis never touches a ping or an alert delivery.
 
+pub mod conditions;
 pub mod hour_counters;
 pub mod monitor;
 pub mod publisher;
+pub mod report;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use conditions::{evaluate, Condition, HealthStatus, Measurement, Severity, Thresholds};
 pub use hour_counters::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
-pub use monitor::{
-    evaluate, Condition, HealthMonitor, HealthReport, HealthStatus, Indicators, Settings, Severity,
-    Thresholds,
-};
+pub use monitor::{HealthMonitor, Settings};
 pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
+pub use report::{HealthReport, Indicators};
 
 /// The channel every monitor's conditions and job alerts go to.
 pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";

@@ -10,114 +10,22 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use super::conditions::{evaluate, Condition, HealthStatus, Measurement, Severity, Thresholds};
 use super::hour_counters::{DeliveryResult, HourCounter, SinkStats};
 use super::millis;
 use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
+pub use super::report::{HealthReport, Indicators};
 use crate::alerts::{AttemptOutcome, AttemptReport, DeliveryObserver};
 use crate::backend::Backend;
 use crate::domain::UnixTime;
+use crate::sync::lock;
 
 /// A store round trip slower than this counts as the store not answering; it also keeps
 /// `/health` from hanging on a stuck writer.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How bad a condition is: a warning degrades the service, a critical one makes it
-/// unhealthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// The service's health as `/health` sums it up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
-    Healthy,
-    Degraded,
-    Unhealthy,
-}
-
-impl HealthStatus {
-    /// Any critical condition makes the service unhealthy, any warning degraded.
-    pub fn of(conditions: &[Condition]) -> Self {
-        match conditions.iter().map(|c| c.severity).max() {
-            Some(Severity::Critical) => HealthStatus::Unhealthy,
-            Some(Severity::Warning) => HealthStatus::Degraded,
-            None => HealthStatus::Healthy,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthStatus::Healthy => "healthy",
-            HealthStatus::Degraded => "degraded",
-            HealthStatus::Unhealthy => "unhealthy",
-        }
-    }
-}
-
-/// A warning or critical condition, as `/health` lists it under `alerts`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Condition {
-    pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
-    /// The measured value that crossed the threshold; `null` for yes/no conditions.
-    pub value: Value,
-    pub threshold: Value,
-}
-
-impl Condition {
-    fn flag(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            severity,
-            code,
-            message: message.into(),
-            value: Value::Null,
-            threshold: Value::Null,
-        }
-    }
-}
-
-/// The thresholds of the conditions, one flag each (`--health-…`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Thresholds {
-    pub backlog_warn: u64,
-    pub backlog_critical: u64,
-    pub success_warn: f64,
-    pub success_critical: f64,
-    pub sink_slow: Duration,
-    pub sink_failures: u32,
-}
-
-impl Default for Thresholds {
-    /// The SPEC's defaults.
-    fn default() -> Self {
-        Self {
-            backlog_warn: 1000,
-            backlog_critical: 10_000,
-            success_warn: 80.0,
-            success_critical: 50.0,
-            sink_slow: Duration::from_secs(10),
-            sink_failures: 3,
-        }
-    }
-}
 
 /// The health settings: the monitor's own, the evaluator's interval, and where and
 /// how often to publish.
@@ -135,153 +43,6 @@ pub struct Settings {
     pub evaluate_every: Duration,
     /// Where and how often to publish; `None` publishes nothing.
     pub publishing: Option<PublishSettings>,
-}
-
-/// The indicators of SPEC §6, in its order; `None` is `null` (does not apply).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Indicators {
-    pub store_reachable: bool,
-    pub store_latency_ms: Option<f64>,
-    pub alert_sink_configured: bool,
-    pub alert_sink_reachable: Option<bool>,
-    pub alert_sink_response_time_ms: Option<f64>,
-    pub alert_delivery_success_rate_percent: Option<f64>,
-    pub alert_backlog: u64,
-    /// 0 when no alert is pending.
-    pub oldest_pending_alert_age_seconds: u64,
-    pub services_monitored: u64,
-    pub services_down: u64,
-    pub pings_per_hour: f64,
-    pub health_redis_reachable: Option<bool>,
-}
-
-/// One evaluation's input: the indicators and the facts behind them.
-#[derive(Debug, Clone)]
-pub struct Measurement {
-    pub indicators: Indicators,
-    pub consecutive_failures: u32,
-    /// Why the store round trip failed.
-    pub store_error: Option<String>,
-    /// Why the last health publication failed.
-    pub redis_error: Option<String>,
-}
-
-/// The conditions `m` meets under `t`, critical ones first.
-pub fn evaluate(m: &Measurement, t: &Thresholds) -> Vec<Condition> {
-    let i = &m.indicators;
-    let mut found = Vec::new();
-    if !i.store_reachable {
-        let why = m.store_error.as_deref().unwrap_or("no answer");
-        found.push(Condition::flag(
-            Severity::Critical,
-            "store_unreachable",
-            format!("the store does not answer: {why}"),
-        ));
-    }
-    if i.alert_sink_configured {
-        let failures = m.consecutive_failures;
-        if failures >= t.sink_failures {
-            found.push(Condition {
-                severity: Severity::Critical,
-                code: "alert_sink_unreachable",
-                message: format!("last {failures} deliveries to the alert webhook failed"),
-                value: json!(failures),
-                threshold: json!(t.sink_failures),
-            });
-        }
-        if let Some(rate) = i.alert_delivery_success_rate_percent {
-            let crossed = if rate < t.success_critical {
-                Some((Severity::Critical, t.success_critical))
-            } else if rate < t.success_warn {
-                Some((Severity::Warning, t.success_warn))
-            } else {
-                None
-            };
-            if let Some((severity, threshold)) = crossed {
-                found.push(Condition {
-                    severity,
-                    code: "alert_success_rate_low",
-                    message: format!(
-                        "alert delivery success rate over the last hour is {rate:.1} % (below {threshold} %)"
-                    ),
-                    value: json!(rate),
-                    threshold: json!(threshold),
-                });
-            }
-        }
-        if let Some(ms) = i.alert_sink_response_time_ms {
-            let slow = millis(t.sink_slow);
-            if ms > slow {
-                found.push(Condition {
-                    severity: Severity::Warning,
-                    code: "alert_sink_slow",
-                    message: format!(
-                        "the alert webhook took {ms:.0} ms to answer (above {slow:.0} ms)"
-                    ),
-                    value: json!(ms),
-                    threshold: json!(slow),
-                });
-            }
-        }
-    }
-    let backlog = i.alert_backlog;
-    let crossed = if backlog > t.backlog_critical {
-        Some((Severity::Critical, t.backlog_critical))
-    } else if backlog > t.backlog_warn {
-        Some((Severity::Warning, t.backlog_warn))
-    } else {
-        None
-    };
-    if let Some((severity, threshold)) = crossed {
-        found.push(Condition {
-            severity,
-            code: "alert_backlog_large",
-            message: format!("{backlog} alerts are waiting for delivery (above {threshold})"),
-            value: json!(backlog),
-            threshold: json!(threshold),
-        });
-    }
-    if !i.alert_sink_configured {
-        found.push(Condition::flag(
-            Severity::Warning,
-            "alert_uri_missing",
-            "PING_ALERT_URI is not set: alerts are only written to the log",
-        ));
-    }
-    if i.health_redis_reachable == Some(false) {
-        let why = m.redis_error.as_deref().unwrap_or("no answer");
-        found.push(Condition::flag(
-            Severity::Warning,
-            "health_redis_unreachable",
-            format!("the health Redis does not answer ({why}): publishing is paused"),
-        ));
-    }
-    // Stable: within a severity, the order above.
-    found.sort_by_key(|c| std::cmp::Reverse(c.severity));
-    found
-}
-
-/// The `/health` document of SPEC §6.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthReport {
-    pub status: HealthStatus,
-    pub service: String,
-    pub instance: String,
-    pub version: &'static str,
-    pub uptime_seconds: u64,
-    pub checked_at: String,
-    pub indicators: Indicators,
-    pub alerts: Vec<Condition>,
-    /// One entry per notification channel (name, backlog, success rate, reachable);
-    /// the indicators above stay totals over all of them.
-    pub channels: Value,
-}
-
-impl HealthReport {
-    /// The document as JSON, for publishing.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
 }
 
 /// The health Redis as the publisher last saw it.
@@ -401,7 +162,7 @@ impl HealthMonitor {
         // Replicas sharing a store count pings there, so that each reports them all.
         let pings_per_hour = match self.backend.pings_last_hour(now).await {
             Ok(Some(shared)) => shared,
-            Ok(None) | Err(_) => self.pings.last_hour(now.secs()),
+            Ok(None) | Err(_) => self.pings.sum(now.secs()),
         };
         let sink = self.sink.snapshot(now.secs());
         let configured = self.settings.sink_configured;
@@ -557,10 +318,6 @@ pub async fn evaluate_periodically(
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -758,16 +515,17 @@ mod tests {
 
     #[tokio::test]
     async fn transitions_are_noticed_once_each() {
-        use crate::backend::{BackendOptions, LocalBackend, Signals, SyncMode};
+        use crate::backend::{BackendOptions, LocalBackend, SyncMode, Wakers};
         let backend: Arc<dyn Backend> = Arc::new(LocalBackend::in_memory(
             BackendOptions {
                 max_services: 10,
+                history: 100,
                 realert_every: None,
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
             },
-            Signals::default(),
+            Wakers::default(),
         ));
         let (events, receiver) = super::super::channel(true);
         let mut receiver = receiver.unwrap();

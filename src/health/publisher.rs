@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::{HealthMonitor, RedisUrl, SYSTEM_ALERTS_CHANNEL};
-use crate::domain::{now_ms, UnixTime};
+use crate::domain::UnixTime;
 
 /// Produces the performance summary of SPEC §7 for metrics publications.
 pub type PerformanceSummary = Arc<dyn Fn() -> Value + Send + Sync>;
@@ -199,7 +199,7 @@ impl Publisher {
                 Step::Probe => Op::Probe,
                 Step::Status => Op::Status(self.monitor.report().await.to_json().to_string()),
                 Step::Metrics => {
-                    let at = now_ms();
+                    let at = UnixTime::now().millis();
                     Op::Metrics(at, self.metrics_document(at).await.to_string())
                 }
                 Step::Event(event) => Op::Event(event),

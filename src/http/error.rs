@@ -75,6 +75,8 @@ pub enum Unauthorized {
     PingTokenMissing,
     /// A ping with a wrong ping token.
     PingTokenWrong,
+    /// A healthchecks-style ping whose key is not the ping token.
+    PingKeyWrong,
 }
 
 /// How an error body is written: chosen once per request from its `Accept` header.
@@ -161,6 +163,9 @@ impl ApiError {
                     .to_owned()
             }
             Self::Unauthorized(Unauthorized::PingTokenWrong) => "the ping token is wrong".to_owned(),
+            Self::Unauthorized(Unauthorized::PingKeyWrong) => {
+                "the key of /hc/{key}/{slug} is not the ping token (--ping-token)".to_owned()
+            }
             Self::Forbidden => "the admin token is wrong".to_owned(),
             Self::Unhealthy(_) => "overdue is unhealthy".to_owned(),
             Self::MethodNotAllowed => "method not allowed on this route".to_owned(),

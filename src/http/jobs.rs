@@ -1,4 +1,5 @@
-//! The admin job routes (SPEC §4): one job, its deletion, and the paginated list.
+//! The admin job routes (SPEC §4, §13): one job, its history, its deletion, and the
+//! paginated list.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -14,6 +15,10 @@ use crate::domain::{JobName, Status};
 
 const DEFAULT_LIMIT: usize = 1_000;
 const MAX_LIMIT: usize = 10_000;
+/// Events per page of a job's history, unless `limit` says otherwise.
+const DEFAULT_EVENTS: usize = 50;
+/// Most events one page of a job's history shows.
+const MAX_EVENTS: usize = 1_000;
 
 /// The job that `GET` and `DELETE /ping/remove` read and delete: the remove
 /// endpoint's own path must not hide a job of that name.
@@ -213,6 +218,72 @@ async fn delete(app: &AppState, headers: &HeaderMap, name: &str) -> Result<Respo
         return Ok(Json(serde_json::json!({ "message": message })).into_response());
     }
     Ok(text_ok(message))
+}
+
+/// `GET /ping/{name}/events`.
+#[utoipa::path(
+    get,
+    path = "/ping/{name}/events",
+    tag = "jobs",
+    summary = "Read a job's history",
+    description = "The job's most recent events (at most `--history`), newest first; with `--history 0`, an empty page.",
+    params(
+        ("name" = String, Path, description = "The job's name, percent-encoded"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Events per page: 1 to 1000, default 50"),
+        ("before" = Option<u64>, Query, minimum = 1, description = "Only events with a smaller `seq` (exclusive): the `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = super::openapi::EventPage),
+        (status = 400, description = "An invalid name, limit or before"),
+        (status = 401, description = "The admin token is missing"),
+        (status = 403, description = "The admin token is wrong"),
+        (status = 404, description = "No job of that name"),
+        (status = 503, description = "The store is unavailable"),
+    ),
+    security(("admin_token" = [])),
+)]
+pub async fn job_events(
+    State(app): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let name = JobName::parse(&path_name(name)?)?;
+    let query = Query::parse(query.as_deref())?;
+    let limit = match query.get("limit") {
+        None | Some("") => DEFAULT_EVENTS,
+        Some(raw) => positive(raw)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n <= MAX_EVENTS)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid limit {raw:?}: expected an integer from 1 to {MAX_EVENTS}"
+                ))
+            })?,
+    };
+    let before = match query.get("before") {
+        None | Some("") => None,
+        Some(raw) => Some(positive(raw).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid before {raw:?}: expected a positive integer, the next of the previous page"
+            ))
+        })?),
+    };
+    match app.backend.events(&name, before, limit).await? {
+        Some(page) => Ok(Json(serde_json::json!({
+            "events": page.events,
+            "next": page.next,
+        }))
+        .into_response()),
+        None => Err(ApiError::not_found(format!("no job named {name}"))),
+    }
+}
+
+/// A positive integer written in decimal digits only (no sign, no spaces).
+fn positive(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<u64>().ok().filter(|n| *n > 0)
 }
 
 /// `GET /pings`.

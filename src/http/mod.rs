@@ -6,6 +6,7 @@ mod channels;
 mod error;
 mod error_shape;
 mod health;
+mod healthchecks;
 mod idle;
 mod jobs;
 mod metrics;
@@ -35,6 +36,8 @@ pub use auth::Token;
 pub use channels::health_entries as channel_health_entries;
 use error::{ApiError, ErrorFormat};
 pub use openapi::openapi;
+#[doc(hidden)]
+pub use ping::parse_run_for_fuzzing;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
 pub use rate_limit::{Limiter, RateLimit};
@@ -101,8 +104,9 @@ impl AppState {
 pub struct ServeOptions {
     /// Connections served at once (`--max-connections`).
     pub max_connections: usize,
-    /// Attach the client's address to every request (the rate limiter reads it); off
-    /// by default, as it costs an allocation per request.
+    /// Attach the client's address to every request (the rate limiter reads it, and a
+    /// ping's event shows it); off when neither needs it, as it costs an allocation
+    /// per request.
     pub peer_address: bool,
 }
 

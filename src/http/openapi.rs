@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ApiError;
-use super::{channels, health, jobs, metrics, ping, probes};
+use super::{channels, health, healthchecks, jobs, metrics, ping, probes};
 
 /// The security scheme of the admin routes (SPEC §4).
 pub const ADMIN_TOKEN: &str = "admin_token";
@@ -42,8 +42,19 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         jobs::get_job_named_remove,
         jobs::delete_job_named_remove,
         jobs::get_job,
+        jobs::job_events,
         jobs::delete_job,
         jobs::list_jobs,
+        healthchecks::get_success,
+        healthchecks::post_success,
+        healthchecks::get_start,
+        healthchecks::post_start,
+        healthchecks::get_fail,
+        healthchecks::post_fail,
+        healthchecks::get_log,
+        healthchecks::post_log,
+        healthchecks::get_exit_code,
+        healthchecks::post_exit_code,
         probes::livez,
         probes::readyz,
         health::health,
@@ -56,14 +67,15 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         metrics::update_config,
     ),
     components(schemas(
-        Job, JobStatus, JobPage, ErrorBody, Deleted, HealthDocument, HealthStatus,
+        Job, JobStatus, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
         Performance, PerfConfig, PerfConfigUpdate, ChannelList, ChannelInfo,
         ChannelTestResults, ChannelTestResult, ChannelHealth,
     )),
     modifiers(&SecuritySchemes, &ErrorBodies),
     tags(
         (name = "pings", description = "Recording pings (SPEC §3)"),
-        (name = "jobs", description = "Reading and deleting jobs (SPEC §4)"),
+        (name = "jobs", description = "Reading and deleting jobs, and their history (SPEC §4, §13)"),
+        (name = "healthchecks", description = "Healthchecks' ping API by slug, for the tools made for it (SPEC §10)"),
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
         (name = "channels", description = "Notification channels (SPEC §14)"),
     )
@@ -212,7 +224,10 @@ pub enum JobStatus {
     "name": "backup", "frequency": "1D", "frequency_seconds": 86400, "grace_seconds": 0,
     "status": "up", "last_ping": "2026-11-21T03:00:00Z", "last_ping_unix": 1_795_143_600,
     "next_deadline": "2026-11-22T03:00:00Z", "next_deadline_unix": 1_795_230_000,
-    "down_since": null, "alerts_sent": 0, "pings_total": 12
+    "down_since": null, "alerts_sent": 0, "pings_total": 12,
+    "last_start": null, "running": false, "last_duration_seconds": 12.5,
+    "last_exit_code": 0, "max_runtime_seconds": 3600, "failure_tolerance": 0,
+    "consecutive_failures": 0
 }))]
 #[allow(dead_code)] // A schema only: jobs are written by `Job::to_json`.
 pub struct Job {
@@ -235,6 +250,111 @@ pub struct Job {
     down_since: Option<String>,
     alerts_sent: u64,
     pings_total: u64,
+    /// The start of the most recent open run; `null` when none is open.
+    #[schema(format = DateTime, required = true)]
+    last_start: Option<String>,
+    /// Whether a run is open (started and not ended).
+    running: bool,
+    /// How long the last ended run took; `null` before one ended.
+    #[schema(required = true)]
+    last_duration_seconds: Option<f64>,
+    /// The exit status of the last ping that sent one.
+    #[schema(required = true, minimum = 0, maximum = 255)]
+    last_exit_code: Option<u8>,
+    /// How long a run may take before the job goes down; `null` for no limit.
+    #[schema(required = true)]
+    max_runtime_seconds: Option<u64>,
+    /// Consecutive failures tolerated before the job goes down (0–100).
+    failure_tolerance: u8,
+    /// Failures since the last success.
+    consecutive_failures: u64,
+}
+
+/// What an event records (SPEC §13).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // A schema only: events are written by `Event::to_json`.
+pub enum EventKind {
+    /// A plain ping or a `success`.
+    Ping,
+    Start,
+    Fail,
+    Log,
+    Created,
+    Down,
+    Reminder,
+    Up,
+    Paused,
+    Resumed,
+    Acknowledged,
+    /// An alert's delivery to one channel ended.
+    Delivery,
+}
+
+/// One event of a job's history. Every event has `seq`, `at`, `at_unix_ms` and `kind`;
+/// the other fields belong to some kinds only: `ping`, `start`, `fail` and `log` have
+/// `remote_addr`, `user_agent`, `rid`, `exit_code`, `duration_seconds`, `log` and,
+/// when the ping sent one, `timestamp`; `down` and `reminder` have `reason`; `paused`
+/// has `until`; `acknowledged` has `note`; `delivery` has `alert_id`, `event`,
+/// `channel`, `outcome`, `attempts`, `last_status` and `last_error`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "seq": 41, "at": "2026-11-21T03:00:00Z", "at_unix_ms": 1_795_143_600_123_i64,
+    "kind": "fail", "remote_addr": "192.0.2.7", "user_agent": "curl/8.5.0", "rid": "r-1",
+    "exit_code": 2, "duration_seconds": 12.5, "log": "disk full"
+}))]
+#[allow(dead_code)] // A schema only: events are written by `Event::to_json`.
+pub struct Event {
+    /// Increasing per job.
+    seq: u64,
+    #[schema(format = DateTime)]
+    at: String,
+    at_unix_ms: i64,
+    kind: EventKind,
+    /// The client's address.
+    remote_addr: Option<String>,
+    /// The client's `User-Agent`, at most 200 bytes.
+    user_agent: Option<String>,
+    rid: Option<String>,
+    #[schema(minimum = 0, maximum = 255)]
+    exit_code: Option<u8>,
+    /// How long the run this ping ended took.
+    duration_seconds: Option<f64>,
+    /// The first 10 KiB of the ping's body.
+    log: Option<String>,
+    /// The `timestamp` the ping sent.
+    #[schema(format = DateTime)]
+    timestamp: Option<String>,
+    /// Why the job went down: `missed`, `failed` or `run_timeout`.
+    reason: Option<String>,
+    /// When a pause ends; `null` for an open-ended one.
+    #[schema(format = DateTime)]
+    until: Option<String>,
+    /// An acknowledgement's note.
+    note: Option<String>,
+    /// The delivered alert's `id`.
+    alert_id: Option<String>,
+    /// The delivered alert's `event`: `down` or `up`.
+    event: Option<String>,
+    /// The channel's redacted name, e.g. `webhook:hooks.example.com` or `log`.
+    channel: Option<String>,
+    /// `delivered` or `gave_up`.
+    outcome: Option<String>,
+    attempts: Option<u32>,
+    /// The last attempt's HTTP status.
+    last_status: Option<u16>,
+    /// The last attempt's error, one line.
+    last_error: Option<String>,
+}
+
+/// A page of a job's history, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the page is written by the events handler.
+pub struct EventPage {
+    events: Vec<Event>,
+    /// The `before` value of the next page; `null` on the last one.
+    #[schema(required = true)]
+    next: Option<u64>,
 }
 
 /// A page of jobs, sorted by name.

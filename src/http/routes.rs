@@ -10,7 +10,10 @@ use tower::ServiceBuilder;
 use super::error::ApiError;
 use super::error_shape::ErrorShapeLayer;
 use super::timeout::RequestTimeoutLayer;
-use super::{auth, channels, health, jobs, metrics, openapi, ping, probes, rate_limit, AppState};
+use super::{
+    auth, channels, health, healthchecks, jobs, metrics, openapi, ping, probes, rate_limit,
+    AppState,
+};
 use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 
 /// The method of a route. A `GET` route also answers `HEAD`.
@@ -91,8 +94,37 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Get, "/ping/remove", Admin, jobs::get_job_named_remove),
         endpoint(Delete, "/ping/remove", Admin, jobs::delete_job_named_remove),
         endpoint(Get, "/ping/{name}", Admin, jobs::get_job),
+        // `/ping/remove/events` is the history of the job named `remove`.
+        endpoint(Get, "/ping/{name}/events", Admin, jobs::job_events),
         endpoint(Delete, "/ping/{name}", Admin, jobs::delete_job),
         endpoint(Get, "/pings", Admin, jobs::list_jobs),
+        // Healthchecks' ping API by slug; the key is checked by the handlers. The
+        // fixed last segments win over `{exit_code}`.
+        endpoint(Get, "/hc/{key}/{slug}", Open, healthchecks::get_success),
+        endpoint(Post, "/hc/{key}/{slug}", Open, healthchecks::post_success),
+        endpoint(Get, "/hc/{key}/{slug}/start", Open, healthchecks::get_start),
+        endpoint(
+            Post,
+            "/hc/{key}/{slug}/start",
+            Open,
+            healthchecks::post_start,
+        ),
+        endpoint(Get, "/hc/{key}/{slug}/fail", Open, healthchecks::get_fail),
+        endpoint(Post, "/hc/{key}/{slug}/fail", Open, healthchecks::post_fail),
+        endpoint(Get, "/hc/{key}/{slug}/log", Open, healthchecks::get_log),
+        endpoint(Post, "/hc/{key}/{slug}/log", Open, healthchecks::post_log),
+        endpoint(
+            Get,
+            "/hc/{key}/{slug}/{exit_code}",
+            Open,
+            healthchecks::get_exit_code,
+        ),
+        endpoint(
+            Post,
+            "/hc/{key}/{slug}/{exit_code}",
+            Open,
+            healthchecks::post_exit_code,
+        ),
         endpoint(Get, "/livez", Open, probes::livez),
         endpoint(Get, "/readyz", Open, probes::readyz),
         endpoint(Get, "/health", Open, health::health),

@@ -8,7 +8,9 @@
 //! readers take too, so a reader never sees a slot half cleared.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
+
+use crate::sync::lock;
 
 /// Sub-buckets per power of two. 64 make every bucket narrower than 1/64 of its lower
 /// bound, so the midpoint reported for any value in it is within 0.8 % of that value.
@@ -145,10 +147,6 @@ impl Default for Window {
             rotate: Mutex::new(()),
         }
     }
-}
-
-fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Window {

@@ -1,4 +1,4 @@
-//! Black-box tests of the HTTP API (SPEC sections 3, 4 and 9) against the real app on
+//! Black-box tests of the HTTP API (SPEC sections 3, 4, 9, 10 and 13) against the real app on
 //! port 0 with the `memory://` store.
 
 #[path = "../common/mod.rs"]
@@ -8,11 +8,14 @@ mod arbitrary_queries;
 mod connections;
 mod errors;
 mod frequency;
+mod hc;
+mod history;
 mod jobs;
 mod limits;
 mod openapi;
 mod pings;
 mod remove;
+mod runs;
 mod support;
 mod timestamps;
 mod tokens;

@@ -66,8 +66,16 @@ async fn the_document_and_the_router_list_the_same_routes() {
 #[tokio::test]
 async fn every_listed_route_is_served_with_its_method() {
     let app = spawn_app().await;
+    // The /hc routes answer an unknown slug with healthchecks' own "not found": they
+    // are called with a known one.
+    assert_eq!(app.ping("known", "1h").await.status(), 200);
     for route in overdue::http::routes() {
-        let path = route.path.replace("{name}", "nobody");
+        let path = route
+            .path
+            .replace("{name}", "nobody")
+            .replace("{key}", "any-key")
+            .replace("{slug}", "known")
+            .replace("{exit_code}", "0");
         let method = reqwest::Method::from_bytes(route.verb.as_str().to_uppercase().as_bytes())
             .expect("method");
         let response = app
@@ -133,9 +141,20 @@ async fn the_document_names_every_parameter_and_who_may_call() {
             .map(|p| p["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    let ping: BTreeSet<String> = ["name", "frequency", "timestamp", "grace", "token"]
-        .map(String::from)
-        .into();
+    let ping: BTreeSet<String> = [
+        "name",
+        "frequency",
+        "timestamp",
+        "grace",
+        "token",
+        "state",
+        "exit_code",
+        "rid",
+        "max_runtime",
+        "failure_tolerance",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(names("get", "/ping"), ping);
     assert_eq!(names("post", "/ping"), ping);
     assert_eq!(
@@ -152,6 +171,30 @@ async fn the_document_names_every_parameter_and_who_may_call() {
             names(method, path),
             ["name".to_owned()].into(),
             "{method} {path}"
+        );
+    }
+    assert_eq!(
+        names("get", "/ping/{name}/events"),
+        ["name", "limit", "before"].map(String::from).into()
+    );
+    for method in ["get", "post"] {
+        for path in [
+            "/hc/{key}/{slug}",
+            "/hc/{key}/{slug}/start",
+            "/hc/{key}/{slug}/fail",
+            "/hc/{key}/{slug}/log",
+        ] {
+            assert_eq!(
+                names(method, path),
+                ["key", "slug", "rid", "create"].map(String::from).into(),
+                "{method} {path}"
+            );
+        }
+        assert_eq!(
+            names(method, "/hc/{key}/{slug}/{exit_code}"),
+            ["key", "slug", "exit_code", "rid", "create"]
+                .map(String::from)
+                .into()
         );
     }
     assert!(doc["paths"]["/metrics/performance/config"]["put"]["requestBody"].is_object());
@@ -233,5 +276,22 @@ async fn the_schemas_describe_the_real_answers() {
         .await
         .unwrap();
     assert_eq!(properties(&doc, "ErrorBody"), keys(&error));
+    let events: Value = app.get("/ping/backup/events").await.json().await.unwrap();
+    assert_eq!(properties(&doc, "EventPage"), keys(&events));
+    // Every field an event shows is described; the kinds name the events there are.
+    let described = properties(&doc, "Event");
+    let kinds: BTreeSet<String> = doc["components"]["schemas"]["EventKind"]["enum"]
+        .as_array()
+        .expect("the event kinds")
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    for event in events["events"].as_array().expect("events") {
+        assert!(keys(event).is_subset(&described), "{event}");
+        assert!(
+            kinds.contains(event["kind"].as_str().unwrap_or("")),
+            "{event}"
+        );
+    }
     app.stop().await;
 }

@@ -84,18 +84,26 @@ async fn a_json_ping_answers_the_full_job_object() {
     keys.sort_unstable();
     assert_eq!(
         keys,
+        // SPEC §4's object and the run fields of §10.
         [
             "alerts_sent",
+            "consecutive_failures",
             "down_since",
+            "failure_tolerance",
             "frequency",
             "frequency_seconds",
             "grace_seconds",
+            "last_duration_seconds",
+            "last_exit_code",
             "last_ping",
             "last_ping_unix",
+            "last_start",
+            "max_runtime_seconds",
             "name",
             "next_deadline",
             "next_deadline_unix",
             "pings_total",
+            "running",
             "status",
         ]
     );

@@ -5,10 +5,11 @@ use crate::common::{spawn_app, spawn_app_with, TestApp};
 use crate::support::assert_text_error;
 
 /// The admin routes, as (method, path) after the job `known` exists.
-const ADMIN_ROUTES: [(&str, &str); 4] = [
+const ADMIN_ROUTES: [(&str, &str); 5] = [
     ("GET", "/pings"),
     ("GET", "/pings?status=up&limit=5"),
     ("GET", "/ping/known"),
+    ("GET", "/ping/known/events"),
     ("DELETE", "/ping/known"),
 ];
 

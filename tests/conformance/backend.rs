@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use overdue::backend::{
-    open, Backend, BackendOptions, Delivery, Ping, PingOutcome, Signals, StoreTimer, StoreUrl,
-    SyncMode,
+    open, Backend, BackendOptions, Delivery, Ping, PingOutcome, StoreTimer, StoreUrl, SyncMode,
+    Wakers,
 };
 use overdue::domain::{AlertEvent, Frequency, JobName, UnixTime};
 
@@ -21,23 +21,24 @@ async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) ->
     let url: StoreUrl = store.url.parse().expect("store URL");
     let options = BackendOptions {
         max_services: 3,
+        history: 100,
         realert_every: realert_secs.map(Duration::from_secs),
         realert_max: Duration::from_secs(max_secs),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
-    open(&url, options, Signals::default(), StoreTimer::default())
+    open(&url, options, Wakers::default(), StoreTimer::default())
         .await
         .expect("open the store")
 }
 
 fn ping(name: &str, frequency: Option<&str>, at: Option<i64>) -> Ping {
     Ping {
-        name: JobName::parse(name).expect("name"),
         frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
         grace: None,
         at: at.and_then(UnixTime::from_secs),
         want_job: true,
+        ..Ping::new(JobName::parse(name).expect("name"))
     }
 }
 

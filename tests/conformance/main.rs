@@ -15,7 +15,9 @@ mod common;
 mod redis_server;
 
 mod backend;
+mod history;
 mod outage;
+mod runs;
 mod scenarios;
 mod support;
 
@@ -85,4 +87,26 @@ conformance!(trait_api => backend:
     reminders_back_off_up_to_realert_max,
     plain_and_full_pings_leave_equal_jobs_and_wake_ups,
     a_job_pinged_twice_in_one_batch_keeps_the_order,
+);
+
+conformance!(run_signals => runs:
+    a_start_and_its_success_record_the_run_and_its_duration,
+    a_run_id_ends_its_own_run,
+    a_fail_alerts_at_once_and_the_next_success_recovers,
+    failures_within_the_tolerance_raise_no_alert,
+    a_run_longer_than_max_runtime_goes_down_with_run_timeout,
+    a_log_changes_nothing_but_the_history,
+    missed_deadlines_say_reason_missed,
+    bad_run_parameters_are_refused_and_change_nothing,
+    an_older_timestamp_is_refused_for_every_state,
+);
+
+conformance!(job_history => history:
+    every_signal_is_an_event_newest_first,
+    history_pages_with_limit_and_before,
+    history_keeps_the_last_n_events_and_none_with_zero,
+    history_goes_with_its_job,
+    alerts_and_their_deliveries_are_events,
+    history_survives_a_restart,
+    refused_pings_record_nothing,
 );

@@ -120,28 +120,29 @@ async fn scripts_redis_forgot_are_sent_again() {
 /// the job stays up as it would during a startup grace.
 #[tokio::test]
 async fn plain_pings_keep_the_late_ping_mark() {
-    use overdue::backend::{open, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::backend::{open, BackendOptions, Ping, StoreTimer, SyncMode, Wakers};
     use overdue::domain::{Frequency, JobName, UnixTime};
 
     let store = Store::redis().await;
     let url = store.url.parse().expect("store URL");
     let options = BackendOptions {
         max_services: 10,
+        history: 100,
         realert_every: None,
         realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
-    let b = open(&url, options, Signals::default(), StoreTimer::default())
+    let b = open(&url, options, Wakers::default(), StoreTimer::default())
         .await
         .expect("open the store");
     let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
     let plain = |frequency: Option<&str>, at: Option<i64>| Ping {
-        name: JobName::parse("nightly").expect("name"),
         frequency: frequency.map(|f| Frequency::parse(f).expect("frequency")),
         grace: None,
         at: at.map(t),
         want_job: false,
+        ..Ping::new(JobName::parse("nightly").expect("name"))
     };
     let mut conn = store.redis.as_ref().expect("redis").connection().await;
     // The third of the job's packed fields (`l|p|k|…`, see codec.rs).
@@ -256,7 +257,7 @@ async fn a_job_due_while_no_replica_ran_gets_the_startup_grace() {
 /// count once.
 #[tokio::test]
 async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_once() {
-    use overdue::backend::{open, Backend, BackendOptions, Ping, Signals, StoreTimer, SyncMode};
+    use overdue::backend::{open, Backend, BackendOptions, Ping, StoreTimer, SyncMode, Wakers};
     use overdue::domain::{Frequency, JobName, UnixTime};
     use std::sync::Arc;
 
@@ -264,24 +265,25 @@ async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_onc
     let url = store.url.parse().expect("store URL");
     let options = || BackendOptions {
         max_services: 100,
+        history: 100,
         realert_every: Some(Duration::from_secs(60)),
         realert_max: Duration::from_secs(3_600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
     };
     let replica = || async {
-        open(&url, options(), Signals::default(), StoreTimer::default())
+        open(&url, options(), Wakers::default(), StoreTimer::default())
             .await
             .expect("open the store")
     };
     let (a, b): (Arc<dyn Backend>, Arc<dyn Backend>) = (replica().await, replica().await);
     let t = |secs: i64| UnixTime::from_secs(secs).expect("time");
     let ping = |name: &str| Ping {
-        name: JobName::parse(name).expect("name"),
         frequency: Some(Frequency::parse("1m").expect("frequency")),
         grace: None,
         at: None,
         want_job: true,
+        ..Ping::new(JobName::parse(name).expect("name"))
     };
     let names: Vec<String> = (0..20).map(|i| format!("job-{i:02}")).collect();
     for name in &names {

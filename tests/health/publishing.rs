@@ -214,6 +214,10 @@ async fn raised_and_resolved_conditions_and_job_alerts_go_to_the_system_alerts_c
             "expected_by_unix",
             "overdue_seconds",
             "alert_count",
+            "reason",
+            "exit_code",
+            "duration_seconds",
+            "log",
             "sent_at",
             "monitor"
         ]

@@ -25,6 +25,7 @@ fn help_exits_zero_and_lists_every_option_with_its_environment_variable_and_defa
         ("--admin-token", "OVERDUE_ADMIN_TOKEN", None),
         ("--ping-token", "OVERDUE_PING_TOKEN", None),
         ("--max-services", "OVERDUE_MAX_SERVICES", Some("100000")),
+        ("--history", "OVERDUE_HISTORY", Some("100")),
         ("--max-clock-skew", "OVERDUE_MAX_CLOCK_SKEW", Some("5m")),
         (
             "--max-connections",
@@ -177,6 +178,8 @@ fn invalid_durations_and_numbers_are_refused() {
     refuses_flag("--max-services", "many");
     refuses_flag("--max-connections", "0");
     refuses_flag("--max-connections", "lots");
+    refuses_flag("--history", "10001");
+    refuses_flag("--history", "-1");
     refuses_flag("--rate-limit", "10/h");
     refuses_flag("--rate-limit", "fast");
     refuses(
@@ -354,6 +357,7 @@ fn refusals_show_the_accepted_form_not_a_type_limit() {
         ("--max-services", "0", "at least 1"),
         ("--max-services", "many", "at least 1"),
         ("--max-connections", "0", "from 1 to 1000000"),
+        ("--history", "10001", "from 0 to 10000"),
         ("--health-sink-failures", "0", "at least 1"),
         ("--health-backlog-warn", "lots", "whole number"),
         ("--health-success-warn", "101", "from 0 to 100"),

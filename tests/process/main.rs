@@ -13,6 +13,7 @@ mod docs;
 mod fault_hook;
 mod faults;
 mod harness;
+mod history;
 mod lifecycle;
 mod logs;
 mod restarts;

@@ -2,7 +2,7 @@
 //! `backup is DOWN: no ping since 2026-12-06 03:00:05 UTC, expected by 03:15:05 UTC
 //! (61 s overdue)`, `backup FAILED with exit code 2`, `backup is UP again after 12 min`.
 
-use crate::domain::{Alert, AlertEvent, JobName, UnixTime};
+use crate::domain::{Alert, AlertEvent, JobName, Reason, UnixTime};
 
 /// Of a failing run's log, at most this many last lines go into the message.
 const LOG_LINES: usize = 10;
@@ -32,21 +32,17 @@ pub struct Notice {
 
 impl From<&Alert> for Notice {
     fn from(alert: &Alert) -> Self {
-        let reason = match alert.event {
-            AlertEvent::Down => "missed",
-            AlertEvent::Up => "recovered",
-        };
         Self {
             event: alert.event,
-            reason: reason.to_owned(),
+            reason: alert.reason.as_str().to_owned(),
             name: alert.name.as_str().to_owned(),
             last_ping_unix: alert.last_ping_unix,
             expected_by_unix: alert.expected_by_unix,
             overdue_seconds: alert.overdue_seconds,
             alert_count: alert.alert_count,
-            exit_code: None,
-            duration_ms: None,
-            log: None,
+            exit_code: alert.exit_code.map(i64::from),
+            duration_ms: alert.duration_ms,
+            log: alert.log.clone(),
             test: false,
         }
     }
@@ -210,6 +206,10 @@ pub(super) fn test_alert(now: UnixTime) -> Option<Alert> {
         expected_by_unix: now.secs(),
         overdue_seconds: 0,
         alert_count: 1,
+        reason: Reason::Missed,
+        exit_code: None,
+        duration_ms: None,
+        log: None,
         raised_at_unix: now.secs(),
     })
 }

@@ -9,10 +9,10 @@
 use redis::Value;
 
 use super::codec;
-use super::connection::{evalsha, key, unavailable, Core};
+use super::connection::{evalsha, key, unavailable, RedisLink};
 use super::decode;
 use crate::backend::BackendError;
-use crate::domain::{Alert, UnixTime};
+use crate::domain::{Alert, Event, UnixTime};
 
 /// A job's wake-up after a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,9 @@ pub(super) struct Change {
     pub creates: bool,
     /// An alert raised by the change, with when it was raised.
     pub alert: Option<(Alert, UnixTime)>,
+    /// The events the change records, oldest first, each its JSON line; empty when the
+    /// history is off.
+    pub events: Vec<String>,
 }
 
 impl Change {
@@ -63,6 +66,7 @@ impl Change {
             down: DownSet::Unchanged,
             creates: false,
             alert: None,
+            events: Vec::new(),
         }
     }
 }
@@ -79,17 +83,29 @@ pub(super) enum Applied {
     Full,
 }
 
-/// Stores `changes` in one atomic call, in order; one answer a change.
+/// The JSON lines of `events` as stored, oldest first; none when `history` is 0.
+pub(super) fn lines(events: &[Event], history: usize) -> Vec<String> {
+    if history == 0 {
+        return Vec::new();
+    }
+    // Only the last `history` can stay: older ones would be trimmed at once.
+    let skip = events.len().saturating_sub(history);
+    events[skip..].iter().map(Event::to_line).collect()
+}
+
+/// Stores `changes` in one atomic call, in order, keeping the last `history` events of
+/// each job; one answer a change.
 pub(super) async fn store(
-    core: &Core,
+    core: &RedisLink,
     max_services: usize,
+    history: usize,
     changes: &[Change],
 ) -> Result<Vec<Applied>, BackendError> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
     let mut cmd = evalsha(&core.scripts.store, key("jobs"));
-    cmd.arg(max_services);
+    cmd.arg(max_services).arg(history);
     for change in changes {
         cmd.arg(&change.name)
             .arg(change.expected.as_deref().unwrap_or_default())
@@ -105,15 +121,13 @@ pub(super) async fn store(
             DownSet::Add => "+",
             DownSet::Remove => "-",
         })
-        .arg(if change.creates { "1" } else { "" });
-        match &change.alert {
-            Some((alert, raised)) => {
-                cmd.arg("1").arg(&codec::alert_fields(alert, *raised)[..]);
-            }
-            None => {
-                cmd.arg("");
-            }
+        .arg(if change.creates { "1" } else { "" })
+        .arg(if change.alert.is_some() { "1" } else { "" })
+        .arg(change.events.len());
+        if let Some((alert, raised)) = &change.alert {
+            cmd.arg(&codec::alert_fields(alert, *raised)[..]);
         }
+        cmd.arg(&change.events[..]);
     }
     let reply = core.eval("store", &core.scripts.store, &cmd).await?;
     let codes = decode::array(&reply)

@@ -5,7 +5,10 @@
 //! does not parse is an error, never a panic.
 
 use crate::backend::outbox::PendingAlert;
-use crate::domain::{Alert, AlertEvent, Frequency, Grace, Job, JobName, Status, UnixTime};
+use crate::domain::{
+    parse_failure_tolerance, Alert, AlertEvent, DownReason, Frequency, Grace, Job, JobName,
+    OpenRun, Reason, RunId, Runs, Status, UnixTime, MAX_OPEN_RUNS,
+};
 
 /// A job as stored, with its late-ping mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,16 +27,26 @@ impl Stored {
     }
 }
 
-/// The job packed as `l|p|k|d|r|e|a|s|g|f`: l last ping (unix ms), p pings, k `1` when
-/// late (see [`Stored::late`]), d down since and r next reminder (unix ms, only while
-/// down, else empty), e alerts of the episode, a alerts sent, s frequency seconds, g
-/// grace seconds, f the frequency as sent (last: it is free text). Numbers are
-/// canonical integers, so that the quick path compares them as text.
+/// The job packed as `l|p|k|d|r|e|a|s|g|f|n|y|u`: l last ping (unix ms), p pings, k
+/// `1` when late (see [`Stored::late`]), d down since and r next reminder (unix ms,
+/// only while down, else empty), e alerts of the episode, a alerts sent, s frequency
+/// seconds, g grace seconds, f the frequency as sent, n the last event's seq, y why the
+/// job went down (empty for missed, `f` failed, `t` run time-out), u its runs (see
+/// [`pack_runs`], empty without). Numbers are canonical integers, so that the quick
+/// path compares them as text. A value of the layout before runs ends at f; its
+/// missing tail reads as the defaults. The frequency cannot hold a `|` (its grammar
+/// refuses one) and the runs escape theirs, so every field is found by counting
+/// separators from either end.
 pub fn pack(stored: &Stored) -> String {
     let job = &stored.job;
     let time = |at: Option<UnixTime>| at.map(|at| at.millis().to_string()).unwrap_or_default();
+    let reason = match job.down_reason {
+        DownReason::Missed => "",
+        DownReason::Failed => "f",
+        DownReason::RunTimeout => "t",
+    };
     format!(
-        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
         job.last_ping.millis(),
         job.pings_total,
         if stored.late { "1" } else { "" },
@@ -44,28 +57,144 @@ pub fn pack(stored: &Stored) -> String {
         job.frequency.seconds(),
         job.grace.seconds(),
         job.frequency.as_str(),
+        job.events_seq,
+        reason,
+        job.runs.as_deref().map(pack_runs).unwrap_or_default(),
     )
+}
+
+/// A job's runs as `D,X,M,T,C` then `;S,t,R` for each open run, oldest first: D the
+/// last duration (ms) and X the last exit code (empty when none), M the maximum run
+/// time (s, empty for no limit), T the failure tolerance, C consecutive failures; S a
+/// run's start (unix ms), `t` when it timed out (else empty), R its id (empty when
+/// none), last so that a comma in it needs no escape; `%`, `|` and `;` in an id are
+/// escaped as `%25`, `%7C` and `%3B`.
+pub fn pack_runs(runs: &Runs) -> String {
+    use std::fmt::Write;
+    let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let mut text = format!(
+        "{},{},{},{},{}",
+        opt(runs.last_duration_ms),
+        opt(runs.last_exit_code.map(u64::from)),
+        opt(runs.max_runtime),
+        runs.failure_tolerance,
+        runs.consecutive_failures,
+    );
+    for run in &runs.open {
+        let _ = write!(
+            text,
+            ";{},{},",
+            run.started.millis(),
+            if run.timed_out { "t" } else { "" }
+        );
+        if let Some(rid) = &run.rid {
+            for c in rid.as_str().chars() {
+                match c {
+                    '%' => text.push_str("%25"),
+                    '|' => text.push_str("%7C"),
+                    ';' => text.push_str("%3B"),
+                    c => text.push(c),
+                }
+            }
+        }
+    }
+    text
+}
+
+fn count(part: &str, what: &str) -> Result<u64, String> {
+    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad {what}"));
+    }
+    part.parse::<u64>().map_err(|_| format!("bad {what}"))
+}
+
+fn time(part: &str, what: &str) -> Result<UnixTime, String> {
+    count(part, what)
+        .ok()
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(UnixTime::from_millis)
+        .ok_or_else(|| format!("bad {what}"))
+}
+
+fn optional_count(part: &str, what: &str) -> Result<Option<u64>, String> {
+    if part.is_empty() {
+        Ok(None)
+    } else {
+        count(part, what).map(Some)
+    }
+}
+
+/// Runs from their text (see [`pack_runs`]).
+pub fn unpack_runs(text: &str) -> Result<Runs, String> {
+    let mut items = text.split(';');
+    let head: Vec<&str> = items.next().unwrap_or_default().split(',').collect();
+    let [d, x, m, t, c] = head[..] else {
+        return Err("bad runs".to_owned());
+    };
+    let small = |part: &str, what: &str| -> Result<u32, String> {
+        u32::try_from(count(part, what)?).map_err(|_| format!("bad {what}"))
+    };
+    let mut runs = Runs {
+        open: Vec::new(),
+        last_duration_ms: optional_count(d, "last duration")?,
+        last_exit_code: optional_count(x, "last exit code")?
+            .map(|x| u8::try_from(x).map_err(|_| "bad last exit code".to_owned()))
+            .transpose()?,
+        max_runtime: optional_count(m, "max runtime")?,
+        failure_tolerance: parse_failure_tolerance(t)
+            .ok()
+            .filter(|_| count(t, "failure tolerance").is_ok())
+            .ok_or("bad failure tolerance")?,
+        consecutive_failures: small(c, "consecutive failures")?,
+    };
+    for item in items {
+        let mut parts = item.splitn(3, ',');
+        let (Some(s), Some(flag), Some(rid)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("bad open run".to_owned());
+        };
+        let timed_out = match flag {
+            "" => false,
+            "t" => true,
+            _ => return Err("bad open run".to_owned()),
+        };
+        let rid = if rid.is_empty() {
+            None
+        } else {
+            let unescaped = rid
+                .replace("%7C", "|")
+                .replace("%3B", ";")
+                .replace("%25", "%");
+            Some(RunId::parse(&unescaped).map_err(|_| "bad run id".to_owned())?)
+        };
+        runs.open.push(OpenRun {
+            rid,
+            started: time(s, "run start")?,
+            timed_out,
+        });
+    }
+    if runs.open.len() > MAX_OPEN_RUNS {
+        return Err("too many open runs".to_owned());
+    }
+    Ok(runs)
 }
 
 /// The job `name` from its packed value (see [`pack`]).
 pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
     let value = std::str::from_utf8(value).map_err(|_| "not UTF-8".to_owned())?;
     let parts: Vec<&str> = value.splitn(10, '|').collect();
-    let [l, p, k, d, r, e, a, s, g, f] = parts[..] else {
-        return Err(format!("{} parts instead of 10", parts.len()));
+    let [l, p, k, d, r, e, a, s, g, rest] = parts[..] else {
+        return Err(format!("{} parts instead of 10 or more", parts.len()));
     };
-    let count = |part: &str, what: &str| -> Result<u64, String> {
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("bad {what}"));
-        }
-        part.parse::<u64>().map_err(|_| format!("bad {what}"))
-    };
-    let time = |part: &str, what: &str| -> Result<UnixTime, String> {
-        count(part, what)
-            .ok()
-            .and_then(|ms| i64::try_from(ms).ok())
-            .and_then(UnixTime::from_millis)
-            .ok_or_else(|| format!("bad {what}"))
+    // The frequency, then the tail of the runs layout, if any: n, y and u, counted
+    // from the end (u never holds a `|`).
+    let (f, n, y, u) = if rest.contains('|') {
+        let tail: Vec<&str> = rest.rsplitn(4, '|').collect();
+        let [u, y, n, f] = tail[..] else {
+            return Err(format!("{} parts instead of 13", tail.len() + 9));
+        };
+        (f, n, y, u)
+    } else {
+        (rest, "0", "", "")
     };
     let optional = |part: &str, what: &str| -> Result<Option<UnixTime>, String> {
         if part.is_empty() {
@@ -83,6 +212,17 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
         Frequency::from_stored(f, count(s, "frequency seconds")?).map_err(|e| e.to_string())?;
     let grace = Grace::from_secs(count(g, "grace")?).ok_or("grace out of range")?;
     let down_since = optional(d, "down since")?;
+    let down_reason = match y {
+        "" => DownReason::Missed,
+        "f" => DownReason::Failed,
+        "t" => DownReason::RunTimeout,
+        _ => return Err("bad down reason".to_owned()),
+    };
+    let runs = if u.is_empty() {
+        None
+    } else {
+        Some(Box::new(unpack_runs(u)?))
+    };
     let job = Job {
         name,
         frequency,
@@ -98,18 +238,23 @@ pub fn unpack(name: JobName, value: &[u8]) -> Result<Stored, String> {
         alerts_sent: count(a, "alerts sent")?,
         pings_total: count(p, "pings")?,
         next_reminder: optional(r, "next reminder")?,
+        down_reason,
+        runs,
+        events_seq: count(n, "events seq")?,
     };
     Ok(Stored { job, late })
 }
 
 /// The fields of `alert`'s outbox entry, raised at `raised`, in the order the store
-/// script writes them, without the two it adds: `n` (the job's name, which the change
-/// names) and `q` (the alert's sequence number, counted in Redis). Times are unix ms.
-pub fn alert_fields(alert: &Alert, raised: UnixTime) -> [String; 10] {
+/// script writes them ([`ALERT_FIELDS`]), without the two it adds: `n` (the job's name,
+/// which the change names) and `q` (the alert's sequence number, counted in Redis).
+/// Times are unix ms; an absent exit code, duration or log is empty.
+pub fn alert_fields(alert: &Alert, raised: UnixTime) -> [String; ALERT_FIELDS] {
     let event = match alert.event {
         AlertEvent::Down => "d",
         AlertEvent::Up => "u",
     };
+    let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     [
         alert.id.clone(),
         event.to_owned(),
@@ -121,8 +266,17 @@ pub fn alert_fields(alert: &Alert, raised: UnixTime) -> [String; 10] {
         alert.overdue_seconds.to_string(),
         alert.alert_count.to_string(),
         raised.millis().to_string(),
+        alert.reason.as_str().to_owned(),
+        opt(alert.exit_code.map(u64::from)),
+        opt(alert.duration_ms),
+        alert.log.clone().unwrap_or_default(),
     ]
 }
+
+/// How many fields [`alert_fields`] gives: `i v f s g l x o c r` then the reason `w`,
+/// exit code `e`, duration in ms `u` and log `m`, which entries raised before runs
+/// lack (their reason is then the event's usual one).
+pub const ALERT_FIELDS: usize = 14;
 
 /// The raw value of field `name` of an entry's `field, value, …` list.
 pub fn field<'a>(fields: &'a [redis::Value], name: &str) -> Option<&'a redis::Value> {
@@ -143,6 +297,13 @@ pub fn entry(
     let number = |name: &str| get(name).and_then(|v| int(v).ok_or_else(|| format!("bad {name}")));
     let time = |name: &str| {
         number(name).and_then(|ms| UnixTime::from_millis(ms).ok_or_else(|| format!("bad {name}")))
+    };
+    // An optional number: absent (an older entry) or empty means none.
+    let optional = |name: &str| -> Result<Option<i64>, String> {
+        match field(fields, name).map(bytes) {
+            None | Some(Some(b"")) => Ok(None),
+            Some(_) => number(name).map(Some),
+        }
     };
     let event = match get("v").map(bytes)? {
         Some(b"d") => AlertEvent::Down,
@@ -169,6 +330,28 @@ pub fn entry(
         expected_by_unix: expected_by.secs(),
         overdue_seconds: u64::try_from(number("o")?).map_err(|e| e.to_string())?,
         alert_count: u32::try_from(number("c")?).map_err(|e| e.to_string())?,
+        reason: match field(fields, "w").and_then(text) {
+            None => match event {
+                AlertEvent::Down => Reason::Missed,
+                AlertEvent::Up => Reason::Recovered,
+            },
+            Some("missed") => Reason::Missed,
+            Some("failed") => Reason::Failed,
+            Some("run_timeout") => Reason::RunTimeout,
+            Some("recovered") => Reason::Recovered,
+            Some(_) => return Err("bad reason".to_owned()),
+        },
+        exit_code: optional("e")?
+            .map(|code| u8::try_from(code).map_err(|_| "bad exit code".to_owned()))
+            .transpose()?,
+        duration_ms: optional("u")?
+            .map(|ms| u64::try_from(ms).map_err(|_| "bad duration".to_owned()))
+            .transpose()?,
+        log: match field(fields, "m").map(text) {
+            None | Some(Some("")) => None,
+            Some(Some(log)) => Some(log.to_owned()),
+            Some(None) => return Err("bad log".to_owned()),
+        },
         raised_at_unix: raised.secs(),
     };
     Ok(PendingAlert {
@@ -223,13 +406,59 @@ mod tests {
     #[test]
     fn packing_and_unpacking_give_back_the_same_value() {
         for value in [
-            "1000500|7|1|||0|2|3600|30|1h",
-            "1000500|7||4600500|8200500|3|5|3600|0|1h",
-            "1000500|7||4600500||3|5|86400|0|1D",
+            "1000500|7|1|||0|2|3600|30|1h|0||",
+            "1000500|7||4600500|8200500|3|5|3600|0|1h|12|f|",
+            "1000500|7||4600500||3|5|86400|0|1D|3|t|,,60,0,0;1000000,t,",
+            "1000500|7||||3|5|60|0|1m|9||1500,2,,3,1;1000000,,a%7Cb%3Bc%25d,e;1000100,,",
         ] {
             let stored = unpack(name(), value.as_bytes()).unwrap();
             assert_eq!(pack(&stored), value);
         }
+    }
+
+    #[test]
+    fn a_value_of_the_layout_before_runs_reads_with_the_defaults() {
+        let old = unpack(name(), b"1000500|7||4600500||3|5|86400|0|1D").unwrap();
+        let job = &old.job;
+        assert_eq!(
+            (job.events_seq, job.down_reason, job.runs.is_none()),
+            (0, DownReason::Missed, true)
+        );
+        assert_eq!(job.frequency.as_str(), "1D");
+        assert_eq!(
+            pack(&old),
+            "1000500|7||4600500||3|5|86400|0|1D|0||",
+            "written back in the new layout"
+        );
+    }
+
+    #[test]
+    fn runs_keep_every_field_and_any_printable_run_id() {
+        let mut runs = Runs {
+            last_duration_ms: Some(12_500),
+            last_exit_code: Some(255),
+            max_runtime: Some(3_600),
+            failure_tolerance: 100,
+            consecutive_failures: 4,
+            ..Runs::default()
+        };
+        let at = |ms| UnixTime::from_millis(ms).unwrap();
+        for (i, rid) in [Some("x|y;z%,w 1"), None, Some("%7C")]
+            .into_iter()
+            .enumerate()
+        {
+            runs.start(rid.map(|r| RunId::parse(r).unwrap()), at(1_000 + i as i64));
+        }
+        runs.open[1].timed_out = true;
+        let text = pack_runs(&runs);
+        assert!(!text.contains('|'), "{text}");
+        assert_eq!(unpack_runs(&text).unwrap(), runs);
+        let mut job = unpack(name(), b"1000500|7||||3|5|60|0|1m").unwrap();
+        job.job.runs = Some(Box::new(runs.clone()));
+        job.job.events_seq = 41;
+        job.job.down_reason = DownReason::RunTimeout;
+        let back = unpack(name(), pack(&job).as_bytes()).unwrap();
+        assert_eq!(back, job);
     }
 
     #[test]
@@ -244,6 +473,16 @@ mod tests {
             b"-5|7||||0|2|3600|30|1h",
             b"1000500|+7||||0|2|3600|30|1h",
             b"\xff|7||||0|2|3600|30|1h",
+            b"1000500|7|1|||0|2|3600|30|1h|x||",
+            b"1000500|7|1|||0|2|3600|30|1h|0|z|",
+            b"1000500|7|1|||0|2|3600|30|1h|0||1,2",
+            b"1000500|7|1|||0|2|3600|30|1h|0||,256,,0,0",
+            b"1000500|7|1|||0|2|3600|30|1h|0||,,,101,0",
+            b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;x,,",
+            b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;5,y,",
+            b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;5,,\x01",
+            b"1000500|7|1|||0|2|3600|30|1h|0|",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||",
         ] {
             assert!(
                 unpack(name(), bad).is_err(),
@@ -293,6 +532,11 @@ mod tests {
         assert_eq!(alert.expected_by_unix, 1_795_230_000);
         assert_eq!((alert.overdue_seconds, alert.alert_count), (61, 1));
         assert_eq!(alert.raised_at_unix, 1_795_230_061);
+        assert_eq!(
+            (alert.reason, alert.exit_code, alert.log.as_deref()),
+            (Reason::Missed, None, None),
+            "an entry raised before runs"
+        );
         let mut broken = fields.clone();
         broken[3] = bulk("x");
         assert!(entry(&broken, 0, 0).is_err());
@@ -304,9 +548,15 @@ mod tests {
             .unwrap()
             .job;
         let now = UnixTime::from_millis(1_795_230_061_250).unwrap();
-        let alert = Alert::new("01JD".to_owned(), &job, AlertEvent::Down, now);
+        let mut alert = Alert::new("01JD".to_owned(), &job, AlertEvent::Down, now);
+        alert.reason = Reason::Failed;
+        alert.exit_code = Some(3);
+        alert.duration_ms = Some(12_500);
+        alert.log = Some("line one\nline | two".to_owned());
         let written = alert_fields(&alert, now);
-        let keys = ["i", "v", "f", "s", "g", "l", "x", "o", "c", "r"];
+        let keys = [
+            "i", "v", "f", "s", "g", "l", "x", "o", "c", "r", "w", "e", "u", "m",
+        ];
         let mut fields: Vec<Value> = keys
             .iter()
             .zip(&written)
@@ -316,5 +566,18 @@ mod tests {
         let read = entry(&fields, 0, 0).unwrap();
         assert_eq!(read.alert, alert);
         assert_eq!(read.seq, 3);
+        // The store script leaves empty optional fields out.
+        let up = Alert::new("01JE".to_owned(), &job, AlertEvent::Up, now);
+        let written = alert_fields(&up, now);
+        let mut fields: Vec<Value> = keys
+            .iter()
+            .zip(&written)
+            .filter(|(_, v)| !v.is_empty())
+            .flat_map(|(k, v)| [bulk(k), bulk(v)])
+            .collect();
+        fields.extend(["n", "j", "q", "4"].map(bulk));
+        let read = entry(&fields, 0, 0).unwrap();
+        assert_eq!(read.alert, up);
+        assert_eq!(read.alert.reason, Reason::Recovered);
     }
 }

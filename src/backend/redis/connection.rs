@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::scripts::Scripts;
 use crate::backend::BackendError;
+use crate::sync::lock;
 
 /// Every key starts with this; the braces make it the cluster hash tag.
 pub(super) const PREFIX: &str = "{overdue}:";
@@ -43,7 +44,7 @@ pub(super) fn key(part: &str) -> String {
 
 /// The connection and what every operation on it shares, also held by the ping
 /// batcher's tasks.
-pub(super) struct Core {
+pub(super) struct RedisLink {
     client: redis::Client,
     /// Connected on first use, so a replica starts (and answers 503) while Redis is
     /// still down; the manager then reconnects by itself after failures.
@@ -55,7 +56,7 @@ pub(super) struct Core {
     timed_out_at: Mutex<Option<Instant>>,
 }
 
-impl Core {
+impl RedisLink {
     pub(super) fn new(client: redis::Client) -> Self {
         Self {
             client,
@@ -111,19 +112,12 @@ impl Core {
     }
 
     pub(super) fn mark_timed_out(&self) {
-        *self
-            .timed_out_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        *lock(&self.timed_out_at) = Some(Instant::now());
     }
 
     /// Fails a secondary read at once while Redis has just been found not answering.
     pub(super) fn fail_fast(&self, what: &str) -> Result<(), BackendError> {
-        let recent = self
-            .timed_out_at
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some_and(|at| at.elapsed() < OP_TIMEOUT);
+        let recent = lock(&self.timed_out_at).is_some_and(|at| at.elapsed() < OP_TIMEOUT);
         if recent {
             return Err(BackendError::Unavailable(format!(
                 "redis did not answer recently; {what} skipped"

@@ -42,15 +42,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use redis::Value;
 
-use self::connection::{evalsha, key, millis, unavailable, Core};
+use self::connection::{evalsha, key, millis, unavailable, RedisLink};
 use self::minute_counts::MinuteCounts;
 pub use self::store_url::RedisStore;
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, Page, Ping, PingOutcome, Signals,
-    StoreHealth, StoreOp, StoreTimer,
+    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
+    StoreHealth, StoreOp, StoreTimer, Wakers,
 };
-use crate::domain::{Alert, Job, JobName, Status, UnixTime};
+use crate::domain::{Alert, DeliveryEvent, Job, JobName, Status, UnixTime};
 
 /// A replica looks for alerts at least this often: alerts raised, rescheduled or
 /// orphaned by other replicas wake nobody here.
@@ -59,19 +59,22 @@ const POLL: Duration = Duration::from_secs(1);
 /// by Redis's clock, overdue was not running: jobs that fell due meanwhile get the
 /// startup grace. A running replica looks for alerts at least every second.
 const LIVENESS_GAP: Duration = Duration::from_secs(10);
+/// Reads and compare-and-sets of a job before a delivery event is given up: the job
+/// changes under it only when pings or sweeps of it race with the write.
+const DELIVERY_ROUNDS: usize = 5;
 /// Consumers of stopped replicas are forgotten after this, once they hold no alert.
 const CONSUMER_RETENTION: Duration = Duration::from_secs(3600);
 
 /// The state of every replica sharing one Redis.
 pub struct RedisBackend {
     store: RedisStore,
-    core: Arc<Core>,
+    core: Arc<RedisLink>,
     /// Pings go to Redis in batches, one script call each (see [`pings`]).
     pings_out: pings::Batcher,
     /// This replica's name in the outbox's consumer group: host, pid and a random part.
     consumer: String,
     options: BackendOptions,
-    signals: Signals,
+    signals: Wakers,
     timer: StoreTimer,
     pings: MinuteCounts,
 }
@@ -83,7 +86,7 @@ impl RedisBackend {
     pub async fn open(
         store: &RedisStore,
         options: BackendOptions,
-        signals: Signals,
+        signals: Wakers,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
         let client = store.client().map_err(|e| unavailable("URL", e))?;
@@ -93,10 +96,17 @@ impl RedisBackend {
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(Core::new(client));
+        let core = Arc::new(RedisLink::new(client));
         let backend = Self {
             store: store.clone(),
-            pings_out: pings::Batcher::start(Arc::clone(&core), options.max_services),
+            pings_out: pings::Batcher::start(
+                Arc::clone(&core),
+                ping_rules::Settings {
+                    max_services: options.max_services,
+                    history: options.history,
+                    policy: options.policy(),
+                },
+            ),
             core,
             consumer,
             options,
@@ -230,19 +240,8 @@ impl Backend for RedisBackend {
             .core
             .eval("list", &self.core.scripts.list, &invocation)
             .await?;
-        let (mut jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
-        let next = if jobs.len() > limit {
-            jobs.truncate(limit);
-            jobs.last().map(|j| j.name.clone())
-        } else {
-            None
-        };
-        let total = match status {
-            None => counts.total,
-            Some(Status::Down) => counts.down,
-            Some(Status::Up) => counts.total.saturating_sub(counts.down),
-        };
-        Ok(Page { jobs, total, next })
+        let (jobs, counts) = decode::page(&reply).map_err(|e| unavailable("list reply", e))?;
+        Ok(Page::from_fetched(jobs, limit, status, counts))
     }
 
     async fn counts(&self) -> Result<Counts, BackendError> {
@@ -259,8 +258,15 @@ impl Backend for RedisBackend {
     async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {
         let started = self.timer.start();
         let policy = self.options.policy();
-        let raised =
-            sweep::take_due(&self.core, &policy, self.options.max_services, now, limit).await?;
+        let raised = sweep::take_due(
+            &self.core,
+            &policy,
+            self.options.max_services,
+            self.options.history,
+            now,
+            limit,
+        )
+        .await?;
         if !raised.is_empty() {
             self.timer.finish(StoreOp::OutboxPut, started);
             self.signals.dispatcher.notify_one();
@@ -363,6 +369,93 @@ impl Backend for RedisBackend {
             );
         }
         self.timer.finish(op, started);
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        name: &JobName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Option<EventPage>, BackendError> {
+        let mut invocation = evalsha(&self.core.scripts.events, key("jobs"));
+        invocation
+            .arg(name.as_str())
+            .arg(before.map(|b| b.to_string()).unwrap_or_default())
+            .arg(limit);
+        let reply = self
+            .core
+            .eval("events", &self.core.scripts.events, &invocation)
+            .await?;
+        if matches!(reply, Value::Nil) {
+            return Ok(None);
+        }
+        let lines =
+            decode::array(&reply).ok_or_else(|| unavailable("events reply", "not a list"))?;
+        let mut events = Vec::with_capacity(lines.len().min(limit));
+        for line in lines {
+            let parsed = decode::bytes(line)
+                .and_then(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+                .filter(|event| event["seq"].is_u64());
+            match parsed {
+                Some(event) => events.push(event),
+                None => {
+                    tracing::error!(job = %name, "an event in redis does not parse; skipping it");
+                }
+            }
+        }
+        let next = if events.len() > limit {
+            events.truncate(limit);
+            events.last().and_then(|event| event["seq"].as_u64())
+        } else {
+            None
+        };
+        Ok(Some(EventPage { events, next }))
+    }
+
+    async fn record_delivery(
+        &self,
+        name: &JobName,
+        delivery: DeliveryEvent,
+        now: UnixTime,
+    ) -> Result<(), BackendError> {
+        // The event is all a delivery changes: without a history there is nothing to do.
+        let history = self.options.history;
+        if history == 0 {
+            return Ok(());
+        }
+        for _ in 0..DELIVERY_ROUNDS {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(key("jobs")).arg(name.as_str());
+            let value: Option<Vec<u8>> = self.core.query("delivery read", &cmd).await?;
+            // Deleted meanwhile: it records nothing.
+            let Some(value) = value else {
+                return Ok(());
+            };
+            let stored = match codec::unpack(name.clone(), &value) {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::error!(job = %name, error = %e, "the job's value in redis does not parse; its delivery is not recorded");
+                    return Ok(());
+                }
+            };
+            let change = stored.job.record_delivery(delivery.clone(), now);
+            let new = codec::pack(&codec::Stored {
+                job: change.job,
+                late: stored.late,
+            });
+            let write = cas::Change {
+                new: Some(new),
+                events: cas::lines(&change.events, history),
+                ..cas::Change::on(name.as_str(), Some(&value))
+            };
+            let applied =
+                cas::store(&self.core, self.options.max_services, history, &[write]).await?;
+            if matches!(applied[..], [cas::Applied::Done { .. }]) {
+                return Ok(());
+            }
+        }
+        tracing::debug!(job = %name, "the job kept changing; its delivery event is not recorded");
         Ok(())
     }
 

@@ -9,13 +9,22 @@ use std::collections::HashMap;
 
 use super::cas::{self, Applied, Change, DownSet, Wake};
 use super::codec::{self, Stored};
-use super::connection::{key, unavailable, Core};
+use super::connection::{key, unavailable, RedisLink};
 use crate::backend::{BackendError, Ping, PingOutcome};
-use crate::domain::{Alert, Job, PingEffect, UnixTime};
+use crate::domain::{Alert, Job, PingEffect, Policy, Status, UnixTime};
 
 /// Rounds of read, decide and store before a ping whose job keeps changing fails: each
 /// round stores at least the first change of every job nobody else changed meanwhile.
 const ROUNDS: usize = 8;
+
+/// What deciding and storing pings needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub max_services: usize,
+    /// Events kept per job.
+    pub history: usize,
+    pub policy: Policy,
+}
 
 /// A ping the script did not record, with the job's value as the script saw it.
 pub(super) struct Left {
@@ -46,10 +55,15 @@ enum Decision {
 
 /// Decides and stores `left`, and answers each ping, in order.
 pub(super) async fn record(
-    core: &Core,
-    max_services: usize,
+    core: &RedisLink,
+    settings: &Settings,
     left: Vec<Left>,
 ) -> Vec<Result<Decided, BackendError>> {
+    let Settings {
+        max_services,
+        history,
+        ref policy,
+    } = *settings;
     let mut answers: Vec<Option<Result<Decided, BackendError>>> =
         left.iter().map(|_| None).collect();
     // Per job, the value its next undecided ping is decided on.
@@ -70,7 +84,7 @@ pub(super) async fn record(
             let Some(value) = next_values.get_mut(l.ping.name.as_str()) else {
                 continue;
             };
-            let decision = decide(&l.ping, l.now, value.as_deref());
+            let decision = decide(&l.ping, l.now, policy, history, value.as_deref());
             if let Decision::Store { next, .. } = &decision {
                 *value = Some(next.clone());
             }
@@ -86,7 +100,7 @@ pub(super) async fn record(
                 Decision::Answer(_) => None,
             })
             .collect();
-        let applied = match cas::store(core, max_services, &changes).await {
+        let applied = match cas::store(core, max_services, history, &changes).await {
             Ok(applied) => applied,
             Err(e) => {
                 return fill(answers, &e);
@@ -176,73 +190,76 @@ fn fill(
 }
 
 /// The jobs' packed values now, in one round trip.
-async fn read(core: &Core, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+async fn read(core: &RedisLink, names: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
     let mut cmd = redis::cmd("HMGET");
     cmd.arg(key("jobs")).arg(names);
     core.query("ping reread", &cmd).await
 }
 
 /// `ping` at `now` on the job stored as `value`, by the rules of `domain::job`.
-fn decide(ping: &Ping, now: UnixTime, value: Option<&[u8]>) -> Decision {
+fn decide(
+    ping: &Ping,
+    now: UnixTime,
+    policy: &Policy,
+    history: usize,
+    value: Option<&[u8]>,
+) -> Decision {
     let name = ping.name.as_str();
-    let Some(value) = value else {
-        let Some(job) = Job::from_first_ping(ping, now) else {
-            return Decision::Answer(Ok(PingOutcome::FrequencyRequired));
-        };
-        let stored = Stored::pinged(job, now);
-        let next = codec::pack(&stored);
-        let change = Change {
-            new: Some(next.clone()),
-            wake: Wake::NoLaterThan(stored.job.deadline()),
-            creates: true,
-            ..Change::on(name, None)
-        };
-        return Decision::Store {
-            change: Box::new(change),
-            outcome: PingOutcome::Recorded(stored.job),
-            next: next.into_bytes(),
-        };
-    };
-    let stored = match codec::unpack(ping.name.clone(), value) {
-        Ok(stored) => stored,
-        Err(e) => {
-            tracing::error!(job = %ping.name, error = %e, "the job's value in redis does not parse");
-            return Decision::Answer(Err(unavailable(
-                "job",
-                format!("the stored job {} is unreadable", ping.name),
-            )));
+    let (old, decided) = match value {
+        None => match Job::from_first_ping(ping, now, policy, Alert::fresh_id) {
+            Some(change) => (None, change),
+            None => return Decision::Answer(Ok(PingOutcome::FrequencyRequired)),
+        },
+        Some(value) => {
+            let stored = match codec::unpack(ping.name.clone(), value) {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::error!(job = %ping.name, error = %e, "the job's value in redis does not parse");
+                    return Decision::Answer(Err(unavailable(
+                        "job",
+                        format!("the stored job {} is unreadable", ping.name),
+                    )));
+                }
+            };
+            let old = stored.job;
+            match old.apply_ping(ping, now, policy, Alert::fresh_id) {
+                PingEffect::Stale => return Decision::Answer(Ok(PingOutcome::Stale(old))),
+                PingEffect::Retry => return Decision::Answer(Ok(PingOutcome::Recorded(old))),
+                PingEffect::Applied(change) => (Some(old), change),
+            }
         }
     };
-    let old = stored.job;
-    let (job, up_alert) = match old.apply_ping(ping, now, Alert::fresh_id) {
-        PingEffect::Stale => return Decision::Answer(Ok(PingOutcome::Stale(old))),
-        PingEffect::Retry => return Decision::Answer(Ok(PingOutcome::Recorded(old))),
-        PingEffect::Recorded(job) => (job, None),
-        PingEffect::Recovered(job, alert) => (job, Some(alert)),
-    };
-    let stored = Stored::pinged(job, now);
+    let stored = Stored::pinged(decided.job, now);
     let next = codec::pack(&stored);
-    let old_deadline = old.deadline();
-    let deadline = stored.job.deadline();
+    let job = &stored.job;
+    let was_down = old.as_ref().is_some_and(|o| o.status == Status::Down);
+    let is_down = job.status == Status::Down;
+    let target = job.wake_target(None);
     // An up job whose deadline is still ahead has its wake-up at or before it (one
     // beyond it is only ever a startup grace, given to deadlines already past), so a
-    // later deadline needs no new wake-up: the sweep re-arms an early one.
-    let keeps_wake = up_alert.is_none() && old_deadline > now && deadline >= old_deadline;
-    let recovered = up_alert.is_some();
+    // later wake-up needs no change: the sweep re-arms an early one.
+    let keeps_wake = old.as_ref().is_some_and(|old| {
+        !was_down && !is_down && {
+            let old_deadline = old.deadline();
+            old_deadline > now && target.is_some_and(|t| t >= old_deadline)
+        }
+    });
+    let recovered = was_down && !is_down;
     let change = Change {
         new: Some(next.clone()),
-        wake: if keeps_wake {
-            Wake::Unchanged
-        } else {
-            Wake::NoLaterThan(deadline)
+        wake: match target {
+            Some(target) if !keeps_wake => Wake::NoLaterThan(target),
+            _ => Wake::Unchanged,
         },
-        down: if recovered {
-            DownSet::Remove
-        } else {
-            DownSet::Unchanged
+        down: match (was_down, is_down) {
+            (false, true) => DownSet::Add,
+            (true, false) => DownSet::Remove,
+            _ => DownSet::Unchanged,
         },
-        alert: up_alert.map(|alert| (alert, now)),
-        ..Change::on(name, Some(value))
+        creates: old.is_none(),
+        alert: decided.alert.map(|alert| (alert, now)),
+        events: cas::lines(&decided.events, history),
+        ..Change::on(name, value)
     };
     let outcome = if recovered {
         PingOutcome::Recovered(stored.job)

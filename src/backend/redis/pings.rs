@@ -18,11 +18,11 @@ use std::time::Instant;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::connection::{evalsha, key, millis, Core, OP_TIMEOUT};
-use super::ping_rules::{self, Decided, Left};
+use super::connection::{evalsha, key, millis, RedisLink, OP_TIMEOUT};
+use super::ping_rules::{self, Decided, Left, Settings};
 use super::LIVENESS_GAP;
 use crate::backend::{BackendError, Ping, PingOutcome};
-use crate::domain::UnixTime;
+use crate::domain::{Event, EventKind, Signal, SignalEvent, UnixTime};
 
 /// Calls sent and not yet answered at once. One: Redis's fixed cost is per call, and
 /// the pings that arrive during a round trip make the next batch (the figures are in
@@ -51,9 +51,9 @@ pub(super) struct Batcher {
 
 impl Batcher {
     /// Starts the sending task; it stops when the batcher is dropped.
-    pub(super) fn start(core: Arc<Core>, max_services: usize) -> Self {
+    pub(super) fn start(core: Arc<RedisLink>, settings: Settings) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
-        tokio::spawn(run(core, queued, max_services));
+        tokio::spawn(run(core, queued, settings));
         Self { queue }
     }
 
@@ -82,7 +82,11 @@ impl Batcher {
     }
 }
 
-async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_services: usize) {
+async fn run(
+    core: Arc<RedisLink>,
+    mut queued: mpsc::UnboundedReceiver<Queued>,
+    settings: Settings,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut heartbeat_ms = 0;
     while let Some(first) = queued.recv().await {
@@ -121,26 +125,32 @@ async fn run(core: Arc<Core>, mut queued: mpsc::UnboundedReceiver<Queued>, max_s
         if heartbeat {
             heartbeat_ms = now;
         }
-        let cmd = command(&core, &batch, heartbeat.then_some(now));
+        let cmd = command(&core, &batch, heartbeat.then_some(now), settings.history);
         tokio::spawn(flush(
             Arc::clone(&core),
             cmd,
             batch,
             deadline,
             slot,
-            max_services,
+            settings,
         ));
     }
 }
 
 /// The script call for `batch`. ARGV: prefix, liveness gap ms ('' for no heartbeat),
-/// the heartbeat's time, then seven values a ping (see ping.lua).
-fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::Cmd {
+/// the heartbeat's time, the history kept, then eight values a ping (see ping.lua).
+fn command(
+    core: &RedisLink,
+    batch: &[Queued],
+    heartbeat_at: Option<i64>,
+    history: usize,
+) -> redis::Cmd {
     let mut cmd = evalsha(&core.scripts.ping, key("wake"));
     match heartbeat_at {
         Some(at) => cmd.arg(millis(LIVENESS_GAP)).arg(at),
         None => cmd.arg("").arg(""),
     };
+    cmd.arg(history);
     for Queued { ping, now, .. } in batch {
         cmd.arg(ping.name.as_str());
         match &ping.frequency {
@@ -155,21 +165,54 @@ fn command(core: &Core, batch: &[Queued], heartbeat_at: Option<i64>) -> redis::C
             Some(at) => cmd.arg(at.millis()),
             None => cmd.arg(""),
         };
+        // Only a plain ping may take the quick path, with its event; the rest are
+        // decided in Rust.
+        let event = if ping.want_job || !ping.is_plain() {
+            None
+        } else if history == 0 {
+            Some(String::new())
+        } else {
+            quick_event(ping, *now)
+        };
         cmd.arg(now.millis())
-            .arg(if ping.want_job { "1" } else { "" });
+            .arg(if event.is_some() { "" } else { "1" })
+            .arg(event.unwrap_or_default());
     }
     cmd
 }
 
+/// The event of a plain ping recorded at `now` on the quick path, as its JSON line
+/// without the leading `{"seq":N,`, which the script writes with the seq it counts;
+/// `None` if the line does not begin with the seq (the ping then goes to Rust).
+fn quick_event(ping: &Ping, now: UnixTime) -> Option<String> {
+    let event = Event {
+        seq: 0,
+        at: now,
+        kind: EventKind::Signal(Box::new(SignalEvent {
+            signal: Signal::Success,
+            origin: ping.origin.clone(),
+            rid: None,
+            exit_code: None,
+            duration_ms: None,
+            log: None,
+            timestamp: ping.at,
+        })),
+    };
+    event.to_line().strip_prefix(SEQ_ZERO).map(str::to_owned)
+}
+
+/// How an event's JSON line begins before its seq is known.
+const SEQ_ZERO: &str = "{\"seq\":0,";
+
 /// Sends the call, answers the pings recorded on the quick path, then decides and
 /// stores the others; the slot is held until all of them are stored.
 async fn flush(
-    core: Arc<Core>,
+    core: Arc<RedisLink>,
     cmd: redis::Cmd,
     batch: Vec<Queued>,
     deadline: Instant,
     slot: OwnedSemaphorePermit,
-    max_services: usize,
+    settings: Settings,
 ) {
     let call = core.eval("ping", &core.scripts.ping, &cmd);
     let result = match tokio::time::timeout_at(deadline.into(), call).await {
@@ -225,7 +268,7 @@ async fn flush(
     if left.is_empty() {
         return;
     }
-    let recorded = ping_rules::record(&core, max_services, left);
+    let recorded = ping_rules::record(&core, &settings, left);
     let answers = match tokio::time::timeout_at(deadline.into(), recorded).await {
         Ok(answers) => answers,
         Err(_) => {
@@ -255,5 +298,39 @@ fn fail(batch: Vec<Queued>, reason: &str) {
         let _ = queued
             .reply
             .send(Err(BackendError::Unavailable(reason.to_owned())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{JobName, Origin};
+
+    #[test]
+    fn a_quick_event_numbered_by_the_script_is_the_event_line() {
+        let at = UnixTime::from_millis(1_795_143_600_123).unwrap();
+        for timestamp in [None, Some(UnixTime::from_secs(1_795_143_590).unwrap())] {
+            let mut ping = Ping::new(JobName::parse("backup").unwrap());
+            ping.at = timestamp;
+            ping.origin = Origin {
+                remote_addr: Some("10.0.0.1".into()),
+                user_agent: Some("curl/8 \"quoted\"".into()),
+            };
+            let line = quick_event(&ping, at).expect("a line");
+            let event = Event {
+                seq: 42,
+                at,
+                kind: EventKind::Signal(Box::new(SignalEvent {
+                    signal: Signal::Success,
+                    origin: ping.origin.clone(),
+                    rid: None,
+                    exit_code: None,
+                    duration_ms: None,
+                    log: None,
+                    timestamp,
+                })),
+            };
+            assert_eq!(format!("{{\"seq\":42,{line}"), event.to_line());
+        }
     }
 }

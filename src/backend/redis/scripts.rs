@@ -17,6 +17,8 @@ pub(super) struct Scripts {
     pub delete: Script,
     pub list: Script,
     pub prune: Script,
+    /// Reads a page of a job's history.
+    pub events: Script,
 }
 
 impl Scripts {
@@ -38,11 +40,12 @@ impl Scripts {
             delete: lua!("delete.lua"),
             list: lua!("list.lua"),
             prune: lua!("prune.lua"),
+            events: lua!("events.lua"),
         }
     }
 
     /// Every script, to load them all at start.
-    pub fn all(&self) -> [&Script; 8] {
+    pub fn all(&self) -> [&Script; 9] {
         [
             &self.ping,
             &self.store,
@@ -52,6 +55,7 @@ impl Scripts {
             &self.delete,
             &self.list,
             &self.prune,
+            &self.events,
         ]
     }
 }

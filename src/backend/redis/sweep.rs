@@ -8,7 +8,7 @@ use redis::Value;
 
 use super::cas::{self, Applied, Change, DownSet, Wake};
 use super::codec;
-use super::connection::{evalsha, key, millis, unavailable, Core};
+use super::connection::{evalsha, key, millis, unavailable, RedisLink};
 use super::decode;
 use super::LIVENESS_GAP;
 use crate::backend::BackendError;
@@ -19,9 +19,10 @@ const CHUNK: usize = 500;
 
 /// Raises the alerts of jobs due at `now`, at most about `limit`.
 pub(super) async fn take_due(
-    core: &Core,
+    core: &RedisLink,
     policy: &Policy,
     max_services: usize,
+    history: usize,
     now: UnixTime,
     limit: usize,
 ) -> Result<Vec<Alert>, BackendError> {
@@ -36,13 +37,13 @@ pub(super) async fn take_due(
         let mut changes = Vec::with_capacity(examined);
         let mut unreadable = Vec::new();
         for (name, value) in due.names.iter().zip(&due.values) {
-            let (change, bad) = decide(name, value.as_deref(), due.resumed, now, policy);
+            let (change, bad) = decide(name, value.as_deref(), due.resumed, now, policy, history);
             if bad {
                 unreadable.push(changes.len());
             }
             changes.push(change);
         }
-        let applied = cas::store(core, max_services, &changes).await?;
+        let applied = cas::store(core, max_services, history, &changes).await?;
         let mut stored = 0;
         for (i, (change, outcome)) in changes.into_iter().zip(applied).enumerate() {
             if !matches!(outcome, Applied::Done { .. }) {
@@ -74,7 +75,7 @@ struct Due {
     resumed: Option<UnixTime>,
 }
 
-async fn read_due(core: &Core, now: UnixTime, limit: usize) -> Result<Due, BackendError> {
+async fn read_due(core: &RedisLink, now: UnixTime, limit: usize) -> Result<Due, BackendError> {
     let mut cmd = evalsha(&core.scripts.due, key("wake"));
     cmd.arg(now.millis()).arg(limit).arg(millis(LIVENESS_GAP));
     let reply = core.eval("sweep", &core.scripts.due, &cmd).await?;
@@ -117,6 +118,7 @@ fn decide(
     resumed: Option<UnixTime>,
     now: UnixTime,
     policy: &Policy,
+    history: usize,
 ) -> (Change, bool) {
     let unchanged = Change::on(name, value);
     let Some(value) = value else {
@@ -153,8 +155,18 @@ fn decide(
     let wake = match job.wake_target(not_before) {
         None => Wake::Remove,
         Some(target) if !is_due(target, now) => Wake::At(target),
-        Some(_) => {
-            let (after, alert) = job.fall_due(now, policy, Alert::fresh_id());
+        Some(target) => {
+            let Some(change) = job.fall_due(now, not_before, policy, Alert::fresh_id()) else {
+                return (
+                    Change {
+                        wake: Wake::At(target),
+                        ..unchanged
+                    },
+                    false,
+                );
+            };
+            let events = cas::lines(&change.events, history);
+            let (after, alert) = (change.job, change.alert);
             let went_down = job.status == Status::Up;
             let wake = after.wake_target(None).map_or(Wake::Remove, Wake::At);
             let new = codec::pack(&codec::Stored {
@@ -170,7 +182,8 @@ fn decide(
                     } else {
                         DownSet::Unchanged
                     },
-                    alert: Some((alert, now)),
+                    alert: alert.map(|alert| (alert, now)),
+                    events,
                     ..unchanged
                 },
                 false,
@@ -200,14 +213,14 @@ mod tests {
     #[test]
     fn a_due_job_falls_due_and_a_later_one_is_re_armed() {
         let up = b"1000000|1||||0|0|60|0|1m";
-        let (change, bad) = decide("j", Some(up), None, t(1_061), &policy());
+        let (change, bad) = decide("j", Some(up), None, t(1_061), &policy(), 100);
         assert!(!bad);
         assert_eq!(change.down, DownSet::Add);
         assert_eq!(change.wake, Wake::At(t(1_121)));
         assert_eq!(change.expected.as_deref(), Some(&up[..]));
         let (alert, raised) = change.alert.expect("a down alert");
         assert_eq!((alert.alert_count, raised), (1, t(1_061)));
-        let (re_armed, _) = decide("j", Some(up), None, t(1_030), &policy());
+        let (re_armed, _) = decide("j", Some(up), None, t(1_030), &policy(), 100);
         assert_eq!(re_armed.wake, Wake::At(t(1_060)));
         assert!(re_armed.new.is_none() && re_armed.alert.is_none());
     }
@@ -216,18 +229,18 @@ mod tests {
     fn the_startup_grace_spares_jobs_that_were_not_late_when_pinged() {
         let resumed = Some(t(5_000));
         let on_time = b"1000000|1||||0|0|60|0|1m";
-        let (change, _) = decide("j", Some(on_time), resumed, t(5_001), &policy());
+        let (change, _) = decide("j", Some(on_time), resumed, t(5_001), &policy(), 100);
         assert_eq!(change.wake, Wake::At(t(5_060)), "min(60 s, 900 s) after");
         let late = b"1000000|1|1|||0|0|60|0|1m";
-        let (change, _) = decide("j", Some(late), resumed, t(5_001), &policy());
+        let (change, _) = decide("j", Some(late), resumed, t(5_001), &policy(), 100);
         assert!(change.alert.is_some(), "late when pinged: no grace");
     }
 
     #[test]
     fn gone_and_unreadable_jobs_leave_the_schedule() {
-        let (gone, bad) = decide("j", None, None, t(1), &policy());
+        let (gone, bad) = decide("j", None, None, t(1), &policy(), 100);
         assert_eq!((gone.wake, gone.expected, bad), (Wake::Remove, None, false));
-        let (unreadable, bad) = decide("j", Some(b"junk"), None, t(1), &policy());
+        let (unreadable, bad) = decide("j", Some(b"junk"), None, t(1), &policy(), 100);
         assert_eq!((unreadable.wake, bad), (Wake::Remove, true));
         assert!(unreadable.new.is_none());
     }

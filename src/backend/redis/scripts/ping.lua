@@ -6,9 +6,14 @@
 -- store.lua; once a job has such a ping, its later pings in the call go the same way,
 -- so that per job the pings are applied in the order they came.
 -- ARGV: prefix, liveness gap ms ('' when this replica marked itself alive less than
--- half a second ago), the time of that mark, then seven values a ping: name, frequency
--- text ('' = keep), frequency seconds, grace seconds ('' = keep), timestamp ms
--- ('' = arrival), now ms, '1' when the caller wants the job back ('' otherwise).
+-- half a second ago), the time of that mark, events kept per job (--history), then
+-- eight values a ping: name, frequency text ('' = keep), frequency seconds, grace
+-- seconds ('' = keep), timestamp ms ('' = arrival), now ms, '1' when the ping must go
+-- to Rust (the caller wants the job back, or it is not a plain ping; '' otherwise),
+-- and the ping's event as Rust wrote it without its seq (the JSON line after
+-- '{"seq":N,'; '' when the history is off).
+-- A ping recorded here records its event too, in the same call: the job's event seq
+-- goes up by one and the event, numbered with it, goes to the head of ev:<name>.
 -- Returns one reply a ping: earliest (an integer, 1 when the job's wake-up is now the
 -- first of all) for a ping recorded here; otherwise the job's packed value as it is
 -- after the pings before it in the call (false when there is no such job).
@@ -17,6 +22,7 @@
 -- and leaves the wake-up alone: the old one fires early, and the sweep finds the job not
 -- due and re-arms it at the real deadline.
 local wake = P .. 'wake'
+local history = tonumber(ARGV[4])
 -- Unix ms of 9999-12-31T23:59:59.999Z, where UnixTime saturates.
 local MAX_MS = 253402300799999
 
@@ -37,17 +43,20 @@ local function schedule(name, at_ms)
 end
 
 -- The usual ping, cut to what it needs: an up job, its frequency and grace unchanged,
--- nobody waiting for the job. `v` is the job's packed value. Builds no table and
--- returns the earliest flag and the new packed value, or nil when the ping is anything
--- else (new, down, changed, stale, unreadable): the Rust side then decides it.
+-- nobody waiting for the job, no runs. `v` is the job's packed value. Builds no table
+-- and returns the earliest flag, the new packed value and the seq of the ping's event
+-- (nil for a retry, which records nothing), or nil when the ping is anything else
+-- (new, down, with runs, changed, stale, unreadable, an older layout): the Rust side
+-- then decides it.
 -- Takes the arguments as sent: numbers written by overdue are canonical integer text,
 -- so equal values compare equal as strings, and one the ping keeps is written back as
 -- it came, without a conversion either way.
 local function quick(v, name, ftext, fsecs, grace, at_text, now_text)
   if not v then return nil end
-  -- Up only: d and r empty. `rest` is everything after k, written back as it is.
-  local l_text, p, rest, s_text, g_text, f = string.match(v,
-    '^(%d+)|(%d+)|1?|(||%d+|%d+|(%d+)|(%d+)|(.+))$')
+  -- Up only: d and r empty; no runs: u empty. `mid` (d to f) and `tail` (y and u) are
+  -- written back as they are, around the seq n.
+  local l_text, p, mid, s_text, g_text, f, n, tail = string.match(v,
+    '^(%d+)|(%d+)|1?|(||%d+|%d+|(%d+)|(%d+)|([^|]+)|)(%d+)(|%a?|)$')
   if not l_text then return nil end
   if ftext ~= '' and (ftext ~= f or fsecs ~= s_text) then return nil end
   if grace ~= '' and grace ~= g_text then return nil end
@@ -71,15 +80,17 @@ local function quick(v, name, ftext, fsecs, grace, at_text, now_text)
   if new_deadline > MAX_MS then new_deadline = MAX_MS end
   local k = ''
   if new_deadline <= now then k = '1' end
-  local packed = at_text .. '|' .. int(tonumber(p) + 1) .. '|' .. k .. '|' .. rest
-  if old_deadline > now and new_deadline >= old_deadline then return 0, packed end
-  return schedule(name, new_deadline), packed
+  local seq = tonumber(n) + 1
+  local packed = at_text .. '|' .. int(tonumber(p) + 1) .. '|' .. k .. '|' .. mid ..
+    int(seq) .. tail
+  if old_deadline > now and new_deadline >= old_deadline then return 0, packed, seq end
+  return schedule(name, new_deadline), packed, seq
 end
 
 -- Every job of the call is read with one HMGET, and the quick path's writes go out with
 -- one HSET. The latest value of each job is kept here, so that a job pinged twice in
 -- one call sees its first ping.
-local FIRST, STRIDE = 4, 7
+local FIRST, STRIDE = 5, 8
 local names = {}
 for i = FIRST, #ARGV, STRIDE do names[#names + 1] = ARGV[i] end
 local latest = {}
@@ -93,12 +104,19 @@ local replies = {}
 for n = 1, #names do
   local i = FIRST + (n - 1) * STRIDE
   local name = names[n]
-  local earliest, packed
+  local earliest, packed, seq
   if ARGV[i + 6] == '' and not slow[name] then
-    earliest, packed = quick(latest[name], name, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    earliest, packed, seq = quick(latest[name], name, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
       ARGV[i + 4], ARGV[i + 5])
   end
   if earliest then
+    local line = ARGV[i + 7]
+    if seq and history > 0 and line ~= '' then
+      local ev = P .. 'ev:' .. name
+      if redis.call('LPUSH', ev, '{"seq":' .. int(seq) .. ',' .. line) > history then
+        redis.call('LTRIM', ev, 0, history - 1)
+      end
+    end
     if packed ~= latest[name] then
       latest[name] = packed
       held[#held + 1] = name

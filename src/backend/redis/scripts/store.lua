@@ -5,26 +5,34 @@
 -- change, the change is not applied and the Rust side reads the job again and decides
 -- again. Once a change of a job is not applied, its later changes in the call are not
 -- either, so that a job's changes are applied in order or not at all.
--- ARGV: prefix, max services, then each change as
+-- ARGV: prefix, max services, events kept per job (--history), then each change as
 --   name, expected value ('' = no such job), new value ('' = unchanged),
 --   wake-up ('' = unchanged, 'x' = none, '<MS' = MS unless one at or before it is
 --   scheduled, '=MS' = MS), down set ('' = unchanged, '+' = in, '-' = out),
 --   '1' when the change creates the job (refused at max services, else ''),
---   '1' when it raises an alert, followed by its ten fields i v f s g l x o c r
---   (codec::alert_fields), else ''.
+--   '1' when it raises an alert ('' otherwise), the number of events it records,
+--   then the alert's fourteen fields i v f s g l x o c r w e u m (codec::alert_fields)
+--   if any, then the events' JSON lines, oldest first.
+-- A job's events are the list ev:<name>, newest first, trimmed to the history: they
+-- are written here with the change that records them, so both are stored or neither.
 -- Returns one code a change: 0 not applied (the job changed), 1 applied, 2 applied and
 -- the job's wake-up is now the first of all, 3 refused: max services reached.
 local max = tonumber(ARGV[2])
+local history = tonumber(ARGV[3])
 local wake = P .. 'wake'
-local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r' }
+local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r', 'w', 'e', 'u', 'm' }
 
 -- Appends an alert of job `name` to the outbox stream and to the job's queue; its
 -- fields start at ARGV[at].
 local function raise(name, at)
   local fields = {}
   for k, f in ipairs(ALERT_FIELDS) do
-    fields[#fields + 1] = f
-    fields[#fields + 1] = ARGV[at + k - 1]
+    local value = ARGV[at + k - 1]
+    -- An empty optional field (exit code, duration, log) is left out.
+    if value ~= '' or k <= 10 then
+      fields[#fields + 1] = f
+      fields[#fields + 1] = value
+    end
     if f == 'v' then
       fields[#fields + 1] = 'n'
       fields[#fields + 1] = name
@@ -38,10 +46,13 @@ end
 
 local failed = {}
 local replies = {}
-local i = 3
+local i = 4
 while i <= #ARGV do
-  local name, expected, new, at, down, creates, alert =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+  local name, expected, new, at, down, creates, alert, nevents =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+    tonumber(ARGV[i + 7])
+  local first_event = i + 8
+  if alert == '1' then first_event = first_event + #ALERT_FIELDS end
   local reply = 0
   if not failed[name] and (redis.call('HGET', JOBS, name) or '') == expected then
     if creates == '1' and redis.call('ZCARD', P .. 'names') >= max then
@@ -68,12 +79,16 @@ while i <= #ARGV do
           redis.call('ZADD', wake, ms, name)
         end
       end
-      if alert == '1' then raise(name, i + 7) end
+      if alert == '1' then raise(name, i + 8) end
+      if nevents > 0 and history > 0 then
+        local ev = P .. 'ev:' .. name
+        redis.call('LPUSH', ev, unpack(ARGV, first_event, first_event + nevents - 1))
+        redis.call('LTRIM', ev, 0, history - 1)
+      end
     end
   end
   if reply == 0 or reply == 3 then failed[name] = true end
   replies[#replies + 1] = reply
-  i = i + 7
-  if alert == '1' then i = i + #ALERT_FIELDS end
+  i = first_event + nevents
 end
 return replies
