@@ -1,15 +1,12 @@
-//! Delivers alerts from the outbox with bounded concurrency, one at a time per job, and
-//! retries with exponential backoff. An alert leaves the outbox only after every
-//! channel that takes it has delivered it or refused it, or when it gives up, so a
+//! Delivers the outbox's entries, one per alert and channel: each channel has its own
+//! slots (deliveries in flight at once), so a channel that hangs or fails fills only
+//! its own and never delays another; each entry retries with exponential backoff and
+//! gives up on its own; the store hands out only the head of each job and channel's
+//! queue, so per job and channel alerts go out in the order raised. An entry leaves
+//! the outbox only after its channel took or refused it, or when it gives up, so a
 //! restart never loses one.
-//!
-//! Interim, until the outbox holds one entry per alert and channel: an alert goes to
-//! its channels at once (one task each, so a channel that hangs delays no other beyond
-//! the attempt's timeout), and a failure of any of them retries the alert. The channels
-//! that already took it are remembered in memory and skipped on its retries; after a
-//! restart they may get it twice (at-least-once, receivers dedupe).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,8 +19,10 @@ use super::channels::{Channel, ChannelKind, Outcome, Transports};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
-/// Deliveries in flight at once; one per job at most.
+/// Deliveries in flight at once per channel; one per job and channel at most.
 const CONCURRENCY: usize = 64;
+/// How long an entry whose channel has no free slot waits before it is offered again.
+const DEFER: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// An alert that could not be delivered for this long is given up.
@@ -170,14 +169,37 @@ impl DispatcherStats {
     }
 }
 
+/// Where one leased entry goes.
+enum Target {
+    /// The channel at this index of the configuration.
+    Channel(usize),
+    /// The log: no channel is configured.
+    Log,
+    /// An entry for a channel that is no longer configured.
+    Gone,
+}
+
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     signals: Wakers,
     stats: DispatcherStats,
     transports: Transports,
     observers: Vec<Arc<dyn DeliveryObserver>>,
-    /// Per alert id being retried, the channels that already took it.
-    delivered_to: Mutex<HashMap<String, Vec<bool>>>,
+    /// Per channel (configuration order), its free delivery slots.
+    slots: Vec<Arc<Semaphore>>,
+    /// The log's slots, when no channel is configured.
+    log_slots: Arc<Semaphore>,
+    /// Each channel's index by its key.
+    by_key: HashMap<String, usize>,
+    /// Where entries without a channel go when channels are configured: written before
+    /// channels had entries of their own, they were `PING_ALERT_URI`'s.
+    legacy: Option<usize>,
+    /// Keys of channels no longer configured that were already logged, so that each is
+    /// logged once.
+    gone: Mutex<HashSet<String>>,
+    /// Entries of this process's view that wait for a retry: each counts once in its
+    /// channel's backlog.
+    waiting: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -188,13 +210,49 @@ impl Dispatcher {
         transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
     ) -> Self {
+        let slots = stats
+            .channels
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(CONCURRENCY)))
+            .collect();
+        let by_key = stats
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, channel)| (channel.key().to_owned(), i))
+            .collect();
+        let legacy = stats.channels.iter().position(Channel::is_alert_uri);
         Self {
             backend,
             signals,
             stats,
             transports,
             observers,
-            delivered_to: Mutex::new(HashMap::new()),
+            slots,
+            log_slots: Arc::new(Semaphore::new(CONCURRENCY)),
+            by_key,
+            legacy,
+            gone: Mutex::new(HashSet::new()),
+            waiting: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Free slots over every channel (or the log's): how many entries to lease.
+    fn free_slots(&self) -> usize {
+        if self.slots.is_empty() {
+            self.log_slots.available_permits()
+        } else {
+            self.slots.iter().map(|s| s.available_permits()).sum()
+        }
+    }
+
+    fn target(&self, pending: &PendingAlert) -> Target {
+        if pending.channel.is_empty() {
+            return self.legacy.map_or(Target::Log, Target::Channel);
+        }
+        match self.by_key.get(&pending.channel) {
+            Some(&index) => Target::Channel(index),
+            None => Target::Gone,
         }
     }
 
@@ -202,12 +260,11 @@ impl Dispatcher {
     /// delivered by then stays in the outbox for the next start.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
             let now = UnixTime::now();
-            let free = permits.available_permits();
+            let free = this.free_slots();
             if free > 0 {
                 let leased = match this.backend.lease_alerts(now, free).await {
                     Ok(leased) => leased,
@@ -216,15 +273,32 @@ impl Dispatcher {
                         Vec::new()
                     }
                 };
+                let mut deferred = Vec::new();
                 for pending in leased {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        break;
+                    let slots = match this.target(&pending) {
+                        Target::Channel(index) => this.slots.get(index).cloned(),
+                        Target::Log => Some(this.log_slots.clone()),
+                        Target::Gone => {
+                            let this = this.clone();
+                            tasks.spawn(async move { this.drop_gone(pending).await });
+                            continue;
+                        }
+                    };
+                    let Some(Ok(permit)) = slots.map(Semaphore::try_acquire_owned) else {
+                        // Its channel is busy: offered again shortly, behind the
+                        // entries of the channels that have room.
+                        deferred.push(pending);
+                        continue;
                     };
                     let this = this.clone();
                     tasks.spawn(async move {
                         this.deliver(pending).await;
                         drop(permit);
                     });
+                }
+                if !deferred.is_empty() {
+                    let this = this.clone();
+                    tasks.spawn(async move { this.defer(deferred).await });
                 }
             }
             let wait = this
@@ -238,7 +312,7 @@ impl Dispatcher {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = this.signals.dispatcher.notified() => {}
-                () = tokio::time::sleep(wait), if permits.available_permits() > 0 => {}
+                () = tokio::time::sleep(wait), if this.free_slots() > 0 => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
@@ -255,11 +329,57 @@ impl Dispatcher {
         }
     }
 
+    /// Hands entries whose channel had no free slot back to the store, without an
+    /// attempt counted.
+    async fn defer(&self, entries: Vec<PendingAlert>) {
+        let at = UnixTime::now().plus_millis(millis(DEFER));
+        for pending in entries {
+            if let Err(e) = self
+                .backend
+                .finish_alert(&pending, Delivery::Deferred(at))
+                .await
+            {
+                tracing::warn!(alert_id = %pending.alert.id, error = %e, "could not defer an alert");
+            }
+        }
+    }
+
+    /// An entry for a channel that is no longer configured (the `--notify` list changed
+    /// across a restart): dropped, with one warning per channel and a `gave_up`
+    /// delivery event in the job's history.
+    async fn drop_gone(&self, pending: PendingAlert) {
+        // The key is `name#hash`: its name is safe to show, as every channel name is.
+        let name = pending
+            .channel
+            .split_once('#')
+            .map_or(pending.channel.as_str(), |(name, _)| name)
+            .to_owned();
+        if lock(&self.gone).insert(pending.channel.clone()) {
+            tracing::warn!(
+                channel = %name,
+                "alerts queued for a channel that is no longer configured are dropped"
+            );
+        }
+        if let Err(e) = self.backend.finish_alert(&pending, Delivery::GaveUp).await {
+            tracing::error!(alert_id = %pending.alert.id, error = %e, "could not record the delivery outcome");
+        }
+        let alert = &pending.alert;
+        let event = DeliveryEvent {
+            alert_id: alert.id.to_string(),
+            event: alert.event.as_str(),
+            channel: name,
+            delivered: false,
+            attempts: pending.attempts,
+            last_status: None,
+            last_error: Some("the channel is no longer configured".to_owned()),
+        };
+        self.write_event(alert, event);
+    }
+
     async fn deliver(&self, pending: PendingAlert) {
-        let outcome = if self.stats.is_empty() {
-            self.log_only(&pending)
-        } else {
-            self.to_channels(&pending).await
+        let outcome = match self.target(&pending) {
+            Target::Channel(index) => self.to_channel(&pending, index).await,
+            Target::Log | Target::Gone => self.log_only(&pending),
         };
         if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
             tracing::error!(alert_id = %pending.alert.id, error = %e, "could not record the delivery outcome");
@@ -294,132 +414,77 @@ impl Dispatcher {
         Delivery::Delivered
     }
 
-    /// One attempt to each channel that takes the alert and has not taken it yet, all
-    /// at once; the alert is retried while any of them asks for it.
-    async fn to_channels(&self, pending: &PendingAlert) -> Delivery {
+    /// One attempt of one entry to its channel.
+    async fn to_channel(&self, pending: &PendingAlert, index: usize) -> Delivery {
         let alert = &pending.alert;
         let attempt_no = pending.attempts + 1;
-        let done = lock(&self.delivered_to).get(&alert.id).cloned();
-        let targets: Vec<usize> = self
-            .stats
-            .channels
-            .iter()
-            .enumerate()
-            .filter(|(i, channel)| {
-                channel.wants(alert) && done.as_ref().is_none_or(|d| d.get(*i) != Some(&true))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let mut attempts = JoinSet::new();
+        let (Some(channel), Some(stats)) =
+            (self.stats.channels.get(index), self.stats.stats.get(index))
+        else {
+            return Delivery::GaveUp;
+        };
         let sent_at = UnixTime::now();
-        for &index in &targets {
-            let channels = self.stats.channels.clone();
-            let transports = self.transports.clone();
-            let alert = alert.clone();
-            attempts.spawn(async move {
-                let started = Instant::now();
-                let outcome = match channels.get(index) {
-                    Some(channel) => transports.send(channel, &alert, sent_at).await,
-                    None => Outcome::Delivered { status: None },
-                };
-                (index, outcome, started.elapsed())
-            });
-        }
-        let mut results = Vec::with_capacity(targets.len());
-        while let Some(joined) = attempts.join_next().await {
-            match joined {
-                Ok(result) => results.push(result),
-                Err(e) => {
-                    tracing::error!(alert_id = %alert.id, error = %e, "a channel's delivery task failed")
-                }
-            }
-        }
-        // A task that failed to report counts as a retry of its channel.
-        let mut retry_delay: Option<Duration> =
-            (results.len() < targets.len()).then(|| backoff(pending.attempts));
-        for (_, outcome, _) in &results {
-            if let Outcome::Retry { retry_after, .. } = outcome {
+        let started = Instant::now();
+        let outcome = self.transports.send(channel, alert, sent_at).await;
+        let elapsed = started.elapsed();
+        let next = match &outcome {
+            Outcome::Retry { retry_after, .. } => {
                 let backoff = backoff(pending.attempts);
                 // Retry-After is honoured, but never below the first backoff step: a
                 // "0" or a past date must not turn retries into a flood.
                 let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
-                retry_delay = Some(retry_delay.map_or(delay, |d| d.max(delay)));
+                Some(UnixTime::now().plus_millis(millis(delay)))
             }
-        }
-        let next = retry_delay.map(|delay| {
-            UnixTime::now().plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
-        });
+            _ => None,
+        };
         let deadline = UnixTime::from_secs(alert.raised_at_unix)
             .unwrap_or(sent_at)
             .plus(GIVE_UP_AFTER.as_secs());
         let giving_up = next.is_some_and(|next| next > deadline);
-
-        let retried_before = done.is_some();
-        let mut taken = done.unwrap_or_else(|| vec![false; self.stats.channels.len()]);
-        for (position, (index, outcome, elapsed)) in results.iter().enumerate() {
-            let (Some(channel), Some(stats)) = (
-                self.stats.channels.get(*index),
-                self.stats.stats.get(*index),
-            ) else {
-                continue;
-            };
-            let observed = self.log_attempt(
-                channel, alert, attempt_no, outcome, *elapsed, giving_up, next,
-            );
-            stats.record(outcome);
-            let was_waiting = retried_before && taken.get(*index) == Some(&false);
-            match outcome {
-                Outcome::Retry { .. } if !giving_up => {
-                    if !was_waiting {
-                        stats.backlog.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                _ => {
-                    if was_waiting {
-                        stats.backlog.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    if let Some(slot) = taken.get_mut(*index) {
-                        *slot = true;
-                    }
-                    self.record_delivery(channel, alert, attempt_no, outcome);
-                }
-            }
-            let report = AttemptReport {
-                alert,
-                attempt: attempt_no,
-                outcome: observed,
-                elapsed: *elapsed,
-                status: outcome.status(),
-                to_webhook: true,
-                channel: Some(channel.name()),
-                first_of_attempt: position == 0,
-            };
-            for observer in &self.observers {
-                observer.attempt(&report);
-            }
-        }
-        match next {
+        let observed = self.log_attempt(
+            channel, alert, attempt_no, &outcome, elapsed, giving_up, next,
+        );
+        stats.record(&outcome);
+        let entry = pending.entry_id();
+        let delivery = match next {
             Some(next) if !giving_up => {
-                // Channels still waiting are marked "not taken" and counted in their
-                // backlog; remembered so that the next attempt knows which to skip.
-                let mut waiting = lock(&self.delivered_to);
-                waiting.insert(alert.id.clone(), taken);
+                if lock(&self.waiting).insert(entry) {
+                    stats.backlog.fetch_add(1, Ordering::Relaxed);
+                }
                 Delivery::RetryAt(next)
             }
             _ => {
-                lock(&self.delivered_to).remove(&alert.id);
-                if giving_up {
-                    Delivery::GaveUp
-                } else {
-                    Delivery::Delivered
+                if lock(&self.waiting).remove(&entry) {
+                    stats.backlog.fetch_sub(1, Ordering::Relaxed);
+                }
+                self.record_delivery(channel, alert, attempt_no, &outcome);
+                match outcome {
+                    Outcome::Delivered { .. } => Delivery::Delivered,
+                    _ => Delivery::GaveUp,
                 }
             }
+        };
+        // An alert reaches the observers that publish it once: through the first
+        // channel that takes it.
+        let first = self.stats.channels.iter().position(|c| c.wants(alert)) == Some(index)
+            || pending.channel.is_empty();
+        let report = AttemptReport {
+            alert,
+            attempt: attempt_no,
+            outcome: observed,
+            elapsed,
+            status: outcome.status(),
+            to_webhook: true,
+            channel: Some(channel.name()),
+            first_of_attempt: first,
+        };
+        for observer in &self.observers {
+            observer.attempt(&report);
         }
+        delivery
     }
 
-    /// Writes the end of a delivery to one channel into the job's history (SPEC §13)
-    /// on a task of its own: the history is a record, not part of delivering, so a
-    /// slow or failing store write neither delays the next delivery nor is retried.
+    /// Writes the end of a delivery to one channel into the job's history (SPEC §13).
     fn record_delivery(&self, channel: &Channel, alert: &Alert, attempts: u32, outcome: &Outcome) {
         let event = DeliveryEvent {
             alert_id: alert.id.to_string(),
@@ -432,6 +497,13 @@ impl Dispatcher {
                 .error()
                 .and_then(|e| first_line(e.as_bytes(), ERROR_EVENT_BYTES)),
         };
+        self.write_event(alert, event);
+    }
+
+    /// Writes a delivery event on a task of its own: the history is a record, not part
+    /// of delivering, so a slow or failing store write neither delays the next
+    /// delivery nor is retried.
+    fn write_event(&self, alert: &Alert, event: DeliveryEvent) {
         let backend = self.backend.clone();
         let name = alert.name.clone();
         tokio::spawn(async move {
@@ -498,6 +570,10 @@ impl Dispatcher {
             }
         }
     }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The first non-empty line of `bytes`, trimmed, cut to at most `max` bytes on a

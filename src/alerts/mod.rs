@@ -7,7 +7,7 @@ mod dispatcher;
 mod signing;
 mod webhook_url;
 
-pub use channels::{Channel, ChannelKind, ChannelUrlError, Outcome, Transports};
+pub use channels::{Channel, ChannelKind, ChannelRoutes, ChannelUrlError, Outcome, Transports};
 pub use dispatcher::{
     AttemptOutcome, AttemptReport, ChannelStats, DeliveryObserver, Dispatcher, DispatcherStats,
 };

@@ -19,7 +19,7 @@ use crate::domain::{Alert, DeliveryEvent, Job, JobName, Policy, Status, UnixTime
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
-pub use outbox::PendingAlert;
+pub use outbox::{entry_id, AlertRoutes, Fanout, PendingAlert};
 
 /// What recording a ping did.
 #[derive(Debug)]
@@ -104,6 +104,9 @@ pub enum Delivery {
     /// Try again at this moment.
     RetryAt(UnixTime),
     GaveUp,
+    /// Not attempted (its channel has no free slot): offered again at this moment,
+    /// without counting an attempt.
+    Deferred(UnixTime),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +260,8 @@ pub struct BackendOptions {
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.
     pub startup_grace: Duration,
     pub sync: SyncMode,
+    /// The channels a raised alert gets an outbox entry for.
+    pub fanout: Fanout,
 }
 
 impl BackendOptions {

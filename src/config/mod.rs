@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::alerts::{AlertUri, Channel, Signer};
-use crate::backend::{BackendOptions, StoreUrl, SyncMode};
+use crate::alerts::{AlertUri, Channel, ChannelRoutes, Signer};
+use crate::backend::{BackendOptions, Fanout, StoreUrl, SyncMode};
 use crate::health::{self, PublishSettings, RedisUrl, Thresholds};
 use crate::http::{RateLimit, ServeOptions};
 use crate::perf::PerfSettings;
@@ -269,6 +269,17 @@ impl Config {
             let channel = Channel::parse(raw.expose()).map_err(|e| {
                 ConfigError::new("--notify", format!("channel URL {}: {e}", index + 1))
             })?;
+            // Two entries of one alert under one key would be one entry twice.
+            if channels.iter().any(|c| c.key() == channel.key()) {
+                return Err(ConfigError::new(
+                    "--notify",
+                    format!(
+                        "channel URL {} repeats an earlier channel ({}); give each URL once",
+                        index + 1,
+                        channel.name()
+                    ),
+                ));
+            }
             channels.push(channel);
         }
         Ok(channels)
@@ -307,6 +318,11 @@ impl Config {
                 realert_max: self.realert_max,
                 startup_grace: self.startup_grace,
                 sync: self.sync,
+                fanout: if channels.is_empty() {
+                    Fanout::default()
+                } else {
+                    Fanout::new(std::sync::Arc::new(ChannelRoutes::new(&channels)))
+                },
             },
             channels,
             signer,

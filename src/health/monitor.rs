@@ -524,6 +524,7 @@ mod tests {
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
+                fanout: crate::backend::Fanout::default(),
             },
             Wakers::default(),
         ));

@@ -11,6 +11,7 @@ mod common;
 mod harness;
 
 mod api;
+mod delivery;
 mod email;
 mod kinds;
 mod routing;

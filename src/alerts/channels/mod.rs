@@ -84,6 +84,10 @@ pub(crate) enum Endpoint {
 pub struct Channel {
     kind: ChannelKind,
     name: String,
+    /// `name#hash`: names the channel's outbox entries (see [`Channel::key`]).
+    key: String,
+    /// Built from `PING_ALERT_URI` rather than a `--notify` URL.
+    alert_uri: bool,
     routing: Routing,
     endpoint: Endpoint,
 }
@@ -95,10 +99,15 @@ impl Channel {
     }
 
     /// The webhook channel of `PING_ALERT_URI`: an `http(s)://` URL, all jobs and events.
-    pub fn webhook(url: reqwest::Url) -> Self {
+    pub fn webhook(mut url: reqwest::Url) -> Self {
+        url.set_fragment(None);
+        let name = url::name_of(ChannelKind::Webhook, &url);
+        let key = url::key_of(ChannelKind::Webhook, url.scheme(), &url, &name);
         Self {
             kind: ChannelKind::Webhook,
-            name: url::name_of(ChannelKind::Webhook, &url),
+            name,
+            key,
+            alert_uri: true,
             routing: Routing::default(),
             endpoint: Endpoint::Http(url),
         }
@@ -111,6 +120,19 @@ impl Channel {
     /// `kind:host` (with `:port` when the URL gives one): safe to log and show.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The key of the channel's outbox entries: its name, `#`, and 16 hex digits of a
+    /// hash of its whole URL. Stable across restarts while the URL is unchanged; holds
+    /// no secret.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether this is `PING_ALERT_URI`'s channel, which also takes the outbox entries
+    /// written before each channel had entries of its own.
+    pub fn is_alert_uri(&self) -> bool {
+        self.alert_uri
     }
 
     pub fn routing(&self) -> &Routing {
@@ -132,6 +154,26 @@ impl fmt::Display for Channel {
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Channel({})", self.name)
+    }
+}
+
+/// The configured channels' routing, as the stores see it: which channels get an
+/// outbox entry for an alert.
+pub struct ChannelRoutes(Arc<[Channel]>);
+
+impl ChannelRoutes {
+    pub fn new(channels: &[Channel]) -> Self {
+        Self(channels.into())
+    }
+}
+
+impl crate::backend::AlertRoutes for ChannelRoutes {
+    fn channels_for(&self, alert: &Alert) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|channel| channel.wants(alert))
+            .map(|channel| channel.key.clone())
+            .collect()
     }
 }
 

@@ -45,6 +45,23 @@ pub(super) fn name_of(kind: ChannelKind, url: &Url) -> String {
     }
 }
 
+/// A channel's stable key, `name#hash`: the hash (64 bits of SHA-256) covers its kind,
+/// its transport and its whole URL without the fragment, so that a restart with the
+/// same URL finds its outbox entries and a changed URL does not. The URL itself, with
+/// its secrets, is never stored.
+pub(super) fn key_of(kind: ChannelKind, transport: &str, url: &Url, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(kind.as_str())
+        .chain_update(b"\n")
+        .chain_update(transport)
+        .chain_update(b"\n")
+        .chain_update(url.as_str())
+        .finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{name}#{hex}")
+}
+
 pub(super) fn parse(raw: &str) -> Result<Channel, ChannelUrlError> {
     let raw = raw.trim();
     let (main, fragment) = match raw.split_once('#') {
@@ -104,10 +121,18 @@ pub(super) fn parse(raw: &str) -> Result<Channel, ChannelUrlError> {
     }
     url.set_fragment(None);
     let name = name_of(kind, &url);
+    let via = if kind == ChannelKind::Email {
+        scheme.as_str()
+    } else {
+        transport
+    };
+    let key = key_of(kind, via, &url, &name);
     let endpoint = endpoint(kind, &scheme, url, &name)?;
     Ok(Channel {
         kind,
         name,
+        key,
+        alert_uri: false,
         routing,
         endpoint,
     })

@@ -173,12 +173,20 @@ impl LocalBackend {
         }
     }
 
-    fn pending(&self, alert: Alert, now: UnixTime) -> PendingAlert {
-        PendingAlert {
-            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
-            alert,
-            attempts: 0,
-            next_attempt_ms: now.millis(),
+    /// The outbox entries of a raised alert, one per channel that takes it, each with
+    /// its own sequence number; pushed as `OutboxPut` onto both `ops` (the journal
+    /// record of the change) and `publish` (what the dispatcher sees once durable).
+    fn put_entries(&self, alert: Alert, now: UnixTime, ops: &mut Vec<Op>, publish: &mut Vec<Op>) {
+        for channel in self.options.fanout.channels_for(&alert) {
+            let entry = PendingAlert {
+                seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+                alert: alert.clone(),
+                channel,
+                attempts: 0,
+                next_attempt_ms: now.millis(),
+            };
+            publish.push(Op::OutboxPut(entry.clone()));
+            ops.push(Op::OutboxPut(entry));
         }
     }
 
@@ -252,9 +260,7 @@ impl Backend for LocalBackend {
                 ops.push(Op::Upsert(job.clone(), stored));
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    let pending = self.pending(alert, now);
-                    publish.push(Op::OutboxPut(pending.clone()));
-                    ops.push(Op::OutboxPut(pending));
+                    self.put_entries(alert, now, &mut ops, &mut publish);
                 }
                 let durable = self.persist(&job.name, ops, publish)?;
                 match (was_down, is_down) {
@@ -299,9 +305,7 @@ impl Backend for LocalBackend {
                 let mut ops = vec![Op::Upsert(job.clone(), stored)];
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    let pending = self.pending(alert, now);
-                    publish.push(Op::OutboxPut(pending.clone()));
-                    ops.push(Op::OutboxPut(pending));
+                    self.put_entries(alert, now, &mut ops, &mut publish);
                 }
                 let durable = match self.persist(&job.name, ops, publish) {
                     Ok(durable) => durable,
@@ -428,9 +432,9 @@ impl Backend for LocalBackend {
                 continue;
             };
             let (stored, kept) = self.route_events(events);
-            let pending = self.pending(alert.clone(), now);
-            let publish = vec![Op::OutboxPut(pending.clone())];
-            let ops = vec![Op::Upsert(job.clone(), stored), Op::OutboxPut(pending)];
+            let mut publish = Vec::new();
+            let mut ops = vec![Op::Upsert(job.clone(), stored)];
+            self.put_entries(alert.clone(), now, &mut ops, &mut publish);
             match self.persist(&name, ops, publish) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
@@ -492,6 +496,7 @@ impl Backend for LocalBackend {
             let op = match outcome {
                 Delivery::RetryAt(_) => StoreOp::OutboxRetry,
                 Delivery::Delivered | Delivery::GaveUp => StoreOp::OutboxAck,
+                Delivery::Deferred(_) => return Ok(()),
             };
             self.store_timer.finish(op, started);
             return Ok(());
@@ -500,12 +505,14 @@ impl Backend for LocalBackend {
             return Ok(());
         }
         let op = match outcome {
-            Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.alert.id.clone()),
+            Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.entry_id()),
             Delivery::RetryAt(next_attempt) => Op::OutboxRetry {
-                id: alert.alert.id.clone(),
+                id: alert.entry_id(),
                 attempts: alert.attempts.saturating_add(1),
                 next_attempt_ms: next_attempt.millis(),
             },
+            // A deferral is no attempt: nothing to keep across a restart.
+            Delivery::Deferred(_) => return Ok(()),
         };
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.

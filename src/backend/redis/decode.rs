@@ -70,6 +70,7 @@ pub struct BadEntry {
     pub reason: String,
     pub job: Vec<u8>,
     pub alert_id: Vec<u8>,
+    pub channel: Vec<u8>,
 }
 
 fn bad_entry(fields: &[Value], reason: String) -> BadEntry {
@@ -83,6 +84,7 @@ fn bad_entry(fields: &[Value], reason: String) -> BadEntry {
         reason,
         job: raw("n"),
         alert_id: raw("i"),
+        channel: raw("k"),
     }
 }
 
@@ -104,6 +106,7 @@ pub fn leased(reply: &Value, now_ms: i64) -> Result<Vec<Result<PendingAlert, Bad
                 reason,
                 job: Vec::new(),
                 alert_id: Vec::new(),
+                channel: Vec::new(),
             })?;
             let attempts = array(item)
                 .and_then(|i| i.get(2))
