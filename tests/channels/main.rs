@@ -9,11 +9,15 @@ mod common;
 #[allow(dead_code)]
 #[path = "../process/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../health/redis_server.rs"]
+mod redis_server;
 
 mod api;
 mod delivery;
 mod email;
 mod kinds;
+mod replicas;
 mod routing;
 mod secrets;
 mod support;
