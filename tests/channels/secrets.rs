@@ -1,6 +1,7 @@
 //! Secrets planted in every kind's URL (tokens, passwords, paths, queries) never show
 //! in the log at trace level, `/health`, `/metrics`, `/channels`, the answer of
-//! `POST /channels/test`, a start refused for a bad URL, or `--help`.
+//! `POST /channels/test`, a job's delivery events, the SQLite store's files, a start
+//! refused for a bad URL, or `--help`.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,10 @@ async fn secrets_in_channel_urls_never_appear_in_logs_answers_or_errors() {
     for url in &urls {
         args.extend(["--notify", url.as_str()]);
     }
-    let mut cmd = command(&["--listen", "127.0.0.1:0", "--store", "memory://"]);
+    // On SQLite, so that the stored outbox entries (keyed by channel) are checked too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("o.db").display());
+    let mut cmd = command(&["--listen", "127.0.0.1:0", "--store", &store]);
     cmd.args(&args).env("RUST_LOG", "trace");
     let server = tokio::task::spawn_blocking(move || Server::spawn(cmd))
         .await
@@ -90,7 +94,13 @@ async fn secrets_in_channel_urls_never_appear_in_logs_answers_or_errors() {
         .expect("test");
     assert_eq!(test.status(), 200);
     assert_hidden("POST /channels/test", &test.text().await.expect("body"));
-    for path in ["/health", "/metrics", "/channels", "/metrics/performance"] {
+    for path in [
+        "/health",
+        "/metrics",
+        "/channels",
+        "/metrics/performance",
+        "/ping/secretive/events",
+    ] {
         let body = client
             .get(server.url(path))
             .send()
@@ -113,6 +123,15 @@ async fn secrets_in_channel_urls_never_appear_in_logs_answers_or_errors() {
     );
     assert_hidden("the log", &log);
     drop(server);
+    // The database and its journal name channels by key, never by URL.
+    for file in std::fs::read_dir(dir.path()).expect("store dir") {
+        let path = file.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read a store file");
+        assert_hidden(
+            &path.display().to_string(),
+            &String::from_utf8_lossy(&bytes),
+        );
+    }
 }
 
 #[test]
