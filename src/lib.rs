@@ -195,8 +195,8 @@ pub async fn run(
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
     let for_health = channel_stats.clone();
     let unreachable_after = sink_failures;
-    health.set_channel_summary(Arc::new(move || {
-        http::channel_health_entries(&for_health, unreachable_after)
+    health.set_channel_summary(Arc::new(move |backlog| {
+        http::channel_health_entries(&for_health, unreachable_after, backlog)
     }));
 
     let http_settings = settings.http;

@@ -90,8 +90,6 @@ pub trait DeliveryObserver: Send + Sync {
 pub struct ChannelStats {
     delivered: AtomicU64,
     failed: AtomicU64,
-    /// Alerts waiting for a retry to this channel (this process's view).
-    backlog: AtomicU64,
     /// Failed attempts since the last success.
     consecutive_failures: AtomicU32,
     last_error: Mutex<Option<String>>,
@@ -105,10 +103,6 @@ impl ChannelStats {
     /// Failed attempts (retried, refused or given up).
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
-    }
-
-    pub fn backlog(&self) -> u64 {
-        self.backlog.load(Ordering::Relaxed)
     }
 
     pub fn consecutive_failures(&self) -> u32 {
@@ -197,9 +191,6 @@ pub struct Dispatcher {
     /// Keys of channels no longer configured that were already logged, so that each is
     /// logged once.
     gone: Mutex<HashSet<String>>,
-    /// Entries of this process's view that wait for a retry: each counts once in its
-    /// channel's backlog.
-    waiting: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -233,7 +224,6 @@ impl Dispatcher {
             by_key,
             legacy,
             gone: Mutex::new(HashSet::new()),
-            waiting: Mutex::new(HashSet::new()),
         }
     }
 
@@ -445,18 +435,9 @@ impl Dispatcher {
             channel, alert, attempt_no, &outcome, elapsed, giving_up, next,
         );
         stats.record(&outcome);
-        let entry = pending.entry_id();
         let delivery = match next {
-            Some(next) if !giving_up => {
-                if lock(&self.waiting).insert(entry) {
-                    stats.backlog.fetch_add(1, Ordering::Relaxed);
-                }
-                Delivery::RetryAt(next)
-            }
+            Some(next) if !giving_up => Delivery::RetryAt(next),
             _ => {
-                if lock(&self.waiting).remove(&entry) {
-                    stats.backlog.fetch_sub(1, Ordering::Relaxed);
-                }
                 self.record_delivery(channel, alert, attempt_no, &outcome);
                 match outcome {
                     Outcome::Delivered { .. } => Delivery::Delivered,

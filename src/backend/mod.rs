@@ -7,6 +7,7 @@ mod local;
 mod outbox;
 mod redis;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,6 +198,10 @@ pub trait StoreHealth: Send + Sync {
 
     /// When the oldest undelivered alert was raised; `None` when none is.
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError>;
+
+    /// Entries waiting for delivery per channel key (`""` for the log); channels with
+    /// none may be left out.
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError>;
 
     /// Pings recorded in the last hour by every replica sharing this store; `None`
     /// when the store does not count them (one process then counts its own).

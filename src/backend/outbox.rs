@@ -99,6 +99,8 @@ pub struct Outbox {
     /// oldest pending alert, without a scan.
     raised: BTreeMap<u64, i64>,
     len: usize,
+    /// Entries waiting per channel key.
+    per_channel: HashMap<String, u64>,
 }
 
 impl Outbox {
@@ -118,6 +120,7 @@ impl Outbox {
             ));
         }
         self.raised.insert(alert.seq, alert.alert.raised_at_unix);
+        *self.per_channel.entry(alert.channel.clone()).or_default() += 1;
         queue.push_back(alert);
         self.len += 1;
     }
@@ -170,6 +173,7 @@ impl Outbox {
                     self.raised.remove(&done.seq);
                 }
                 self.len -= 1;
+                uncount(&mut self.per_channel, &alert.channel, 1);
                 match queue.front() {
                     Some(next) => {
                         self.ready.insert((next.next_attempt_ms, next.seq, key()));
@@ -203,13 +207,17 @@ impl Outbox {
         };
         for (channel, queue) in queues {
             if let Some(head) = queue.front() {
-                self.ready
-                    .remove(&(head.next_attempt_ms, head.seq, (job.clone(), channel)));
+                self.ready.remove(&(
+                    head.next_attempt_ms,
+                    head.seq,
+                    (job.clone(), channel.clone()),
+                ));
             }
             for alert in &queue {
                 self.raised.remove(&alert.seq);
             }
             self.len -= queue.len();
+            uncount(&mut self.per_channel, &channel, queue.len() as u64);
         }
     }
 
@@ -225,11 +233,25 @@ impl Outbox {
         self.len
     }
 
+    /// Entries waiting per channel key.
+    pub fn per_channel(&self) -> HashMap<String, u64> {
+        self.per_channel.clone()
+    }
+
     /// When the oldest undelivered alert was raised.
     pub fn oldest_raised_at(&self) -> Option<UnixTime> {
         self.raised
             .first_key_value()
             .and_then(|(_, at)| UnixTime::from_secs(*at))
+    }
+}
+
+fn uncount(per_channel: &mut HashMap<String, u64>, channel: &str, n: u64) {
+    if let Some(count) = per_channel.get_mut(channel) {
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            per_channel.remove(channel);
+        }
     }
 }
 
@@ -306,8 +328,11 @@ mod tests {
         let next = outbox.lease(ms(0), 10);
         assert_eq!(next.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![4]);
         assert_eq!(outbox.len(), 3);
+        let counts = outbox.per_channel();
+        assert_eq!((counts["slack"], counts["ntfy"]), (2, 1));
         outbox.drop_job(&JobName::parse("a").unwrap());
         assert_eq!(outbox.len(), 0);
+        assert!(outbox.per_channel().is_empty());
         assert!(outbox.lease(ms(10_000), 10).is_empty());
     }
 

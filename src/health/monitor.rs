@@ -55,6 +55,10 @@ enum RedisSeen {
     Unreachable(String),
 }
 
+/// The `channels` entries of `/health`, given each channel key's waiting entries.
+pub type ChannelSummary =
+    Arc<dyn Fn(&std::collections::HashMap<String, u64>) -> Value + Send + Sync>;
+
 /// Measures, evaluates and remembers which conditions are active. Shared by the
 /// `/health` handler (reads), the ping handler (counts pings), the dispatcher (as a
 /// [`DeliveryObserver`]), the evaluator and the publisher.
@@ -73,7 +77,7 @@ pub struct HealthMonitor {
     /// Set once by the performance layer; `null` in metrics publications until then.
     performance: OnceLock<PerformanceSummary>,
     /// Set once at start by `run`: the per-channel entries of the report.
-    channels: OnceLock<PerformanceSummary>,
+    channels: OnceLock<ChannelSummary>,
 }
 
 impl HealthMonitor {
@@ -129,7 +133,7 @@ impl HealthMonitor {
     }
 
     /// Connects the per-channel entries of the report; only the first call counts.
-    pub fn set_channel_summary(&self, summary: PerformanceSummary) {
+    pub fn set_channel_summary(&self, summary: ChannelSummary) {
         let _ = self.channels.set(summary);
     }
 
@@ -198,6 +202,8 @@ impl HealthMonitor {
     pub async fn report(&self) -> HealthReport {
         let measurement = self.measure().await;
         let alerts = evaluate(&measurement, &self.settings.thresholds);
+        // An unreachable store shows in the indicators; the channels then show none.
+        let backlog = self.backend.channel_backlog().await.unwrap_or_default();
         self.observe(&alerts);
         HealthReport {
             status: HealthStatus::of(&alerts),
@@ -211,7 +217,7 @@ impl HealthMonitor {
             channels: self
                 .channels
                 .get()
-                .map_or_else(|| Value::Array(Vec::new()), |summary| summary()),
+                .map_or_else(|| Value::Array(Vec::new()), |summary| summary(&backlog)),
         }
     }
 

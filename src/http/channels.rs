@@ -1,6 +1,8 @@
 //! `GET /channels` and `POST /channels/test` (SPEC §14): the notification channels
 //! with their counters, and a test message to every channel at once.
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,13 +19,25 @@ fn rate(stats: &ChannelStats) -> Value {
         .map_or(Value::Null, |rate| json!((rate * 10.0).round() / 10.0))
 }
 
-fn describe(channel: &Channel, stats: &ChannelStats) -> Value {
+/// The channel's entries waiting in the outbox (its own key's, and for
+/// `PING_ALERT_URI`'s channel those written before channels had entries of their own).
+fn backlog_of(channel: &Channel, backlog: &HashMap<String, u64>) -> u64 {
+    let own = backlog.get(channel.key()).copied().unwrap_or(0);
+    let legacy = if channel.is_alert_uri() {
+        backlog.get("").copied().unwrap_or(0)
+    } else {
+        0
+    };
+    own + legacy
+}
+
+fn describe(channel: &Channel, stats: &ChannelStats, backlog: &HashMap<String, u64>) -> Value {
     json!({
         "name": channel.name(),
         "kind": channel.kind().as_str(),
         "jobs": channel.routing().job_patterns(),
         "events": channel.routing().events.names(),
-        "backlog": stats.backlog(),
+        "backlog": backlog_of(channel, backlog),
         "delivered": stats.delivered(),
         "failed": stats.failed(),
         "success_rate_percent": rate(stats),
@@ -31,16 +45,21 @@ fn describe(channel: &Channel, stats: &ChannelStats) -> Value {
     })
 }
 
-/// The entries of `/health`'s `channels`: name, backlog, success rate, reachable (a
-/// channel is unreachable after `failures` failed attempts in a row).
-pub fn health_entries(stats: &crate::alerts::DispatcherStats, failures: u32) -> Value {
+/// The entries of `/health`'s `channels`: name, backlog (each channel key's waiting
+/// entries in `backlog`), success rate, reachable (a channel is unreachable after
+/// `failures` failed attempts in a row).
+pub fn health_entries(
+    stats: &crate::alerts::DispatcherStats,
+    failures: u32,
+    backlog: &HashMap<String, u64>,
+) -> Value {
     Value::Array(
         stats
             .channels()
             .map(|(channel, stats)| {
                 json!({
                     "name": channel.name(),
-                    "backlog": stats.backlog(),
+                    "backlog": backlog_of(channel, backlog),
                     "success_rate_percent": rate(stats),
                     "reachable": stats.consecutive_failures() < failures,
                 })
@@ -59,10 +78,12 @@ pub fn health_entries(stats: &crate::alerts::DispatcherStats, failures: u32) -> 
     security(("admin_token" = [])),
 )]
 pub async fn list_channels(State(app): State<AppState>) -> Response {
+    // A store that does not answer shows no backlog rather than failing the list.
+    let backlog = app.backend.channel_backlog().await.unwrap_or_default();
     let channels: Vec<Value> = app
         .channels
         .channels()
-        .map(|(channel, stats)| describe(channel, stats))
+        .map(|(channel, stats)| describe(channel, stats, &backlog))
         .collect();
     Json(json!({ "channels": channels })).into_response()
 }

@@ -43,6 +43,26 @@ async fn deliveries(app: &TestApp, name: &str, n: usize) -> Vec<Value> {
     }
 }
 
+/// Each channel's `backlog` in `GET /channels` once the delivered entries have left,
+/// and the `/health` document.
+async fn backlogs(app: &TestApp) -> (Vec<u64>, Value) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let list: Value = app.get("/channels").await.json().await.expect("json");
+        let backlogs: Vec<u64> = list["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .map(|c| c["backlog"].as_u64().expect("backlog"))
+            .collect();
+        if backlogs.last() == Some(&0) || Instant::now() > deadline {
+            let health: Value = app.get("/health").await.json().await.expect("json");
+            return (backlogs, health);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_channel_never_holds_back_another_channels_alerts() {
     // Never answers within the attempt's 10 s.
@@ -69,6 +89,12 @@ async fn a_hanging_channel_never_holds_back_another_channels_alerts() {
         (1..JOBS).contains(&stuck),
         "{stuck} reached the hanging channel"
     );
+    // Its entries are its backlog; /health's indicators are the totals.
+    let (channels, health) = backlogs(&app).await;
+    assert_eq!(channels, [JOBS as u64, 0], "GET /channels");
+    assert_eq!(health["channels"][0]["backlog"], JOBS as u64, "{health:#}");
+    assert_eq!(health["channels"][1]["backlog"], 0, "{health:#}");
+    assert_eq!(health["indicators"]["alert_backlog"], JOBS as u64);
     app.stop().await;
 }
 

@@ -61,6 +61,11 @@ async fn replicas_send_each_channels_entry_once_and_a_failing_channel_holds_only
         .iter()
         .all(|r| r.header("title").ends_with("is DOWN")));
 
+    let list: serde_json::Value = first.get("/channels").await.json().await.expect("json");
+    // Each job's down, and its up waiting behind it.
+    assert_eq!(list["channels"][0]["backlog"], 2 * jobs.len(), "{list:#}");
+    assert_eq!(list["channels"][1]["backlog"], 0, "{list:#}");
+
     // Deleting the jobs drops their entries on every channel: the retries stop.
     for job in jobs {
         let response = first
@@ -80,6 +85,8 @@ async fn replicas_send_each_channels_entry_once_and_a_failing_channel_holds_only
         settled,
         "retries went on after the delete"
     );
+    let list: serde_json::Value = second.get("/channels").await.json().await.expect("json");
+    assert_eq!(list["channels"][0]["backlog"], 0, "{list:#}");
     first.stop().await;
     second.stop().await;
 }

@@ -30,7 +30,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -607,6 +607,10 @@ impl StoreHealth for LocalBackend {
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
         Ok(self.alerts.lock().oldest_raised_at())
+    }
+
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError> {
+        Ok(self.alerts.lock().per_channel())
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {

@@ -18,7 +18,8 @@
 //! `wake` (sorted set of wake-ups in ms), `outbox` (stream, one consumer group),
 //! `q:<name>` and `qc:<channel>:<name>` (lists: the job's undelivered entries for the
 //! log or for one channel, in order), `qs:<name>` (set: the channels the job has
-//! queues for), `ready` (sorted set: queue heads due for an attempt), `att` (hash:
+//! queues for), `qn` (hash: entries waiting per channel key), `ready` (sorted set: queue heads due for
+//! an attempt), `att` (hash:
 //! attempts per entry), `meta` (hash: when the
 //! deployment last resumed, alert sequence), `alive` (liveness) and `pings` (hash: pings
 //! per minute).
@@ -38,6 +39,7 @@ mod scripts;
 mod store_url;
 mod sweep;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -501,6 +503,17 @@ impl StoreHealth for RedisBackend {
         let mut cmd = redis::cmd("XLEN");
         cmd.arg(key("outbox"));
         self.core.query("backlog", &cmd).await
+    }
+
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError> {
+        self.core.fail_fast("channel backlog")?;
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(key("qn"));
+        let counts: HashMap<String, i64> = self.core.query("channel backlog", &cmd).await?;
+        Ok(counts
+            .into_iter()
+            .filter_map(|(channel, n)| u64::try_from(n).ok().map(|n| (channel, n)))
+            .collect())
     }
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {

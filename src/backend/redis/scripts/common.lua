@@ -54,6 +54,14 @@ local function queue_of(name, channel)
   return P .. 'qc:' .. channel .. ':' .. name
 end
 
+-- Counts `n` entries of `channel` as no longer waiting.
+local function uncount(channel, n)
+  local key = channel or ''
+  if redis.call('HINCRBY', P .. 'qn', key, -n) <= 0 then
+    redis.call('HDEL', P .. 'qn', key)
+  end
+end
+
 local function entry_of(id)
   return redis.call('XRANGE', OUTBOX, id, id)[1]
 end
@@ -61,13 +69,16 @@ end
 -- Drops every undelivered entry of job `name`, on every channel, in slices: unpack
 -- has a stack limit.
 local function drop_alerts(name)
-  local queues = { P .. 'q:' .. name }
+  local keys = { '' }
   local channels = P .. 'qs:' .. name
   for _, channel in ipairs(redis.call('SMEMBERS', channels)) do
-    queues[#queues + 1] = queue_of(name, channel)
+    keys[#keys + 1] = channel
   end
   redis.call('DEL', channels)
-  for _, q in ipairs(queues) do
+  for _, channel in ipairs(keys) do
+    local q = queue_of(name, channel)
+    local dropped = redis.call('LLEN', q)
+    if dropped > 0 then uncount(channel, dropped) end
     while true do
       local ids = redis.call('LRANGE', q, 0, 499)
       if #ids == 0 then break end

@@ -22,6 +22,7 @@ if outcome == 'done' then
   redis.pcall('XACK', OUTBOX, GROUP, id)
   redis.call('XDEL', OUTBOX, id)
   redis.call('LPOP', q)
+  uncount(ARGV[8], 1)
   redis.call('HDEL', P .. 'att', id)
   redis.call('ZREM', ready, id)
   -- The next alert of the job is ready since it was raised, so that across jobs the

@@ -44,6 +44,7 @@ local function raise(name, at, channel)
     fields[#fields + 1] = channel
     redis.call('SADD', P .. 'qs:' .. name, channel)
   end
+  redis.call('HINCRBY', P .. 'qn', channel, 1)
   fields[#fields + 1] = 'q'
   fields[#fields + 1] = int(redis.call('HINCRBY', P .. 'meta', 'seq', 1))
   local id = redis.call('XADD', OUTBOX, '*', unpack(fields))
