@@ -287,3 +287,29 @@ fn a_bad_notify_url_is_refused_in_one_line_naming_notify_without_its_secret() {
     assert!(unknown.to_string().contains("gopher://"), "{unknown}");
     assert!(!unknown.to_string().contains("S3CR3T"), "{unknown}");
 }
+
+#[test]
+fn a_channel_given_twice_is_refused_naming_notify() {
+    let err = refusal(&[
+        "--alert-uri",
+        "https://hooks.example/x?token=S3CR3T",
+        "--notify",
+        "webhook+https://hooks.example/x?token=S3CR3T#events=down",
+    ])
+    .expect("refused");
+    assert_eq!(err.option, "--notify");
+    let line = err.to_string();
+    assert!(
+        line.contains("repeats an earlier channel (webhook:hooks.example)"),
+        "{line}"
+    );
+    assert!(!line.contains("S3CR3T"), "{line}");
+    // The same host with another path is another channel.
+    assert!(refusal(&[
+        "--notify",
+        "ntfy+https://ntfy.sh/a",
+        "--notify",
+        "ntfy+https://ntfy.sh/b"
+    ])
+    .is_none());
+}
