@@ -37,7 +37,13 @@ fn check(raw: &str, secret_planted: bool) {
             let (kind, host) = name.split_once(':').expect("kind:host");
             assert!(!kind.is_empty() && !host.contains('/') && !host.contains('@'), "{name}");
             assert!(!host.contains('?') && !host.contains('#'), "{name}");
-            let shown = format!("{channel} {channel:?}");
+            // The key names the channel's outbox entries in the store: its name, '#'
+            // and 16 hex digits.
+            let key = channel.key();
+            let (key_name, hash) = key.rsplit_once('#').expect("name#hash");
+            assert_eq!(key_name, name, "{key}");
+            assert!(hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+            let shown = format!("{channel} {channel:?} {key}");
             if secret_planted {
                 assert!(!shown.contains(SECRET), "{raw:?} shown as {shown}");
             }
