@@ -16,17 +16,20 @@
 
 use std::path::{Path, PathBuf};
 
+mod events;
+
+pub use events::EventBytes;
+
 use crate::backend::PendingAlert;
 use crate::domain::{
-    Alert, DeliveryEvent, DownReason, Event, EventKind, ExitCode, Frequency, Grace, Job, JobName,
-    OpenRun, Origin, Output, RunId, Runs, Signal, SignalEvent, Status, UnixTime,
+    Alert, DownReason, Frequency, Grace, Job, JobName, OpenRun, RunId, Runs, Status, UnixTime,
 };
 
 /// One change to make durable.
 #[derive(Debug, Clone)]
 pub enum Op {
     /// A job's whole new state and the events its change recorded, oldest first.
-    Upsert(Job, Vec<Event>),
+    Upsert(Job, EventBytes),
     /// Deletes the job and its undelivered alerts.
     Delete(JobName),
     OutboxPut(PendingAlert),
@@ -89,7 +92,7 @@ fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
                     put_runs(buf, runs)?;
                 }
             }
-            put_events(buf, events)?;
+            events.put(buf);
         }
         Op::Delete(name) => {
             buf.push(DELETE);
@@ -173,69 +176,6 @@ pub fn put_runs(buf: &mut Vec<u8>, runs: &Runs) -> Result<(), String> {
     put_opt_u64(buf, runs.max_runtime);
     buf.push(runs.failure_tolerance);
     put_u64(buf, u64::from(runs.consecutive_failures));
-    Ok(())
-}
-
-/// Events, oldest first: the form of the journal and of the snapshot's `events` rows.
-pub fn put_events(buf: &mut Vec<u8>, events: &[Event]) -> Result<(), String> {
-    let count = u32::try_from(events.len()).map_err(|_| "too many events".to_owned())?;
-    buf.extend_from_slice(&count.to_le_bytes());
-    for event in events {
-        put_event(buf, event)?;
-    }
-    Ok(())
-}
-
-fn put_event(buf: &mut Vec<u8>, event: &Event) -> Result<(), String> {
-    put_u64(buf, event.seq);
-    put_i64(buf, event.at.millis());
-    match &event.kind {
-        EventKind::Signal(s) => {
-            buf.push(0);
-            buf.push(match s.signal {
-                Signal::Success => 0,
-                Signal::Start => 1,
-                Signal::Fail => 2,
-                Signal::Log => 3,
-            });
-            put_opt_str(buf, s.origin.remote_addr.as_deref())?;
-            put_opt_str(buf, s.origin.user_agent.as_deref())?;
-            put_opt_str(buf, s.rid.as_ref().map(RunId::as_str))?;
-            put_opt_u64(buf, s.exit_code.map(|c| u64::from(c.get())));
-            put_opt_u64(buf, s.duration_ms);
-            put_opt_str(buf, s.log.as_ref().map(Output::as_str))?;
-            put_i64(buf, s.timestamp.map_or(NO_TIME, UnixTime::millis));
-        }
-        EventKind::Created => buf.push(1),
-        EventKind::Down(reason) => {
-            buf.push(2);
-            buf.push(reason_code(*reason));
-        }
-        EventKind::Reminder(reason) => {
-            buf.push(3);
-            buf.push(reason_code(*reason));
-        }
-        EventKind::Up => buf.push(4),
-        EventKind::Paused { until } => {
-            buf.push(5);
-            put_i64(buf, until.map_or(NO_TIME, UnixTime::millis));
-        }
-        EventKind::Resumed => buf.push(6),
-        EventKind::Acknowledged { note } => {
-            buf.push(7);
-            put_opt_str(buf, note.as_deref())?;
-        }
-        EventKind::Delivery(d) => {
-            buf.push(8);
-            put_str(buf, &d.alert_id)?;
-            buf.push(u8::from(d.event == "up"));
-            put_str(buf, &d.channel)?;
-            buf.push(u8::from(d.delivered));
-            put_u64(buf, u64::from(d.attempts));
-            put_opt_u64(buf, d.last_status.map(u64::from));
-            put_opt_str(buf, d.last_error.as_deref())?;
-        }
-    }
     Ok(())
 }
 
@@ -423,72 +363,6 @@ fn read_runs(r: &mut Reader<'_>) -> Option<Runs> {
     })
 }
 
-fn read_events(r: &mut Reader<'_>) -> Option<Vec<Event>> {
-    let count = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
-    // Each event takes at least 17 bytes: a count beyond what is left is damage.
-    if count as usize > r.bytes.len() / 17 {
-        return None;
-    }
-    let mut events = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        events.push(read_event(r)?);
-    }
-    Some(events)
-}
-
-fn read_event(r: &mut Reader<'_>) -> Option<Event> {
-    let seq = r.u64()?;
-    let at = UnixTime::from_millis(r.i64()?)?;
-    let kind = match r.u8()? {
-        0 => {
-            let signal = match r.u8()? {
-                0 => Signal::Success,
-                1 => Signal::Start,
-                2 => Signal::Fail,
-                3 => Signal::Log,
-                _ => return None,
-            };
-            let origin = Origin {
-                remote_addr: r.opt_str()?.map(Box::from),
-                user_agent: r.opt_str()?.map(Box::from),
-            };
-            EventKind::Signal(Box::new(SignalEvent {
-                signal,
-                origin,
-                rid: r.opt_str()?.map(RunId::parse).transpose().ok()?,
-                exit_code: r
-                    .opt_u64()?
-                    .map(|c| u8::try_from(c).map(ExitCode::new))
-                    .transpose()
-                    .ok()?,
-                duration_ms: r.opt_u64()?,
-                log: r.opt_str()?.map(Output::from_stored),
-                timestamp: r.time()?,
-            }))
-        }
-        1 => EventKind::Created,
-        2 => EventKind::Down(reason_from(r.u8()?)?),
-        3 => EventKind::Reminder(reason_from(r.u8()?)?),
-        4 => EventKind::Up,
-        5 => EventKind::Paused { until: r.time()? },
-        6 => EventKind::Resumed,
-        7 => EventKind::Acknowledged {
-            note: r.opt_str()?.map(str::to_owned),
-        },
-        8 => EventKind::Delivery(Box::new(DeliveryEvent {
-            alert_id: r.str()?.to_owned(),
-            event: if r.bool()? { "up" } else { "down" },
-            channel: r.str()?.to_owned(),
-            delivered: r.bool()?,
-            attempts: u32::try_from(r.u64()?).ok()?,
-            last_status: r.opt_u64()?.map(u16::try_from).transpose().ok()?,
-            last_error: r.opt_str()?.map(str::to_owned),
-        })),
-        _ => return None,
-    };
-    Some(Event { seq, at, kind })
-}
-
 /// A job's runs as [`put_runs`] wrote them; `None` when damaged.
 pub fn decode_runs(bytes: &[u8]) -> Option<Runs> {
     let mut r = Reader { bytes };
@@ -496,17 +370,10 @@ pub fn decode_runs(bytes: &[u8]) -> Option<Runs> {
     r.bytes.is_empty().then_some(runs)
 }
 
-/// Events as [`put_events`] wrote them; `None` when damaged.
-pub fn decode_events(bytes: &[u8]) -> Option<Vec<Event>> {
-    let mut r = Reader { bytes };
-    let events = read_events(&mut r)?;
-    r.bytes.is_empty().then_some(events)
-}
-
 fn decode_payload(payload: &[u8]) -> Option<Op> {
     let mut r = Reader { bytes: payload };
     let op = match r.u8()? {
-        UPSERT_V1 => Op::Upsert(read_job_v1(&mut r)?, Vec::new()),
+        UPSERT_V1 => Op::Upsert(read_job_v1(&mut r)?, EventBytes::default()),
         UPSERT => {
             let mut job = read_job_v1(&mut r)?;
             job.down_reason = reason_from(r.u8()?)?;
@@ -516,7 +383,7 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
                 1 => Some(Box::new(read_runs(&mut r)?)),
                 _ => return None,
             };
-            Op::Upsert(job, read_events(&mut r)?)
+            Op::Upsert(job, EventBytes::read(&mut r)?)
         }
         DELETE => Op::Delete(JobName::parse(r.str()?).ok()?),
         tag @ (OUTBOX_PUT | OUTBOX_PUT_CHANNEL) => {

@@ -46,9 +46,10 @@ impl Pending {
                 Some(&i) => {
                     if let Some(Op::Upsert(slot, kept)) = self.ops.get_mut(i) {
                         *slot = job;
-                        kept.extend(events);
-                        if kept.len() > history {
-                            kept.drain(..kept.len() - history);
+                        if let Err(e) = kept.append(&events, history) {
+                            // Only a count past u32 gets here: the newer events win.
+                            tracing::warn!(job = %slot.name, error = %e, "events dropped before the fold");
+                            *kept = events;
                         }
                     }
                 }
@@ -219,6 +220,7 @@ fn remove_segments(db: &Path, upto: &[Option<u64>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::local::codec::EventBytes;
     use crate::domain::{Event, EventKind, Frequency, Grace, Job, Status, UnixTime};
 
     fn job(name: &str, pings: u64) -> Job {
@@ -237,6 +239,10 @@ mod tests {
             runs: None,
             events_seq: 0,
         }
+    }
+
+    fn events(events: &[Event]) -> EventBytes {
+        EventBytes::encode(events).unwrap()
     }
 
     fn describe(ops: &[Op]) -> Vec<String> {
@@ -260,13 +266,13 @@ mod tests {
         };
         let a = || JobName::parse("a").unwrap();
         let mut pending = Pending::default();
-        pending.push(Op::Upsert(job("a", 1), vec![e(1)]), 2);
-        pending.push(Op::Upsert(job("b", 1), vec![e(1)]), 2);
-        pending.push(Op::Upsert(job("a", 2), vec![e(2), e(3)]), 2);
+        pending.push(Op::Upsert(job("a", 1), events(&[e(1)])), 2);
+        pending.push(Op::Upsert(job("b", 1), events(&[e(1)])), 2);
+        pending.push(Op::Upsert(job("a", 2), events(&[e(2), e(3)])), 2);
         pending.push(Op::Check, 2);
         pending.push(Op::Delete(a()), 2);
-        pending.push(Op::Upsert(job("a", 3), vec![e(1)]), 2);
-        pending.push(Op::Upsert(job("a", 4), Vec::new()), 2);
+        pending.push(Op::Upsert(job("a", 3), events(&[e(1)])), 2);
+        pending.push(Op::Upsert(job("a", 4), events(&[])), 2);
         assert_eq!(
             describe(&pending.ops),
             ["upsert a 2 2", "upsert b 1 1", "delete a", "upsert a 4 1"]
@@ -274,7 +280,7 @@ mod tests {
         let Op::Upsert(_, kept) = &pending.ops[0] else {
             panic!("an upsert");
         };
-        let seqs: Vec<u64> = kept.iter().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = kept.decode().unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [2, 3], "the newest within the history");
     }
 }

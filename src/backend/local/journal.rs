@@ -378,11 +378,15 @@ impl Journal {
             .collect();
         let folding = read(&inner.folding).clone();
         let stored = snapshot::read_events(&lock(&self.reader), job).map_err(unavailable)?;
-        let mut newer: Vec<&Event> = Vec::new();
+        let mut newer: Vec<Event> = Vec::new();
         let mut deleted = false;
         for op in folding.iter().filter(of_job).chain(waiting.iter()) {
             match op {
-                Op::Upsert(_, events) => newer.extend(events),
+                Op::Upsert(_, events) => newer.extend(events.decode().ok_or_else(|| {
+                    unavailable(format!(
+                        "the events of {job} waiting for the fold do not read"
+                    ))
+                })?),
                 Op::Delete(_) => {
                     // What came before belongs to the job that was deleted.
                     newer.clear();
@@ -395,7 +399,7 @@ impl Journal {
         if !deleted {
             by_seq.extend(stored.into_iter().map(|e| (e.seq, e)));
         }
-        by_seq.extend(newer.into_iter().map(|e| (e.seq, e.clone())));
+        by_seq.extend(newer.into_iter().map(|e| (e.seq, e)));
         let mut events: Vec<Event> = by_seq.into_values().collect();
         if events.len() > inner.history {
             events.drain(..events.len() - inner.history);

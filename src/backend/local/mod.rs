@@ -42,6 +42,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 
 use self::alerts::Alerts;
+use self::codec::EventBytes;
 use self::journal::{Journal, Op};
 use self::schedule::{Entry, Schedule};
 use super::outbox::PendingAlert;
@@ -219,14 +220,17 @@ impl LocalBackend {
 
     /// Splits a change's events into those the journal stores with the change and
     /// those `memory://` keeps in the job's entry; none with `--history 0`.
-    fn route_events(&self, events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
-        if self.options.history == 0 {
-            (Vec::new(), Vec::new())
+    fn route_events(&self, events: Vec<Event>) -> Result<(EventBytes, Vec<Event>), BackendError> {
+        Ok(if self.options.history == 0 {
+            (EventBytes::default(), Vec::new())
         } else if self.journal.is_some() {
-            (events, Vec::new())
+            (
+                EventBytes::encode(&events).map_err(unavailable)?,
+                Vec::new(),
+            )
         } else {
-            (Vec::new(), events)
-        }
+            (EventBytes::default(), events)
+        })
     }
 
     fn counts_now(&self) -> Counts {
@@ -253,7 +257,7 @@ impl Backend for LocalBackend {
                 let job = change.job;
                 let was_down = entry.job.status == Status::Down;
                 let is_down = job.status == Status::Down;
-                let (stored, kept) = self.route_events(change.events);
+                let (stored, kept) = self.route_events(change.events)?;
                 // The new state is stored first: memory changes only once the journal
                 // has it.
                 let mut ops = Vec::with_capacity(2);
@@ -299,8 +303,14 @@ impl Backend for LocalBackend {
                 if reserved.is_err() {
                     return Ok(PingOutcome::Full { max });
                 }
+                let (stored, kept) = match self.route_events(change.events) {
+                    Ok(routed) => routed,
+                    Err(e) => {
+                        self.len.fetch_sub(1, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                };
                 let mut entry = Entry::new(job.clone(), None);
-                let (stored, kept) = self.route_events(change.events);
                 entry.remember(kept, self.options.history);
                 let mut ops = vec![Op::Upsert(job.clone(), stored)];
                 let mut publish = Vec::new();
@@ -431,12 +441,18 @@ impl Backend for LocalBackend {
                 self.schedule.arm(&mut entry);
                 continue;
             };
-            let (stored, kept) = self.route_events(events);
-            let mut publish = Vec::new();
-            let mut ops = vec![Op::Upsert(job.clone(), stored)];
-            self.put_entries(alert.clone(), now, &mut ops, &mut publish);
-            match self.persist(&name, ops, publish) {
-                Ok(durable) => waiting.push(durable),
+            let persisted = self.route_events(events).and_then(|(stored, kept)| {
+                let mut publish = Vec::new();
+                let mut ops = vec![Op::Upsert(job.clone(), stored)];
+                self.put_entries(alert.clone(), now, &mut ops, &mut publish);
+                self.persist(&name, ops, publish)
+                    .map(|durable| (durable, kept))
+            });
+            let kept = match persisted {
+                Ok((durable, kept)) => {
+                    waiting.push(durable);
+                    kept
+                }
                 Err(e) => {
                     // Nothing changed; the job is taken again in a second.
                     let retry = now.plus(1);
@@ -452,7 +468,7 @@ impl Backend for LocalBackend {
                         Ok(raised)
                     };
                 }
-            }
+            };
             if went_down {
                 self.down.fetch_add(1, Ordering::SeqCst);
             }
@@ -559,7 +575,7 @@ impl Backend for LocalBackend {
             return Ok(());
         };
         let change = entry.job.record_delivery(delivery, now);
-        let (stored, kept) = self.route_events(change.events);
+        let (stored, kept) = self.route_events(change.events)?;
         // Not awaited with `--sync full`, like the end of the delivery itself: a lost
         // delivery event costs no alert.
         self.persist(

@@ -5,17 +5,20 @@
 //! The snapshot is never on the path of a request: the journal makes a change durable,
 //! and the fold thread brings the snapshot up to date in the background.
 //!
-//! A job's runs are one blob column of its row, and its newest `--history` events one
-//! blob row of `events` (the journal's compact form, rendered to JSON when read): the
-//! fold rewrites that row once per job per fold however many events the job recorded
-//! meanwhile. A database of an earlier version gains the new columns and table in
+//! A job's runs are one blob column of its row, and its newest `--history` events a few
+//! rows of `event_chunks`, each a blob of consecutive events in the journal's compact
+//! form (rendered to JSON only when read). The fold adds a job's new events to its
+//! newest chunk while that holds fewer than [`CHUNK_EVENTS`], else starts a chunk and
+//! drops the chunks that fell out of the history: a fold writes a job once however
+//! often it was pinged, and rewrites at most one small chunk rather than the whole
+//! history. A database of an earlier version gains the new columns and tables in
 //! place when opened; its jobs take the defaults.
 
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::codec::{self, Op};
+use super::codec::{self, EventBytes, Op};
 use super::unavailable;
 use crate::backend::{BackendError, PendingAlert, SyncMode};
 use crate::domain::{Alert, DownReason, Event, Frequency, Grace, Job, JobName, Status, UnixTime};
@@ -54,17 +57,26 @@ pub fn open_reader(path: &Path) -> Result<Connection, BackendError> {
     Ok(conn)
 }
 
+/// A job's newest events are added to its newest chunk while that holds fewer than
+/// this many; then a new chunk starts. A fold rewrites at most this many events of a
+/// job besides its new ones, and a job keeps at most this many beyond `--history`.
+const CHUNK_EVENTS: u32 = 32;
+
 /// The events of `job` the snapshot holds, oldest first.
 pub fn read_events(conn: &Connection, job: &JobName) -> Result<Vec<Event>, String> {
-    let blob: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT events FROM events WHERE job = ?1")
-        .and_then(|mut s| s.query_row([job.as_str()], |r| r.get(0)).optional())
+    let mut stmt = conn
+        .prepare_cached("SELECT events FROM event_chunks WHERE job = ?1 ORDER BY first_seq")
         .map_err(|e| e.to_string())?;
-    match blob {
-        None => Ok(Vec::new()),
-        Some(blob) => codec::decode_events(&blob)
-            .ok_or_else(|| format!("the stored history of {job} is damaged")),
+    let mut rows = stmt.query([job.as_str()]).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let blob: Vec<u8> = row.get(0).map_err(|e| e.to_string())?;
+        let chunk = EventBytes::from_stored(&blob)
+            .and_then(|chunk| chunk.decode())
+            .ok_or_else(|| format!("the stored history of {job} is damaged"))?;
+        events.extend(chunk);
     }
+    Ok(events)
 }
 
 impl Snapshot {
@@ -100,10 +112,14 @@ impl Snapshot {
                  events_seq INTEGER NOT NULL DEFAULT 0,
                  runs BLOB
              ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS events (
-                 job TEXT PRIMARY KEY,
-                 events BLOB NOT NULL
-             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS event_chunks (
+                 job TEXT NOT NULL,
+                 first_seq INTEGER NOT NULL,
+                 last_seq INTEGER NOT NULL,
+                 count INTEGER NOT NULL,
+                 events BLOB NOT NULL,
+                 UNIQUE (job, first_seq)
+             );
              CREATE TABLE IF NOT EXISTS outbox (
                  seq INTEGER PRIMARY KEY,
                  id TEXT NOT NULL UNIQUE,
@@ -168,7 +184,7 @@ impl Snapshot {
                     tx.prepare_cached("DELETE FROM outbox WHERE job = ?1")
                         .and_then(|mut s| s.execute([name.as_str()]))
                         .map_err(|e| e.to_string())?;
-                    tx.prepare_cached("DELETE FROM events WHERE job = ?1")
+                    tx.prepare_cached("DELETE FROM event_chunks WHERE job = ?1")
                         .and_then(|mut s| s.execute([name.as_str()]))
                         .map_err(|e| e.to_string())?;
                 }
@@ -309,44 +325,140 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
             "database upgraded: a column added to outbox"
         );
     }
+    upgrade_event_rows(conn)
+}
+
+/// Moves the histories of the earlier layout (one `events` row per job) into
+/// `event_chunks`, one chunk per job, and drops the old table.
+fn upgrade_event_rows(conn: &Connection) -> rusqlite::Result<()> {
+    let old: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if old.is_none() {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let mut moved = 0u64;
+    {
+        let mut read = tx.prepare("SELECT job, events FROM events")?;
+        let mut insert = tx.prepare(
+            "INSERT OR REPLACE INTO event_chunks (job, first_seq, last_seq, count, events)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(row) = rows.next()? {
+            let job: String = row.get(0)?;
+            let blob: Vec<u8> = row.get(1)?;
+            let bounds = EventBytes::from_stored(&blob).and_then(|events| {
+                let first = i64::try_from(events.first_seq()?).ok()?;
+                let last = i64::try_from(events.last_seq().ok()??).ok()?;
+                Some((first, last, events.count()))
+            });
+            match bounds {
+                Some((first, last, count)) => {
+                    insert.execute(params![job, first, last, count, blob])?;
+                    moved += 1;
+                }
+                None => tracing::warn!(job, "dropping an unreadable stored history"),
+            }
+        }
+    }
+    tx.execute_batch("DROP TABLE events")?;
+    tx.commit()?;
+    tracing::info!(
+        jobs = moved,
+        "database upgraded: histories moved into event chunks"
+    );
     Ok(())
 }
 
-/// Appends `events` to the job's stored history, keeping the newest `history`. Events
-/// the row already holds (a segment replayed after its fold) are not added twice.
+/// Adds `events` to the job's stored history; chunks that hold none of the newest
+/// `history` events are dropped when a chunk starts. Events the history already
+/// holds (a segment replayed after its fold) are not added twice.
 fn add_events(
     tx: &rusqlite::Transaction<'_>,
     job: &JobName,
-    events: &[Event],
+    events: &EventBytes,
     history: usize,
 ) -> Result<(), String> {
-    let blob: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT events FROM events WHERE job = ?1")
-        .and_then(|mut s| s.query_row([job.as_str()], |r| r.get(0)).optional())
+    let newest: Option<(i64, u32, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT rowid, count, events FROM event_chunks WHERE job = ?1
+             ORDER BY first_seq DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([job.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
         .map_err(|e| e.to_string())?;
-    let mut kept = match blob.map(|b| codec::decode_events(&b)) {
-        None => Vec::new(),
-        Some(Some(kept)) => kept,
-        Some(None) => {
-            tracing::warn!(job = %job, "replacing a damaged stored history");
-            Vec::new()
-        }
+    let newest = match newest {
+        None => None,
+        Some((rowid, count, blob)) => match EventBytes::from_stored(&blob) {
+            Some(chunk) => Some((rowid, count, chunk)),
+            None => {
+                tracing::warn!(job = %job, "dropping a damaged chunk of a stored history");
+                tx.execute("DELETE FROM event_chunks WHERE rowid = ?1", [rowid])
+                    .map_err(|e| e.to_string())?;
+                None
+            }
+        },
     };
-    let last = kept.last().map_or(0, |e| e.seq);
-    let mut added = events.iter().filter(|e| e.seq > last).peekable();
-    if added.peek().is_none() {
-        return Ok(());
+    match newest {
+        Some((rowid, count, mut chunk)) if count < CHUNK_EVENTS => {
+            if !chunk.merge(events, usize::MAX)? {
+                return Ok(());
+            }
+            let last = seq(chunk.last_seq()?.unwrap_or_default())?;
+            let mut blob = Vec::new();
+            chunk.put(&mut blob);
+            tx.prepare_cached(
+                "UPDATE event_chunks SET last_seq = ?2, count = ?3, events = ?4 WHERE rowid = ?1",
+            )
+            .and_then(|mut s| s.execute(params![rowid, last, chunk.count(), blob]))
+            .map_err(|e| e.to_string())?;
+        }
+        newest => {
+            let held = match &newest {
+                Some((_, _, chunk)) => chunk.last_seq()?,
+                None => None,
+            };
+            let chunk = events.newer_than(held)?;
+            let (Some(first), Some(last)) = (chunk.first_seq(), chunk.last_seq()?) else {
+                return Ok(());
+            };
+            let (first_sql, last_sql) = (seq(first)?, seq(last)?);
+            let fallen = seq(last.saturating_sub(history as u64))?;
+            let mut blob = Vec::new();
+            chunk.put(&mut blob);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO event_chunks (job, first_seq, last_seq, count, events)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    job.as_str(),
+                    first_sql,
+                    last_sql,
+                    chunk.count(),
+                    blob
+                ])
+            })
+            .map_err(|e| e.to_string())?;
+            tx.prepare_cached("DELETE FROM event_chunks WHERE job = ?1 AND last_seq <= ?2")
+                .and_then(|mut s| s.execute(params![job.as_str(), fallen]))
+                .map_err(|e| e.to_string())?;
+        }
     }
-    kept.extend(added.cloned());
-    if kept.len() > history {
-        kept.drain(..kept.len() - history);
-    }
-    let mut buf = Vec::new();
-    codec::put_events(&mut buf, &kept)?;
-    tx.prepare_cached("INSERT OR REPLACE INTO events (job, events) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![job.as_str(), buf]))
-        .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// A seq as SQLite's integer.
+fn seq(seq: u64) -> Result<i64, String> {
+    i64::try_from(seq).map_err(|_| format!("event seq {seq} out of range"))
 }
 
 fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> {
@@ -423,3 +535,6 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests;

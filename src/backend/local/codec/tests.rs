@@ -1,5 +1,7 @@
 use super::*;
-use crate::domain::AlertEvent;
+use crate::domain::{
+    AlertEvent, DeliveryEvent, Event, EventKind, ExitCode, Origin, Output, Signal, SignalEvent,
+};
 use proptest::prelude::*;
 
 fn job(name: &str, last_ping_ms: i64, down: bool) -> Job {
@@ -186,17 +188,22 @@ fn a_job_s_runs_reason_counter_and_events_round_trip() {
     let job = job_with_runs();
     let events = sample_events();
     let mut buf = Vec::new();
-    encode(&[Op::Upsert(job.clone(), events.clone())], &mut buf).unwrap();
+    let stored = EventBytes::encode(&events).unwrap();
+    encode(&[Op::Upsert(job.clone(), stored.clone())], &mut buf).unwrap();
     match decode(&buf).ops.as_slice() {
         [Op::Upsert(back, back_events)] => {
             assert_eq!(back, &job);
-            assert_eq!(back_events, &events);
+            assert_eq!(back_events, &stored);
+            assert_eq!(back_events.decode(), Some(events.clone()));
         }
         other => panic!("one upsert expected: {other:?}"),
     }
     let mut blob = Vec::new();
-    put_events(&mut blob, &events).unwrap();
-    assert_eq!(decode_events(&blob), Some(events));
+    stored.put(&mut blob);
+    assert_eq!(
+        EventBytes::from_stored(&blob).and_then(|e| e.decode()),
+        Some(events)
+    );
     let mut runs = Vec::new();
     put_runs(&mut runs, job.runs.as_deref().unwrap()).unwrap();
     assert_eq!(decode_runs(&runs).as_ref(), job.runs.as_deref());
@@ -212,9 +219,9 @@ fn sample_ops() -> Vec<Op> {
         UnixTime::from_secs(1_795_006_000).unwrap(),
     );
     vec![
-        Op::Upsert(job("a", 1_795_000_000_000, false), Vec::new()),
-        Op::Upsert(down, sample_events()),
-        Op::Upsert(job_with_runs(), Vec::new()),
+        Op::Upsert(job("a", 1_795_000_000_000, false), EventBytes::default()),
+        Op::Upsert(down, EventBytes::encode(&sample_events()).unwrap()),
+        Op::Upsert(job_with_runs(), EventBytes::default()),
         Op::OutboxPut(PendingAlert {
             seq: 42,
             alert: alert.clone(),
@@ -310,5 +317,86 @@ proptest! {
         let decoded = decode(&buf[..cut]);
         prop_assert!(decoded.ops.len() <= ops.len());
         prop_assert_eq!(format!("{:?}", decoded.ops), format!("{:?}", &ops[..decoded.ops.len()]));
+    }
+}
+
+/// Events with seqs `from..=to`, of every kind in turn.
+fn events_between(from: u64, to: u64) -> Vec<Event> {
+    let kinds = sample_events();
+    (from..=to)
+        .map(|seq| Event {
+            seq,
+            ..kinds[(seq as usize) % kinds.len()].clone()
+        })
+        .collect()
+}
+
+fn seqs(events: &EventBytes) -> Vec<u64> {
+    events.decode().unwrap().iter().map(|e| e.seq).collect()
+}
+
+#[test]
+fn stored_events_step_over_every_kind_exactly_as_they_read() {
+    // `from_stored` walks the layout without building events; `decode` builds them.
+    // Any kind the walk measured differently would misplace every later event.
+    let events = sample_events();
+    let stored = EventBytes::encode(&events).unwrap();
+    let mut blob = Vec::new();
+    stored.put(&mut blob);
+    let walked = EventBytes::from_stored(&blob).unwrap();
+    assert_eq!(walked.len(), events.len());
+    assert_eq!(walked.decode(), Some(events));
+    for cut in 0..blob.len() {
+        assert_eq!(EventBytes::from_stored(&blob[..cut]), None, "cut at {cut}");
+    }
+}
+
+#[test]
+fn appended_events_keep_the_newest() {
+    let mut kept = EventBytes::encode(&events_between(1, 5)).unwrap();
+    kept.append(&EventBytes::encode(&events_between(6, 9)).unwrap(), 6)
+        .unwrap();
+    assert_eq!(seqs(&kept), [4, 5, 6, 7, 8, 9]);
+    kept.append(&EventBytes::default(), 6).unwrap();
+    assert_eq!(seqs(&kept), [4, 5, 6, 7, 8, 9]);
+    kept.append(&EventBytes::encode(&events_between(10, 30)).unwrap(), 3)
+        .unwrap();
+    assert_eq!(seqs(&kept), [28, 29, 30]);
+}
+
+#[test]
+fn merged_events_skip_those_already_held() {
+    let mut kept = EventBytes::encode(&events_between(1, 4)).unwrap();
+    // A segment replayed after its fold repeats 3 and 4.
+    let replayed = EventBytes::encode(&events_between(3, 7)).unwrap();
+    assert!(kept.merge(&replayed, 100).unwrap());
+    assert_eq!(seqs(&kept), [1, 2, 3, 4, 5, 6, 7]);
+    assert!(!kept.merge(&replayed, 100).unwrap(), "nothing new");
+    assert_eq!(seqs(&kept), [1, 2, 3, 4, 5, 6, 7]);
+    let mut empty = EventBytes::default();
+    assert!(empty.merge(&replayed, 2).unwrap());
+    assert_eq!(seqs(&empty), [6, 7]);
+}
+
+proptest! {
+    #[test]
+    fn appending_in_any_split_equals_encoding_the_newest(
+        total in 0u64..60,
+        splits in proptest::collection::vec(0u64..60, 0..6),
+        keep in 1usize..40,
+    ) {
+        let mut cuts: Vec<u64> = splits.into_iter().filter(|&c| c <= total).collect();
+        cuts.push(0);
+        cuts.push(total);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut kept = EventBytes::default();
+        for pair in cuts.windows(2) {
+            let part = EventBytes::encode(&events_between(pair[0] + 1, pair[1])).unwrap();
+            kept.append(&part, keep).unwrap();
+        }
+        let first = total.saturating_sub(keep as u64) + 1;
+        let expected: Vec<u64> = (first..=total).collect();
+        prop_assert_eq!(seqs(&kept), expected);
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::backend::local::codec::EventBytes;
 use crate::domain::{Frequency, Grace, Status, UnixTime};
 
 fn job(name: &str, pings: u64) -> Job {
@@ -44,9 +45,9 @@ async fn segments_left_by_a_crash_are_replayed_once_or_twice_alike() {
     let mut first = Vec::new();
     codec::encode(
         &[
-            Op::Upsert(job("a", 1), Vec::new()),
-            Op::Upsert(job("b", 1), Vec::new()),
-            Op::Upsert(job("a", 2), Vec::new()),
+            Op::Upsert(job("a", 1), EventBytes::default()),
+            Op::Upsert(job("b", 1), EventBytes::default()),
+            Op::Upsert(job("a", 2), EventBytes::default()),
         ],
         &mut first,
     )
@@ -55,7 +56,7 @@ async fn segments_left_by_a_crash_are_replayed_once_or_twice_alike() {
     codec::encode(
         &[
             Op::Delete(JobName::parse("b").unwrap()),
-            Op::Upsert(job("c", 5), Vec::new()),
+            Op::Upsert(job("c", 5), EventBytes::default()),
         ],
         &mut second,
     )
@@ -108,7 +109,7 @@ async fn every_job_in_every_lane_comes_back_in_its_latest_state_after_a_crash() 
         .collect();
     for round in 1..=5 {
         for name in &names {
-            let op = Op::Upsert(job(name.as_str(), round), Vec::new());
+            let op = Op::Upsert(job(name.as_str(), round), EventBytes::default());
             journal.append(Some(name), vec![op], Vec::new()).unwrap();
         }
     }
@@ -119,7 +120,7 @@ async fn every_job_in_every_lane_comes_back_in_its_latest_state_after_a_crash() 
                 .unwrap();
         }
         if i % 9 == 0 {
-            let op = Op::Upsert(job(name.as_str(), 100), Vec::new());
+            let op = Op::Upsert(job(name.as_str(), 100), EventBytes::default());
             journal.append(Some(name), vec![op], Vec::new()).unwrap();
         }
     }
@@ -164,11 +165,19 @@ async fn appended_changes_survive_without_a_fold_and_are_folded_at_close() {
     let db = dir.path().join("o.db");
     let (journal, _) = open(&db);
     assert!(journal
-        .append(None, vec![Op::Upsert(job("a", 1), Vec::new())], Vec::new())
+        .append(
+            None,
+            vec![Op::Upsert(job("a", 1), EventBytes::default())],
+            Vec::new()
+        )
         .unwrap()
         .is_none());
     journal
-        .append(None, vec![Op::Upsert(job("a", 2), Vec::new())], Vec::new())
+        .append(
+            None,
+            vec![Op::Upsert(job("a", 2), EventBytes::default())],
+            Vec::new(),
+        )
         .unwrap();
     let crashed = copy_dir(dir.path());
     journal.close().await.unwrap();
@@ -190,7 +199,11 @@ async fn journal_closed_refuses_writes() -> bool {
     let (journal, _) = open(&dir.path().join("o.db"));
     journal.close().await.unwrap();
     journal
-        .append(None, vec![Op::Upsert(job("a", 1), Vec::new())], Vec::new())
+        .append(
+            None,
+            vec![Op::Upsert(job("a", 1), EventBytes::default())],
+            Vec::new(),
+        )
         .is_err()
 }
 
@@ -253,7 +266,7 @@ fn dropping_a_journal_without_close_folds_and_joins_its_threads() {
         journal
             .append(
                 Some(&name),
-                vec![Op::Upsert(job("a", 3), Vec::new())],
+                vec![Op::Upsert(job("a", 3), EventBytes::default())],
                 Vec::new(),
             )
             .unwrap();
@@ -303,7 +316,7 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
             .into_iter()
             .enumerate()
         {
-            let op = Op::Upsert(job("a", i as u64), Vec::new());
+            let op = Op::Upsert(job("a", i as u64), EventBytes::default());
             waiting.push(journal.append(Some(&name), vec![op], report).unwrap());
         }
         // A waiter that gave up (a cancelled request) does not lose its report.
@@ -314,7 +327,7 @@ async fn the_listener_hears_each_report_once_durable_in_order_and_never_a_refuse
         journal.close().await.unwrap();
         let refused = journal.append(
             Some(&name),
-            vec![Op::Upsert(job("a", 9), Vec::new())],
+            vec![Op::Upsert(job("a", 9), EventBytes::default())],
             vec![ack("4")],
         );
         assert!(refused.is_err());
