@@ -185,8 +185,8 @@ pub struct Dispatcher {
     log_slots: Arc<Semaphore>,
     /// Each channel's index by its key.
     by_key: HashMap<String, usize>,
-    /// Where entries without a channel go when channels are configured: written before
-    /// channels had entries of their own, they were `PING_ALERT_URI`'s.
+    /// Where entries with the empty key go: `PING_ALERT_URI`'s channel (see
+    /// [`Channel::outbox_key`]), or the log when it is unset.
     legacy: Option<usize>,
     /// Keys of channels no longer configured that were already logged, so that each is
     /// logged once.
@@ -210,7 +210,8 @@ impl Dispatcher {
             .channels
             .iter()
             .enumerate()
-            .map(|(i, channel)| (channel.key().to_owned(), i))
+            .filter(|(_, channel)| !channel.outbox_key().is_empty())
+            .map(|(i, channel)| (channel.outbox_key().to_owned(), i))
             .collect();
         let legacy = stats.channels.iter().position(Channel::is_alert_uri);
         Self {
@@ -447,8 +448,7 @@ impl Dispatcher {
         };
         // An alert reaches the observers that publish it once: through the first
         // channel that takes it.
-        let first = self.stats.channels.iter().position(|c| c.wants(alert)) == Some(index)
-            || pending.channel.is_empty();
+        let first = self.stats.channels.iter().position(|c| c.wants(alert)) == Some(index);
         let report = AttemptReport {
             alert,
             attempt: attempt_no,

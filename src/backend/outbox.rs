@@ -22,8 +22,8 @@ pub struct PendingAlert {
     pub seq: u64,
     pub alert: Alert,
     /// The channel's key (`kind:host#hash`, a hash of its whole URL, never the URL);
-    /// empty for the log and for entries written before channels had entries of their
-    /// own.
+    /// empty for `PING_ALERT_URI`'s channel (or the log when it is unset), as for every
+    /// entry written before channels had entries of their own.
     pub channel: String,
     /// Attempts made so far.
     pub attempts: u32,

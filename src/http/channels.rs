@@ -19,16 +19,9 @@ fn rate(stats: &ChannelStats) -> Value {
         .map_or(Value::Null, |rate| json!((rate * 10.0).round() / 10.0))
 }
 
-/// The channel's entries waiting in the outbox (its own key's, and for
-/// `PING_ALERT_URI`'s channel those written before channels had entries of their own).
+/// The channel's entries waiting in the outbox.
 fn backlog_of(channel: &Channel, backlog: &HashMap<String, u64>) -> u64 {
-    let own = backlog.get(channel.key()).copied().unwrap_or(0);
-    let legacy = if channel.is_alert_uri() {
-        backlog.get("").copied().unwrap_or(0)
-    } else {
-        0
-    };
-    own + legacy
+    backlog.get(channel.outbox_key()).copied().unwrap_or(0)
 }
 
 fn describe(channel: &Channel, stats: &ChannelStats, backlog: &HashMap<String, u64>) -> Value {

@@ -129,10 +129,22 @@ impl Channel {
         &self.key
     }
 
-    /// Whether this is `PING_ALERT_URI`'s channel, which also takes the outbox entries
-    /// written before each channel had entries of its own.
+    /// Whether this is `PING_ALERT_URI`'s channel.
     pub fn is_alert_uri(&self) -> bool {
         self.alert_uri
+    }
+
+    /// The key its outbox entries carry: [`Channel::key`], except for
+    /// `PING_ALERT_URI`'s channel, whose entries carry the empty key, as every entry
+    /// did before channels had entries of their own. So its pending alerts follow
+    /// `PING_ALERT_URI` when its URL changes across a restart (SPEC §5: a restart
+    /// loses none), and the alerts an earlier version stored go to it.
+    pub fn outbox_key(&self) -> &str {
+        if self.alert_uri {
+            ""
+        } else {
+            &self.key
+        }
     }
 
     pub fn routing(&self) -> &Routing {
@@ -172,7 +184,7 @@ impl crate::backend::AlertRoutes for ChannelRoutes {
         self.0
             .iter()
             .filter(|channel| channel.wants(alert))
-            .map(|channel| channel.key.clone())
+            .map(|channel| channel.outbox_key().to_owned())
             .collect()
     }
 }

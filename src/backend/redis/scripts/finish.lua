@@ -1,6 +1,6 @@
 -- Ends an attempt on a leased entry. ARGV: prefix, consumer, job name, alert id,
 -- outcome ('done' = delivered or given up, 'retry', 'defer' = offered again later
--- without counting an attempt), retry time ms, now ms, channel key ('' for the log).
+-- without counting an attempt), retry time ms, now ms, channel key ('' for PING_ALERT_URI's or the log).
 -- Returns 1 when something changed, 0 when the entry is no longer its queue's head
 -- (delivered by another replica after a lease expired, or its job was deleted).
 local consumer = ARGV[2]

@@ -12,7 +12,7 @@
 --   '1' when the change creates the job (refused at max services, else ''),
 --   the number of outbox entries of the alert it raises ('' when none), the number of
 --   events it records, then the alert's fourteen fields i v f s g l x o c r w e u m
---   (codec::alert_fields) and one channel key an entry ('' for the log) if it raises
+--   (codec::alert_fields) and one channel key an entry ('' for PING_ALERT_URI's or the log) if it raises
 --   one, then the events' JSON lines, oldest first.
 -- A job's events are the list ev:<name>, newest first, trimmed to the history: they
 -- are written here with the change that records them, so both are stored or neither.
