@@ -27,6 +27,7 @@ fn options() -> BackendOptions {
         realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
+        fanout: overdue::backend::Fanout::default(),
     }
 }
 

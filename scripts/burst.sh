@@ -6,6 +6,14 @@
 #
 #   bash scripts/burst.sh
 #   DUE=2000 LEAD=8 STRICT=1 bash scripts/burst.sh
+#   CHANNELS=3 bash scripts/burst.sh          # webhook, Slack and ntfy channels
+#   CHANNELS=3 HANG=1 bash scripts/burst.sh   # the same, the Slack sink never answering
+#
+# With CHANNELS=3 (issue 19's figures) the alerts go through --notify to three sinks
+# (the webhook's JSON, a Slack message, an ntfy message), each answering in DELAY_MS:
+# 3 x DUE deliveries, target 60 s. With HANG=1 the Slack sink answers only after
+# HANG_MS (30000: longer than an attempt's 10 s, so every attempt times out and is
+# retried): the webhook and ntfy sinks must still get all theirs within the target.
 #
 # Environment: JOBS (10000 steady jobs, the ones wrk pings), DUE (10000 jobs in the
 # burst), DELAY_MS (50: the webhook's answer delay), DURATION (8s: the baseline wrk
@@ -13,7 +21,8 @@
 # CONNECTIONS (32), THREADS (1), LEAD (15: seconds from the start of the burst
 # registration to the burst second D; registration must end before D), PARALLEL (4:
 # curls registering the burst jobs), ALERT_TIMEOUT (60: seconds after D to wait for
-# the alerts), TARGET_SECONDS (30: D → last arrival), TARGET_RATIO (0.7: ping
+# the alerts), TARGET_SECONDS (30, 60 with CHANNELS=3: D → last arrival at every
+# sink that answers), CHANNELS (1 or 3), HANG (0 or 1), HANG_MS, TARGET_RATIO (0.7: ping
 # throughput during the burst / baseline), STRICT (0; 1 exits 1 when a target fails).
 #
 # Steps:
@@ -52,6 +61,21 @@ THREADS=${THREADS:-1}
 LEAD=${LEAD:-15}
 PARALLEL=${PARALLEL:-4}
 ALERT_TIMEOUT=${ALERT_TIMEOUT:-60}
+CHANNELS=${CHANNELS:-1}
+HANG=${HANG:-0}
+HANG_MS=${HANG_MS:-30000}
+case "$CHANNELS" in
+1 | 3) ;;
+*)
+    echo "$script_name: CHANNELS must be 1 (the webhook) or 3 (webhook, slack, ntfy), not '$CHANNELS'" >&2
+    exit 2
+    ;;
+esac
+if [ "$HANG" = 1 ] && [ "$CHANNELS" != 3 ]; then
+    echo "$script_name: HANG=1 needs CHANNELS=3 (one channel hangs beside two others)" >&2
+    exit 2
+fi
+if [ "$CHANNELS" = 3 ]; then TARGET_SECONDS=${TARGET_SECONDS:-60}; fi
 TARGET_SECONDS=${TARGET_SECONDS:-30}
 TARGET_RATIO=${TARGET_RATIO:-0.7}
 STRICT=${STRICT:-0}
@@ -92,15 +116,45 @@ hook_url="http://127.0.0.1:$hook_port"
 alerts="$tmp/alerts.txt"
 : >"$alerts"
 
+# The sinks: name, file and whether it must get every alert (a hanging one need not).
+sinks=(webhook)
+sink_files=("$alerts")
+sink_waited=(1)
+
+# Starts a receiver on port $1 writing $2, answering after $3 ms; $4 names its log.
+start_sink() {
+    python3 scripts/webhook_receiver.py "$1" "$2" "$3" >"$tmp/$4.log" 2>&1 &
+    pids+=("$!")
+    wait_live "http://127.0.0.1:$1" "$tmp/$4.log" # its GET answers 200 on any path
+}
+
 echo "== load average before the run: $(loadavg) ($(nproc) cores)"
 echo "== 1. webhook receiver (answers after $DELAY_MS ms) and overdue (SQLite store in $tmp)"
-python3 scripts/webhook_receiver.py "$hook_port" "$alerts" "$DELAY_MS" >"$tmp/hook.log" 2>&1 &
-hook_pid=$!
-pids+=("$hook_pid")
-wait_live "$hook_url" "$tmp/hook.log" # its GET answers 200 on any path, /livez included
+start_sink "$hook_port" "$alerts" "$DELAY_MS" hook
+if [ "$CHANNELS" = 3 ]; then
+    slack_port=$(free_port 4382)
+    ntfy_port=$(free_port 4383)
+    slack_delay=$DELAY_MS
+    if [ "$HANG" = 1 ]; then slack_delay=$HANG_MS; fi
+    echo "   slack sink on $slack_port (answers after $slack_delay ms), ntfy sink on $ntfy_port"
+    start_sink "$slack_port" "$tmp/slack.txt" "$slack_delay" slack
+    start_sink "$ntfy_port" "$tmp/ntfy.txt" "$DELAY_MS" ntfy
+    sinks+=(slack ntfy)
+    sink_files+=("$tmp/slack.txt" "$tmp/ntfy.txt")
+    if [ "$HANG" = 1 ]; then sink_waited+=(0 1); else sink_waited+=(1 1); fi
+    alert_flags=(--notify "$hook_url/" --notify "slack+http://127.0.0.1:$slack_port/services/burst"
+        --notify "ntfy+http://127.0.0.1:$ntfy_port/burst")
+else
+    alert_flags=(--alert-uri "$hook_url/")
+fi
 start_overdue overdue "$(free_port 4380)" --store "sqlite://$tmp/burst.db" \
-    --realert-every 0 --max-services "$MAX_SERVICES" --alert-uri "$hook_url/"
+    --realert-every 0 --max-services "$MAX_SERVICES" "${alert_flags[@]}"
 overdue_pid=$pid
+
+# Burst jobs whose down alert reached sink file $1, each counted once.
+distinct_downs() {
+    awk '$3 == "down" && $2 ~ /^due-[0-9]+$/ { if (!seen[$2]++) n++ } END { print n + 0 }' "$1"
+}
 
 echo "== 2. $JOBS steady jobs; baseline: wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 register "$url"
@@ -146,15 +200,20 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"$BURST_DURATION" --latency -s "$(ping_scrip
 burst_wrk_pid=$!
 pids+=("$burst_wrk_pid")
 
-echo "== 5. waiting for $DUE down alerts (at most ${ALERT_TIMEOUT}s after D)"
+echo "== 5. waiting for $DUE down alerts at each of: ${sinks[*]} (at most ${ALERT_TIMEOUT}s after D)"
 alert_deadline_ms=$(((burst_s + ALERT_TIMEOUT) * 1000))
 timed_out=0
 while :; do
-    got=$(grep -c ' down ' "$alerts" || true)
-    [ "$got" -ge "$DUE" ] && break
+    missing=""
+    for i in "${!sinks[@]}"; do
+        [ "${sink_waited[$i]}" = 1 ] || continue
+        got=$(distinct_downs "${sink_files[$i]}")
+        [ "$got" -ge "$DUE" ] || missing="$missing ${sinks[$i]}:$got"
+    done
+    [ -z "$missing" ] && break
     running "$overdue_pid" || die "overdue exited while waiting for the alerts"
     if [ "$(now_ms)" -ge "$alert_deadline_ms" ]; then
-        echo "  only $got of $DUE down alerts arrived within ${ALERT_TIMEOUT}s of D" >&2
+        echo "  not every down alert arrived within ${ALERT_TIMEOUT}s of D (of $DUE:$missing)" >&2
         timed_out=1
         break
     fi
@@ -201,6 +260,20 @@ sort -n "$tmp/delays.txt" | awk '
         printf "  deadline -> webhook arrival over %d alerts: p50 %d ms, p99 %d ms, max %d ms\n",
             NR, pct(50), pct(99), v[NR]
     }'
+if [ "$CHANNELS" = 3 ]; then
+    for i in "${!sinks[@]}"; do
+        awk -v d="$burst_s" -v sink="${sinks[$i]}" -v waited="${sink_waited[$i]}" '
+            $3 == "down" && $2 ~ /^due-[0-9]+$/ {
+                if (seen[$2]++) { dup++; next }
+                n++
+                if (last == "" || $1 > last) last = $1
+            }
+            END {
+                printf "  %-7s %5d burst jobs alerted, %d duplicates, D -> last arrival %s ms%s\n",
+                    sink, n, dup, (n ? last - d * 1000 : "-"), (waited ? "" : " (hanging: not waited for)")
+            }' "${sink_files[$i]}"
+    done
+fi
 report baseline "$baseline"
 report burst "$during"
 ratio=$(awk -v a="${during%% *}" -v b="${baseline%% *}" 'BEGIN { printf "%.3f", a / b }')
@@ -208,12 +281,21 @@ echo "  ping throughput during the burst / baseline: $ratio" \
     "(burst run: ${burst_seconds} s from $((burst_s * 1000 - burst_start_ms)) ms before D)"
 
 failed=0
-if [ "$distinct" -ge "$DUE" ] && [ "$span_ms" -le $((TARGET_SECONDS * 1000)) ]; then
-    echo "PASS delivery: $distinct/$DUE delivered, last $span_ms ms after D (target <= ${TARGET_SECONDS}s)"
-else
-    echo "FAIL delivery: $distinct/$DUE delivered, last $span_ms ms after D (target <= ${TARGET_SECONDS}s)"
-    failed=1
-fi
+for i in "${!sinks[@]}"; do
+    [ "${sink_waited[$i]}" = 1 ] || continue
+    read -r n last < <(awk '$3 == "down" && $2 ~ /^due-[0-9]+$/ {
+            if (!seen[$2]++) n++
+            if (last == "" || $1 > last) last = $1
+        } END { print n + 0, (last == "" ? 0 : last) }' "${sink_files[$i]}")
+    sink_span=$((last - burst_s * 1000))
+    verdict=FAIL
+    if [ "$n" -ge "$DUE" ] && [ "$sink_span" -le $((TARGET_SECONDS * 1000)) ]; then
+        verdict=PASS
+    else
+        failed=1
+    fi
+    echo "$verdict delivery (${sinks[$i]}): $n/$DUE delivered, last $sink_span ms after D (target <= ${TARGET_SECONDS}s)"
+done
 if awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
     echo "PASS pings: $ratio x the baseline during the burst (target >= $TARGET_RATIO)"
 else

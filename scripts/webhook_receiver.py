@@ -11,15 +11,31 @@ and since each connection has its own thread, concurrent POSTs wait in parallel)
     <arrival unix ms> <job name> <event> <expected_by_unix>
 
 The arrival time is taken when the request line has been read, before the body. A
-body that is not an alert JSON is recorded as `- - -`. GET answers 200 `ok` (a
-readiness probe). Names are written with whitespace replaced by `_`.
+channel's human message (a Slack message's `text`, an ntfy body: `backup is DOWN: …`,
+`backup FAILED …`, `backup is UP again …`) is recorded with its job name and event and
+`-` as expected_by (burst.sh uses it as a Slack or ntfy sink). A body that is neither
+is recorded as `- - -`. GET answers 200 `ok` (a readiness probe). Names are written
+with whitespace replaced by `_`.
 """
 
 import json
+import re
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+MESSAGE = re.compile(r"^(\S+) (?:is (DOWN|UP)|is still (DOWN)|(FAILED)|ran too long)")
+
+
+def from_message(text: str) -> tuple:
+    """The job name and event of a channel's human message, or `-`s."""
+    match = MESSAGE.match(text)
+    if not match:
+        return "-", "-"
+    event = "up" if match.group(2) == "UP" else "down"
+    return match.group(1), event
 
 
 def main() -> None:
@@ -39,13 +55,19 @@ def main() -> None:
             arrival_ms = time.time_ns() // 1_000_000
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
+            expected = "-"
             try:
                 alert = json.loads(body)
+            except ValueError:
+                alert = None
+            if isinstance(alert, dict) and "name" in alert:
                 name = "_".join(str(alert.get("name", "-")).split()) or "-"
                 event = alert.get("event", "-")
                 expected = alert.get("expected_by_unix", "-")
-            except (ValueError, AttributeError):
-                name, event, expected = "-", "-", "-"
+            elif isinstance(alert, dict) and isinstance(alert.get("text"), str):
+                name, event = from_message(alert["text"])
+            else:
+                name, event = from_message(body.decode("utf-8", "replace"))
             with lock:
                 out.write(f"{arrival_ms} {name} {event} {expected}\n")
             # Recorded first, answered after the delay: the arrival time stays the

@@ -1,5 +1,6 @@
 //! overdue: a heartbeat monitor. Jobs call `GET /ping?name=…&frequency=…`; when the
-//! next ping does not arrive in time, overdue POSTs an alert to a webhook.
+//! next ping does not arrive in time, overdue alerts its notification channels (a
+//! webhook, chat, paging and email services).
 //!
 //! How the modules fit:
 //! - [`config`] parses flags and environment variables into a [`Config`] and turns it
@@ -17,8 +18,9 @@
 //!   several replicas, each change one Lua script.
 //! - [`sweeper`] sleeps until the earliest deadline and has the backend mark due jobs
 //!   down, writing their alerts into the outbox in the same durable step.
-//! - [`alerts`] delivers outbox alerts to the webhook (or the log), retrying with
-//!   backoff, one at a time per job.
+//! - [`alerts`] delivers outbox alerts to the notification channels whose routing takes
+//!   them (the webhook, Slack, ntfy, email…; or the log when there is none), each in its
+//!   service's API, retrying with backoff, one at a time per job.
 //! - [`health`] measures the monitor's own indicators (store round trip, webhook
 //!   outcomes seen as a delivery observer, backlog, pings per hour), raises and resolves
 //!   conditions against thresholds for `/health`, and publishes to Redis channels.
@@ -59,7 +61,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{DeliveryObserver, Dispatcher, Sink};
+use crate::alerts::{DeliveryObserver, Dispatcher, DispatcherStats, Transports};
 use crate::backend::{BackendError, StoreUrl, Wakers};
 pub use crate::config::Config;
 use crate::config::ConfigError;
@@ -119,13 +121,16 @@ pub async fn run(
         message: e.to_string(),
     })?;
 
-    match &settings.sink {
-        Sink::Webhook { uri, signer } => {
-            tracing::info!(webhook = %uri, signed = signer.is_some(), "alerts go to the webhook");
-        }
-        Sink::Log => {
-            tracing::warn!("PING_ALERT_URI is not set: alerts are only written to the log");
-        }
+    if settings.channels.is_empty() {
+        tracing::warn!("PING_ALERT_URI is not set: alerts are only written to the log");
+    }
+    for channel in &settings.channels {
+        tracing::info!(
+            channel = channel.name(),
+            kind = channel.kind().as_str(),
+            signed = channel.kind() == alerts::ChannelKind::Webhook && settings.signer.is_some(),
+            "alerts go to the channel"
+        );
     }
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() && settings.http.admin_token.is_none() {
@@ -138,6 +143,7 @@ pub async fn run(
     // One signal stops every background task; they are joined below, where started.
     let background = CancellationToken::new();
     let health_settings = settings.health;
+    let sink_failures = health_settings.thresholds.sink_failures;
     let publishing = health_settings.publishing.clone();
     let evaluate_every = health_settings.evaluate_every;
     let (health_events, health_queue) = health::channel(publishing.is_some());
@@ -171,13 +177,15 @@ pub async fn run(
 
     let observers: Vec<Arc<dyn DeliveryObserver>> = vec![health.clone(), perf.delivery_observer()];
 
+    let transports = Transports::new(settings.signer.clone(), &settings.service_name)?;
+    let channel_stats = DispatcherStats::new(settings.channels.clone());
     let dispatcher = Dispatcher::new(
         backend.clone(),
         signals.clone(),
-        settings.sink,
-        &settings.service_name,
+        channel_stats.clone(),
+        transports.clone(),
         observers,
-    )?;
+    );
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),
         signals.clone(),
@@ -185,6 +193,11 @@ pub async fn run(
         background.clone(),
     ));
     let dispatcher = tokio::spawn(dispatcher.run(background.clone()));
+    let for_health = channel_stats.clone();
+    let unreachable_after = sink_failures;
+    health.set_channel_summary(Arc::new(move |backlog| {
+        http::channel_health_entries(&for_health, unreachable_after, backlog)
+    }));
 
     let http_settings = settings.http;
     let state = http::AppState::new(http::AppContext {
@@ -195,6 +208,8 @@ pub async fn run(
         health: Arc::clone(&health),
         perf: perf.clone(),
         rate_limiter: http::Limiter::new(http_settings.rate_limit).map(Arc::new),
+        channels: channel_stats,
+        transports,
     });
     if !http_settings.rate_limit.is_off() {
         tracing::info!(rate_limit = %http_settings.rate_limit, "per-client rate limit is on");

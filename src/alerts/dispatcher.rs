@@ -1,67 +1,48 @@
-//! Delivers alerts from the outbox with bounded concurrency, one at a time per job, and
-//! retries with exponential backoff. An alert leaves the outbox only after a 2xx or
-//! when it gives up, so a restart never loses one.
+//! Delivers the outbox's entries, one per alert and channel: each channel has its own
+//! slots (deliveries in flight at once), so a channel that hangs or fails fills only
+//! its own and never delays another; each entry retries with exponential backoff and
+//! gives up on its own; the store hands out only the head of each job and channel's
+//! queue, so per job and channel alerts go out in the order raised. An entry leaves
+//! the outbox only after its channel took or refused it, or when it gives up, so a
+//! restart never loses one.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{AlertUri, Signer};
+use super::channels::{Channel, ChannelKind, Outcome, Transports};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
-/// Deliveries in flight at once; one per job at most.
+/// Deliveries in flight at once per channel; one per job and channel at most.
 const CONCURRENCY: usize = 64;
-/// One attempt may take this long before it counts as a failure.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an entry whose channel has no free slot waits before it is offered again.
+const DEFER: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// An alert that could not be delivered for this long is given up.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Of a webhook's error answer, at most this much is read, looking for its first line.
-const ANSWER_READ_BYTES: usize = 4 * 1024;
-/// Of that first line, at most this much is logged.
-const ANSWER_LOG_BYTES: usize = 200;
+/// Of an error kept for `GET /channels`, at most this many characters.
+const LAST_ERROR_CHARS: usize = 300;
 /// Of why a delivery failed, at most this much is kept in its event.
 const ERROR_EVENT_BYTES: usize = 300;
-
-/// Where alerts go.
-#[derive(Clone, Debug)]
-pub enum Sink {
-    Webhook {
-        uri: AlertUri,
-        signer: Option<Signer>,
-    },
-    /// No webhook configured: alerts are written to the log.
-    Log,
-}
-
-impl Sink {
-    /// The channel's name as a delivery event shows it: `webhook:<host>` (no port,
-    /// path, query or credentials), or `log`.
-    pub fn channel_name(&self) -> String {
-        match self {
-            Sink::Webhook { uri, .. } => format!("webhook:{}", uri.url().host_str().unwrap_or("")),
-            Sink::Log => "log".to_owned(),
-        }
-    }
-}
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    /// A 2xx (or written to the log when no webhook is set).
+    /// A 2xx (or written to the log when no channel is set).
     Delivered,
     /// Failed; the alert will be tried again.
     Retrying,
-    /// The webhook refused it (a 4xx other than 408 and 429, or a 3xx): not retried.
+    /// The channel refused it (a 4xx other than 408 and 429, a 3xx, an SMTP 5xx): not
+    /// retried.
     Refused,
     /// Still failing 24 h after it was raised: dropped.
     GaveUp,
@@ -78,19 +59,24 @@ impl AttemptOutcome {
     }
 }
 
-/// One delivery attempt, as the observers see it.
+/// One delivery attempt to one channel, as the observers see it.
 #[derive(Debug, Clone)]
 pub struct AttemptReport<'a> {
     pub alert: &'a Alert,
     /// 1 for the first attempt of this alert.
     pub attempt: u32,
     pub outcome: AttemptOutcome,
-    /// How long the attempt took (the HTTP round trip).
+    /// How long the attempt took (the service's round trip).
     pub elapsed: Duration,
-    /// The webhook's status, when it answered.
+    /// The service's HTTP status, when it answered one.
     pub status: Option<u16>,
-    /// `false` when no webhook is configured and the alert went to the log.
+    /// `false` when no channel is configured and the alert went to the log.
     pub to_webhook: bool,
+    /// The channel's name (`slack:hooks.slack.com`); `None` when logged.
+    pub channel: Option<&'a str>,
+    /// Whether this is the first report of this attempt of the alert (an alert's
+    /// attempt is reported once per channel).
+    pub first_of_attempt: bool,
 }
 
 /// Watches delivery attempts: health indicators, metrics and publishers implement it.
@@ -99,69 +85,177 @@ pub trait DeliveryObserver: Send + Sync {
     fn attempt(&self, report: &AttemptReport<'_>);
 }
 
+/// One channel's counters since the start, for `GET /channels` and `/health`.
+#[derive(Debug, Default)]
+pub struct ChannelStats {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    /// Failed attempts since the last success.
+    consecutive_failures: AtomicU32,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ChannelStats {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts (retried, refused or given up).
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// Delivered attempts over all attempts, in percent; `None` before the first.
+    pub fn success_rate_percent(&self) -> Option<f64> {
+        let delivered = self.delivered();
+        let total = delivered + self.failed();
+        #[allow(clippy::cast_precision_loss)]
+        (total > 0).then(|| (delivered as f64) * 100.0 / (total as f64))
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    fn record(&self, outcome: &Outcome) {
+        match outcome.error() {
+            None => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            Some(error) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                *lock(&self.last_error) = Some(error.chars().take(LAST_ERROR_CHARS).collect());
+            }
+        }
+    }
+}
+
+/// The configured channels and their counters: shared by the dispatcher, which
+/// counts, and the HTTP routes, which show. Cheap to clone.
+#[derive(Clone)]
+pub struct DispatcherStats {
+    channels: Arc<[Channel]>,
+    stats: Arc<[ChannelStats]>,
+}
+
+impl DispatcherStats {
+    pub fn new(channels: Vec<Channel>) -> Self {
+        let stats = channels.iter().map(|_| ChannelStats::default()).collect();
+        Self {
+            channels: channels.into(),
+            stats,
+        }
+    }
+
+    /// Each channel with its counters, in configuration order.
+    pub fn channels(&self) -> impl Iterator<Item = (&Channel, &ChannelStats)> {
+        self.channels.iter().zip(self.stats.iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+/// Where one leased entry goes.
+enum Target {
+    /// The channel at this index of the configuration.
+    Channel(usize),
+    /// The log: no channel is configured.
+    Log,
+    /// An entry for a channel that is no longer configured.
+    Gone,
+}
+
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     signals: Wakers,
-    sink: Sink,
-    client: reqwest::Client,
-    monitor: Arc<str>,
+    stats: DispatcherStats,
+    transports: Transports,
     observers: Vec<Arc<dyn DeliveryObserver>>,
-}
-
-/// What one attempt produced.
-enum Attempt {
-    Success(Option<StatusCode>),
-    Retryable {
-        reason: String,
-        status: Option<StatusCode>,
-        retry_after: Option<Duration>,
-        /// The first line of the webhook's answer, when it answered an error.
-        answer: Option<String>,
-    },
-    Permanent {
-        reason: String,
-        status: Option<StatusCode>,
-        /// The first line of the webhook's answer: why it refused, in its words.
-        answer: Option<String>,
-    },
+    /// Per channel (configuration order), its free delivery slots.
+    slots: Vec<Arc<Semaphore>>,
+    /// The log's slots, when no channel is configured.
+    log_slots: Arc<Semaphore>,
+    /// Each channel's index by its key.
+    by_key: HashMap<String, usize>,
+    /// Where entries with the empty key go: `PING_ALERT_URI`'s channel (see
+    /// [`Channel::outbox_key`]), or the log when it is unset.
+    legacy: Option<usize>,
+    /// Keys of channels no longer configured that were already logged, so that each is
+    /// logged once.
+    gone: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
     pub fn new(
         backend: Arc<dyn Backend>,
         signals: Wakers,
-        sink: Sink,
-        monitor: &str,
+        stats: DispatcherStats,
+        transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("overdue/", env!("CARGO_PKG_VERSION")))
-            .timeout(ATTEMPT_TIMEOUT)
-            .connect_timeout(ATTEMPT_TIMEOUT)
-            // A redirect of a webhook POST is a misconfiguration, not something to
-            // follow silently with a changed method.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
+    ) -> Self {
+        let slots = stats
+            .channels
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(CONCURRENCY)))
+            .collect();
+        let by_key = stats
+            .channels
+            .iter()
+            .enumerate()
+            .filter(|(_, channel)| !channel.outbox_key().is_empty())
+            .map(|(i, channel)| (channel.outbox_key().to_owned(), i))
+            .collect();
+        let legacy = stats.channels.iter().position(Channel::is_alert_uri);
+        Self {
             backend,
             signals,
-            sink,
-            client,
-            monitor: Arc::from(monitor),
+            stats,
+            transports,
             observers,
-        })
+            slots,
+            log_slots: Arc::new(Semaphore::new(CONCURRENCY)),
+            by_key,
+            legacy,
+            gone: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Free slots over every channel (or the log's): how many entries to lease.
+    fn free_slots(&self) -> usize {
+        if self.slots.is_empty() {
+            self.log_slots.available_permits()
+        } else {
+            self.slots.iter().map(|s| s.available_permits()).sum()
+        }
+    }
+
+    fn target(&self, pending: &PendingAlert) -> Target {
+        if pending.channel.is_empty() {
+            return self.legacy.map_or(Target::Log, Target::Channel);
+        }
+        match self.by_key.get(&pending.channel) {
+            Some(&index) => Target::Channel(index),
+            None => Target::Gone,
+        }
     }
 
     /// Delivers until `shutdown`, then gives deliveries in flight up to 5 s; what is not
     /// delivered by then stays in the outbox for the next start.
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
             let now = UnixTime::now();
-            let free = permits.available_permits();
+            let free = this.free_slots();
             if free > 0 {
                 let leased = match this.backend.lease_alerts(now, free).await {
                     Ok(leased) => leased,
@@ -170,15 +264,32 @@ impl Dispatcher {
                         Vec::new()
                     }
                 };
+                let mut deferred = Vec::new();
                 for pending in leased {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        break;
+                    let slots = match this.target(&pending) {
+                        Target::Channel(index) => this.slots.get(index).cloned(),
+                        Target::Log => Some(this.log_slots.clone()),
+                        Target::Gone => {
+                            let this = this.clone();
+                            tasks.spawn(async move { this.drop_gone(pending).await });
+                            continue;
+                        }
+                    };
+                    let Some(Ok(permit)) = slots.map(Semaphore::try_acquire_owned) else {
+                        // Its channel is busy: offered again shortly, behind the
+                        // entries of the channels that have room.
+                        deferred.push(pending);
+                        continue;
                     };
                     let this = this.clone();
                     tasks.spawn(async move {
                         this.deliver(pending).await;
                         drop(permit);
                     });
+                }
+                if !deferred.is_empty() {
+                    let this = this.clone();
+                    tasks.spawn(async move { this.defer(deferred).await });
                 }
             }
             let wait = this
@@ -192,7 +303,7 @@ impl Dispatcher {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = this.signals.dispatcher.notified() => {}
-                () = tokio::time::sleep(wait), if permits.available_permits() > 0 => {}
+                () = tokio::time::sleep(wait), if this.free_slots() > 0 => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
@@ -209,127 +320,171 @@ impl Dispatcher {
         }
     }
 
+    /// Hands entries whose channel had no free slot back to the store, without an
+    /// attempt counted.
+    async fn defer(&self, entries: Vec<PendingAlert>) {
+        let at = UnixTime::now().plus_millis(millis(DEFER));
+        for pending in entries {
+            if let Err(e) = self
+                .backend
+                .finish_alert(&pending, Delivery::Deferred(at))
+                .await
+            {
+                tracing::warn!(alert_id = %pending.alert.id, error = %e, "could not defer an alert");
+            }
+        }
+    }
+
+    /// An entry for a channel that is no longer configured (the `--notify` list changed
+    /// across a restart): dropped, with one warning per channel and a `gave_up`
+    /// delivery event in the job's history.
+    async fn drop_gone(&self, pending: PendingAlert) {
+        // The key is `name#hash`: its name is safe to show, as every channel name is.
+        let name = pending
+            .channel
+            .split_once('#')
+            .map_or(pending.channel.as_str(), |(name, _)| name)
+            .to_owned();
+        if lock(&self.gone).insert(pending.channel.clone()) {
+            tracing::warn!(
+                channel = %name,
+                "alerts queued for a channel that is no longer configured are dropped"
+            );
+        }
+        if let Err(e) = self.backend.finish_alert(&pending, Delivery::GaveUp).await {
+            tracing::error!(alert_id = %pending.alert.id, error = %e, "could not record the delivery outcome");
+        }
+        let alert = &pending.alert;
+        let event = DeliveryEvent {
+            alert_id: alert.id.to_string(),
+            event: alert.event.as_str(),
+            channel: name,
+            delivered: false,
+            attempts: pending.attempts,
+            last_status: None,
+            last_error: Some("the channel is no longer configured".to_owned()),
+        };
+        self.write_event(alert, event);
+    }
+
     async fn deliver(&self, pending: PendingAlert) {
+        let outcome = match self.target(&pending) {
+            Target::Channel(index) => self.to_channel(&pending, index).await,
+            Target::Log | Target::Gone => self.log_only(&pending),
+        };
+        if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
+            tracing::error!(alert_id = %pending.alert.id, error = %e, "could not record the delivery outcome");
+        }
+        self.signals.dispatcher.notify_one();
+    }
+
+    fn log_only(&self, pending: &PendingAlert) -> Delivery {
+        let alert = &pending.alert;
+        tracing::warn!(
+            job = %alert.name,
+            event = alert.event.as_str(),
+            alert_id = %alert.id,
+            alert_count = alert.alert_count,
+            overdue_seconds = alert.overdue_seconds,
+            expected_by = %alert.expected_by,
+            "job alert (no PING_ALERT_URI set, logged only)"
+        );
+        let report = AttemptReport {
+            alert,
+            attempt: pending.attempts + 1,
+            outcome: AttemptOutcome::Delivered,
+            elapsed: Duration::ZERO,
+            status: None,
+            to_webhook: false,
+            channel: None,
+            first_of_attempt: true,
+        };
+        for observer in &self.observers {
+            observer.attempt(&report);
+        }
+        Delivery::Delivered
+    }
+
+    /// One attempt of one entry to its channel.
+    async fn to_channel(&self, pending: &PendingAlert, index: usize) -> Delivery {
         let alert = &pending.alert;
         let attempt_no = pending.attempts + 1;
-        let started = Instant::now();
-        let result = match &self.sink {
-            Sink::Log => {
-                tracing::warn!(
-                    job = %alert.name,
-                    event = alert.event.as_str(),
-                    alert_id = %alert.id,
-                    alert_count = alert.alert_count,
-                    overdue_seconds = alert.overdue_seconds,
-                    expected_by = %alert.expected_by,
-                    "job alert (no PING_ALERT_URI set, logged only)"
-                );
-                Attempt::Success(None)
-            }
-            Sink::Webhook { uri, signer } => self.post(uri, signer.as_ref(), &pending).await,
+        let (Some(channel), Some(stats)) =
+            (self.stats.channels.get(index), self.stats.stats.get(index))
+        else {
+            return Delivery::GaveUp;
         };
+        let sent_at = UnixTime::now();
+        let started = Instant::now();
+        let outcome = self.transports.send(channel, alert, sent_at).await;
         let elapsed = started.elapsed();
-        let elapsed_ms = crate::logging::millis(elapsed);
-        let (outcome, observed, status, error) = match result {
-            Attempt::Success(status) => {
-                tracing::info!(
-                    job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
-                    attempt = attempt_no, status = status.map(|s| s.as_u16()), elapsed_ms,
-                    "alert delivered"
-                );
-                (Delivery::Delivered, AttemptOutcome::Delivered, status, None)
-            }
-            Attempt::Permanent {
-                reason,
-                status,
-                answer,
-            } => {
-                tracing::error!(
-                    job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                    answer = answer.as_deref(), elapsed_ms, "alert refused by the webhook; not retried"
-                );
-                let error = error_line(&reason, answer.as_deref());
-                (Delivery::GaveUp, AttemptOutcome::Refused, status, error)
-            }
-            Attempt::Retryable {
-                reason,
-                status,
-                retry_after,
-                answer,
-            } => {
+        let next = match &outcome {
+            Outcome::Retry { retry_after, .. } => {
                 let backoff = backoff(pending.attempts);
                 // Retry-After is honoured, but never below the first backoff step: a
                 // "0" or a past date must not turn retries into a flood.
                 let delay = retry_after.map_or(backoff, |after| after.max(FIRST_BACKOFF));
-                let next = UnixTime::now()
-                    .plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                let deadline = UnixTime::from_secs(alert.raised_at_unix)
-                    .unwrap_or(next)
-                    .plus(GIVE_UP_AFTER.as_secs());
-                if next > deadline {
-                    tracing::error!(
-                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
-                    );
-                    let error = error_line(&reason, answer.as_deref());
-                    (Delivery::GaveUp, AttemptOutcome::GaveUp, status, error)
-                } else {
-                    tracing::warn!(
-                        job = %alert.name, alert_id = %alert.id, attempt = attempt_no, %reason,
-                        answer = answer.as_deref(), elapsed_ms, retry_in_ms = delay.as_millis() as u64,
-                        "alert delivery failed; will retry"
-                    );
-                    (
-                        Delivery::RetryAt(next),
-                        AttemptOutcome::Retrying,
-                        status,
-                        None,
-                    )
+                Some(UnixTime::now().plus_millis(millis(delay)))
+            }
+            _ => None,
+        };
+        let deadline = UnixTime::from_secs(alert.raised_at_unix)
+            .unwrap_or(sent_at)
+            .plus(GIVE_UP_AFTER.as_secs());
+        let giving_up = next.is_some_and(|next| next > deadline);
+        let observed = self.log_attempt(
+            channel, alert, attempt_no, &outcome, elapsed, giving_up, next,
+        );
+        stats.record(&outcome);
+        let delivery = match next {
+            Some(next) if !giving_up => Delivery::RetryAt(next),
+            _ => {
+                self.record_delivery(channel, alert, attempt_no, &outcome);
+                match outcome {
+                    Outcome::Delivered { .. } => Delivery::Delivered,
+                    _ => Delivery::GaveUp,
                 }
             }
         };
+        // An alert reaches the observers that publish it once: through the first
+        // channel that takes it.
+        let first = self.stats.channels.iter().position(|c| c.wants(alert)) == Some(index);
         let report = AttemptReport {
             alert,
             attempt: attempt_no,
             outcome: observed,
             elapsed,
-            status: status.map(|s| s.as_u16()),
-            to_webhook: matches!(self.sink, Sink::Webhook { .. }),
+            status: outcome.status(),
+            to_webhook: true,
+            channel: Some(channel.name()),
+            first_of_attempt: first,
         };
         for observer in &self.observers {
             observer.attempt(&report);
         }
-        let ended = !matches!(outcome, Delivery::RetryAt(_));
-        if let Err(e) = self.backend.finish_alert(&pending, outcome).await {
-            tracing::error!(alert_id = %alert.id, error = %e, "could not record the delivery outcome");
-        }
-        self.signals.dispatcher.notify_one();
-        // The log sink is no channel (SPEC §14): only a channel's delivery is an event.
-        if ended && !matches!(self.sink, Sink::Log) {
-            self.record_delivery(alert, attempt_no, observed, status, error);
-        }
+        delivery
     }
 
-    /// Writes the end of a delivery into the job's history (SPEC §13) on a task of its
-    /// own: the history is a record, not part of delivering, so a slow or failing store
-    /// write neither delays the next delivery nor is retried.
-    fn record_delivery(
-        &self,
-        alert: &Alert,
-        attempts: u32,
-        outcome: AttemptOutcome,
-        status: Option<StatusCode>,
-        last_error: Option<String>,
-    ) {
+    /// Writes the end of a delivery to one channel into the job's history (SPEC §13).
+    fn record_delivery(&self, channel: &Channel, alert: &Alert, attempts: u32, outcome: &Outcome) {
         let event = DeliveryEvent {
             alert_id: alert.id.to_string(),
             event: alert.event.as_str(),
-            channel: self.sink.channel_name(),
-            delivered: outcome == AttemptOutcome::Delivered,
+            channel: channel.name().to_owned(),
+            delivered: matches!(outcome, Outcome::Delivered { .. }),
             attempts,
-            last_status: status.map(|s| s.as_u16()),
-            last_error,
+            last_status: outcome.status(),
+            last_error: outcome
+                .error()
+                .and_then(|e| first_line(e.as_bytes(), ERROR_EVENT_BYTES)),
         };
+        self.write_event(alert, event);
+    }
+
+    /// Writes a delivery event on a task of its own: the history is a record, not part
+    /// of delivering, so a slow or failing store write neither delays the next
+    /// delivery nor is retried.
+    fn write_event(&self, alert: &Alert, event: DeliveryEvent) {
         let backend = self.backend.clone();
         let name = alert.name.clone();
         tokio::spawn(async move {
@@ -339,114 +494,67 @@ impl Dispatcher {
         });
     }
 
-    async fn post(
+    #[allow(clippy::too_many_arguments)]
+    fn log_attempt(
         &self,
-        uri: &AlertUri,
-        signer: Option<&Signer>,
-        pending: &PendingAlert,
-    ) -> Attempt {
-        let alert = &pending.alert;
-        let now = UnixTime::now();
-        let body = match serde_json::to_vec(&alert.payload(now, &self.monitor)) {
-            Ok(body) => body,
-            Err(e) => {
-                return Attempt::Permanent {
-                    reason: format!("cannot encode the alert: {e}"),
-                    status: None,
-                    answer: None,
-                }
+        channel: &Channel,
+        alert: &Alert,
+        attempt_no: u32,
+        outcome: &Outcome,
+        elapsed: Duration,
+        giving_up: bool,
+        next: Option<UnixTime>,
+    ) -> AttemptOutcome {
+        let elapsed_ms = crate::logging::millis(elapsed);
+        let name = channel.name();
+        match outcome {
+            Outcome::Delivered { status } => {
+                tracing::info!(
+                    job = %alert.name, alert_id = %alert.id, event = alert.event.as_str(),
+                    channel = name, attempt = attempt_no, status, elapsed_ms,
+                    "alert delivered"
+                );
+                AttemptOutcome::Delivered
             }
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Ok(id) = HeaderValue::from_str(&alert.id) {
-            headers.insert("idempotency-key", id.clone());
-            if let Some(signer) = signer {
-                headers.insert("webhook-id", id);
-                headers.insert("webhook-timestamp", HeaderValue::from(now.secs()));
-                if let Ok(sig) = HeaderValue::from_str(&signer.sign(&alert.id, now.secs(), &body)) {
-                    headers.insert("webhook-signature", sig);
+            Outcome::GiveUp { reason, answer, .. } => {
+                if channel.kind() == ChannelKind::Webhook {
+                    tracing::error!(
+                        job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                        %reason, answer = answer.as_deref(), elapsed_ms,
+                        "alert refused by the webhook; not retried"
+                    );
+                } else {
+                    tracing::error!(
+                        job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                        %reason, answer = answer.as_deref(), elapsed_ms,
+                        "alert refused by the channel; not retried"
+                    );
                 }
+                AttemptOutcome::Refused
             }
-        }
-        let response = self
-            .client
-            .post(uri.url().clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        match response {
-            Err(e) => Attempt::Retryable {
-                reason: if e.is_timeout() {
-                    "timed out after 10s".to_owned()
-                } else {
-                    format!("connection failed: {}", error_chain(&e))
-                },
-                status: None,
-                retry_after: None,
-                answer: None,
-            },
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() {
-                    return Attempt::Success(Some(status));
-                }
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let reason = format!("webhook answered {status}");
-                let answer = answer_line(response).await;
-                if status == StatusCode::REQUEST_TIMEOUT
-                    || status == StatusCode::TOO_MANY_REQUESTS
-                    || status.is_server_error()
-                {
-                    Attempt::Retryable {
-                        reason,
-                        status: Some(status),
-                        retry_after: retry_after.filter(|_| {
-                            status == StatusCode::TOO_MANY_REQUESTS
-                                || status == StatusCode::SERVICE_UNAVAILABLE
-                        }),
-                        answer,
-                    }
-                } else {
-                    Attempt::Permanent {
-                        reason,
-                        status: Some(status),
-                        answer,
-                    }
-                }
+            Outcome::Retry { reason, answer, .. } if giving_up => {
+                tracing::error!(
+                    job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                    %reason, answer = answer.as_deref(), "alert undeliverable for 24 h; giving up"
+                );
+                AttemptOutcome::GaveUp
+            }
+            Outcome::Retry { reason, answer, .. } => {
+                let retry_in_ms =
+                    next.map_or(0, |next| UnixTime::now().until(next).as_millis() as u64);
+                tracing::warn!(
+                    job = %alert.name, alert_id = %alert.id, channel = name, attempt = attempt_no,
+                    %reason, answer = answer.as_deref(), elapsed_ms, retry_in_ms,
+                    "alert delivery failed; will retry"
+                );
+                AttemptOutcome::Retrying
             }
         }
     }
 }
 
-/// Why a delivery ended badly, as one bounded line: the reason and the webhook's own
-/// first line, when it gave one.
-fn error_line(reason: &str, answer: Option<&str>) -> Option<String> {
-    let line = match answer {
-        Some(answer) => format!("{reason}: {answer}"),
-        None => reason.to_owned(),
-    };
-    first_line(line.as_bytes(), ERROR_EVENT_BYTES)
-}
-
-/// The first non-empty line of a webhook's error answer, for the log, so that the
-/// operator sees why it refused. At most [`ANSWER_READ_BYTES`] of the body are read
-/// (within the attempt's timeout) and [`ANSWER_LOG_BYTES`] of the line kept: a webhook
-/// cannot fill the log or hold the dispatcher with a large answer.
-async fn answer_line(mut response: reqwest::Response) -> Option<String> {
-    let mut read = Vec::new();
-    while read.len() < ANSWER_READ_BYTES && !read.contains(&b'\n') {
-        match response.chunk().await {
-            Ok(Some(chunk)) => read.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    first_line(&read, ANSWER_LOG_BYTES)
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The first non-empty line of `bytes`, trimmed, cut to at most `max` bytes on a
@@ -461,6 +569,10 @@ fn first_line(bytes: &[u8], max: usize) -> Option<String> {
     line.get(..end).map(str::to_owned)
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
 /// the one that just failed).
 pub fn backoff(previous_attempts: u32) -> Duration {
@@ -473,94 +585,14 @@ pub fn backoff(previous_attempts: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date, capped at the give-up horizon.
-fn parse_retry_after(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(GIVE_UP_AFTER));
-    }
-    let at = httpdate_to_unix(raw)?;
-    let now = UnixTime::now().secs();
-    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)).min(GIVE_UP_AFTER))
-}
-
-fn httpdate_to_unix(raw: &str) -> Option<i64> {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(raw, &format)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_line_of_an_answer_is_kept_bounded() {
-        assert_eq!(
-            first_line(b"\r\n  missing field x \r\nsecond line", 200).as_deref(),
-            Some("missing field x")
-        );
-        assert_eq!(first_line(b"", 200), None);
-        assert_eq!(first_line(b"\n \n", 200), None);
-        let long = "x".repeat(5000);
-        assert_eq!(first_line(long.as_bytes(), 200).map(|l| l.len()), Some(200));
-        // Never cut inside a character.
-        let wide = "\u{e9}".repeat(150);
-        let cut = first_line(wide.as_bytes(), 201).expect("a line");
-        assert_eq!(cut.len(), 200);
-        assert!(cut.chars().all(|c| c == '\u{e9}'));
-    }
-
-    #[test]
-    fn a_channel_is_named_without_its_port_path_query_or_credentials() {
-        let uri = AlertUri::parse("https://user:pw@hooks.example:8443/x/y?key=abc").unwrap();
-        let sink = Sink::Webhook { uri, signer: None };
-        assert_eq!(sink.channel_name(), "webhook:hooks.example");
-        assert_eq!(Sink::Log.channel_name(), "log");
-    }
-
-    #[test]
-    fn a_delivery_error_is_one_bounded_line() {
-        assert_eq!(
-            error_line("webhook answered 410 Gone", Some("no such hook")).as_deref(),
-            Some("webhook answered 410 Gone: no such hook")
-        );
-        let long = format!("connection failed: {}\nsecond", "x".repeat(1_000));
-        let line = error_line(&long, None).expect("a line");
-        assert!(
-            line.len() <= ERROR_EVENT_BYTES && !line.contains('\n'),
-            "{line}"
-        );
-    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
         let secs: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
     }
 }

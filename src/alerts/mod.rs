@@ -1,10 +1,15 @@
 //! Alert delivery: the dispatcher takes durable alerts from the backend's outbox and
-//! delivers them to the webhook (signed when a secret is set) or to the log.
+//! delivers each to the channels whose routing takes it (or to the log when there is
+//! none); `channels` speaks each service's API, signing webhooks when a secret is set.
 
+pub mod channels;
 mod dispatcher;
 mod signing;
 mod webhook_url;
 
-pub use dispatcher::{AttemptOutcome, AttemptReport, DeliveryObserver, Dispatcher, Sink};
+pub use channels::{Channel, ChannelKind, ChannelRoutes, ChannelUrlError, Outcome, Transports};
+pub use dispatcher::{
+    AttemptOutcome, AttemptReport, ChannelStats, DeliveryObserver, Dispatcher, DispatcherStats,
+};
 pub use signing::{Signer, SignerError};
 pub use webhook_url::AlertUri;

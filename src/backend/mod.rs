@@ -7,6 +7,7 @@ mod local;
 mod outbox;
 mod redis;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use crate::domain::{Alert, DeliveryEvent, Job, JobName, Policy, Status, UnixTime
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
-pub use outbox::PendingAlert;
+pub use outbox::{entry_id, AlertRoutes, Fanout, PendingAlert};
 
 /// What recording a ping did.
 #[derive(Debug)]
@@ -109,6 +110,9 @@ pub enum Delivery {
     /// Try again at this moment.
     RetryAt(UnixTime),
     GaveUp,
+    /// Not attempted (its channel has no free slot): offered again at this moment,
+    /// without counting an attempt.
+    Deferred(UnixTime),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +204,10 @@ pub trait StoreHealth: Send + Sync {
     /// When the oldest undelivered alert was raised; `None` when none is.
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError>;
 
+    /// Entries waiting for delivery per channel key (`""` for the log); channels with
+    /// none may be left out.
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError>;
+
     /// Pings recorded in the last hour by every replica sharing this store; `None`
     /// when the store does not count them (one process then counts its own).
     async fn pings_last_hour(&self, _now: UnixTime) -> Result<Option<u64>, BackendError> {
@@ -262,6 +270,8 @@ pub struct BackendOptions {
     /// Cap on the extra time given to jobs that fell due while overdue was stopped.
     pub startup_grace: Duration,
     pub sync: SyncMode,
+    /// The channels a raised alert gets an outbox entry for.
+    pub fanout: Fanout,
 }
 
 impl BackendOptions {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::alerts::{AlertUri, Signer, Sink};
-use crate::backend::{BackendOptions, StoreUrl, SyncMode};
+use crate::alerts::{AlertUri, Channel, ChannelRoutes, Signer};
+use crate::backend::{BackendOptions, Fanout, StoreUrl, SyncMode};
 use crate::health::{self, PublishSettings, RedisUrl, Thresholds};
 use crate::http::{RateLimit, ServeOptions};
 use crate::perf::PerfSettings;
@@ -20,7 +20,7 @@ use crate::secret::Secret;
 mod parse;
 
 use parse::*;
-pub use parse::{absolute_store_path, parse_duration};
+pub use parse::{absolute_store_path, parse_duration, NotifyUrls};
 
 /// A heartbeat monitor: jobs ping it, and it alerts a webhook when they stop.
 #[derive(Debug, Clone, Parser)]
@@ -46,6 +46,10 @@ pub struct Config {
     /// Webhook that receives alerts [default: unset, alerts are only logged]
     #[arg(long, env = "PING_ALERT_URI", value_name = "URL", value_parser = AlertUri::parse, hide_env_values = true)]
     pub alert_uri: Option<AlertUri>,
+
+    /// Sends alerts to a channel: slack+https://…, discord+https://…, teams+https://…, ntfy+https://…, telegram+https://…, pagerduty+https://…, opsgenie+https://…, alertmanager+http://…, smtp://…, smtps://… or https://… (webhook); repeatable, and OVERDUE_NOTIFY takes several separated by spaces [default: none]
+    #[arg(long = "notify", env = "OVERDUE_NOTIFY", value_name = "URL", value_parser = parse_notify, hide_env_values = true)]
+    pub notify: Vec<NotifyUrls>,
 
     /// Signs alerts with Standard Webhooks headers (a whsec_ secret is base64-decoded)
     #[arg(long, env = "PING_ALERT_SECRET", value_name = "SECRET", value_parser = parse_alert_secret, hide_env_values = true)]
@@ -206,8 +210,10 @@ impl ConfigError {
 pub struct Settings {
     pub store: StoreUrl,
     pub backend: BackendOptions,
-    /// Where alerts go, with the signer when a secret is set.
-    pub sink: Sink,
+    /// The channels alerts go to, `PING_ALERT_URI` first; none means the log.
+    pub channels: Vec<Channel>,
+    /// Signs the `webhook` channels' alerts when a secret is set.
+    pub signer: Option<Signer>,
     /// This monitor's own name, sent as `monitor` in alerts.
     pub service_name: String,
     /// Longest delay between a deadline and its alert being queued.
@@ -249,6 +255,36 @@ impl Config {
         }
     }
 
+    /// `PING_ALERT_URI` as a `webhook` channel, then every `--notify` URL, in order.
+    /// A URL that does not parse stops the start with one line naming `--notify` that
+    /// never quotes the URL (channel URLs carry tokens).
+    fn channels(&self) -> Result<Vec<Channel>, ConfigError> {
+        let mut channels: Vec<Channel> = self
+            .alert_uri
+            .iter()
+            .map(|uri| Channel::webhook(uri.url().clone()))
+            .collect();
+        let urls = self.notify.iter().flat_map(|urls| urls.0.iter());
+        for (index, raw) in urls.enumerate() {
+            let channel = Channel::parse(raw.expose()).map_err(|e| {
+                ConfigError::new("--notify", format!("channel URL {}: {e}", index + 1))
+            })?;
+            // Two entries of one alert under one key would be one entry twice.
+            if channels.iter().any(|c| c.key() == channel.key()) {
+                return Err(ConfigError::new(
+                    "--notify",
+                    format!(
+                        "channel URL {} repeats an earlier channel ({}); give each URL once",
+                        index + 1,
+                        channel.name()
+                    ),
+                ));
+            }
+            channels.push(channel);
+        }
+        Ok(channels)
+    }
+
     /// Checks the options that must agree with each other and turns the configuration
     /// into each module's settings. Opens, binds and logs nothing, so it can run before
     /// anything starts.
@@ -270,13 +306,8 @@ impl Config {
             .map(|secret| Signer::new(secret.expose()))
             .transpose()
             .map_err(|e| ConfigError::new("--alert-secret", e.to_string()))?;
-        let sink = match &self.alert_uri {
-            Some(uri) => Sink::Webhook {
-                uri: uri.clone(),
-                signer,
-            },
-            None => Sink::Log,
-        };
+        let channels = self.channels()?;
+        let sink_configured = !channels.is_empty();
         let rate_limit = self.rate_limit;
         Ok(Settings {
             store: self.store.clone(),
@@ -287,15 +318,21 @@ impl Config {
                 realert_max: self.realert_max,
                 startup_grace: self.startup_grace,
                 sync: self.sync,
+                fanout: if channels.is_empty() {
+                    Fanout::default()
+                } else {
+                    Fanout::new(std::sync::Arc::new(ChannelRoutes::new(&channels)))
+                },
             },
-            sink,
+            channels,
+            signer,
             service_name: self.service_name.clone(),
             sweep_interval: self.sweep_interval,
             health: health::Settings {
                 service: self.service_name.clone(),
                 instance: health::instance_name(),
                 thresholds,
-                sink_configured: self.alert_uri.is_some(),
+                sink_configured,
                 evaluate_every: self.health_publish_every.min(MAX_EVALUATION_INTERVAL),
                 publishing: self.health_redis.clone().map(|redis| PublishSettings {
                     redis,

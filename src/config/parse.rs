@@ -61,6 +61,25 @@ pub(super) fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
     Ok(RateLimit { requests, per })
 }
 
+/// One `--notify` value, or the `OVERDUE_NOTIFY` variable's several URLs, kept as
+/// secrets until [`super::Config::settings`] parses them: clap would quote a refused
+/// value in its error, and channel URLs carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotifyUrls(pub(super) Vec<Secret>);
+
+impl std::fmt::Debug for NotifyUrls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NotifyUrls({} URL(s))", self.0.len())
+    }
+}
+
+/// URLs separated by white space; parsed into channels by [`super::Config::settings`].
+pub(super) fn parse_notify(raw: &str) -> Result<NotifyUrls, String> {
+    Ok(NotifyUrls(
+        raw.split_whitespace().map(Secret::new).collect(),
+    ))
+}
+
 pub(super) fn parse_secret(raw: &str) -> Result<Secret, String> {
     if raw.is_empty() {
         return Err("must not be empty".into());

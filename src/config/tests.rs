@@ -91,7 +91,7 @@ fn defaults_are_valid_settings() {
     assert_eq!(settings.health.thresholds, Thresholds::default());
     assert_eq!(settings.health.evaluate_every, Duration::from_secs(5));
     assert!(settings.health.publishing.is_none());
-    assert!(matches!(settings.sink, Sink::Log));
+    assert!(settings.channels.is_empty());
     assert_eq!(settings.backend.history, 100);
     assert!(
         settings.http.serve.peer_address,
@@ -241,4 +241,75 @@ fn rate_limits_are_per_second_or_per_minute_or_off() {
     ] {
         assert!(parse_rate_limit(bad).is_err(), "{bad:?} should be refused");
     }
+}
+
+#[test]
+fn notify_urls_become_channels_after_the_alert_uri() {
+    let settings = Config::parse_from([
+        "overdue",
+        "--alert-uri",
+        "https://hooks.example/x",
+        "--notify",
+        "slack+https://hooks.slack.com/services/T/B/X",
+        "--notify",
+        "ntfy+https://ntfy.sh/a ntfy+https://ntfy.example/b",
+    ])
+    .settings()
+    .expect("valid");
+    let names: Vec<&str> = settings.channels.iter().map(Channel::name).collect();
+    assert_eq!(
+        names,
+        vec![
+            "webhook:hooks.example",
+            "slack:hooks.slack.com",
+            "ntfy:ntfy.sh",
+            "ntfy:ntfy.example"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_notify_url_is_refused_in_one_line_naming_notify_without_its_secret() {
+    let err =
+        refusal(&["--notify", "telegram+https://api.telegram.org/botS3CR3T"]).expect("refused");
+    assert_eq!(err.option, "--notify");
+    let line = err.to_string();
+    assert!(
+        line.starts_with("invalid value for --notify: channel URL 1:"),
+        "{line}"
+    );
+    assert!(
+        line.contains("slack+https://") && !line.contains("S3CR3T"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "{line}");
+    let unknown = refusal(&["--notify", "gopher://x.example/S3CR3T"]).expect("refused");
+    assert!(unknown.to_string().contains("gopher://"), "{unknown}");
+    assert!(!unknown.to_string().contains("S3CR3T"), "{unknown}");
+}
+
+#[test]
+fn a_channel_given_twice_is_refused_naming_notify() {
+    let err = refusal(&[
+        "--alert-uri",
+        "https://hooks.example/x?token=S3CR3T",
+        "--notify",
+        "webhook+https://hooks.example/x?token=S3CR3T#events=down",
+    ])
+    .expect("refused");
+    assert_eq!(err.option, "--notify");
+    let line = err.to_string();
+    assert!(
+        line.contains("repeats an earlier channel (webhook:hooks.example)"),
+        "{line}"
+    );
+    assert!(!line.contains("S3CR3T"), "{line}");
+    // The same host with another path is another channel.
+    assert!(refusal(&[
+        "--notify",
+        "ntfy+https://ntfy.sh/a",
+        "--notify",
+        "ntfy+https://ntfy.sh/b"
+    ])
+    .is_none());
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub use conditions::{evaluate, Condition, HealthStatus, Measurement, Severity, Thresholds};
 pub use hour_counters::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
-pub use monitor::{HealthMonitor, Settings};
+pub use monitor::{ChannelSummary, HealthMonitor, Settings};
 pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
 pub use report::{HealthReport, Indicators};
 

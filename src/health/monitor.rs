@@ -55,6 +55,10 @@ enum RedisSeen {
     Unreachable(String),
 }
 
+/// The `channels` entries of `/health`, given each channel key's waiting entries.
+pub type ChannelSummary =
+    Arc<dyn Fn(&std::collections::HashMap<String, u64>) -> Value + Send + Sync>;
+
 /// Measures, evaluates and remembers which conditions are active. Shared by the
 /// `/health` handler (reads), the ping handler (counts pings), the dispatcher (as a
 /// [`DeliveryObserver`]), the evaluator and the publisher.
@@ -72,6 +76,8 @@ pub struct HealthMonitor {
     events: EventQueue,
     /// Set once by the performance layer; `null` in metrics publications until then.
     performance: OnceLock<PerformanceSummary>,
+    /// Set once at start by `run`: the per-channel entries of the report.
+    channels: OnceLock<ChannelSummary>,
 }
 
 impl HealthMonitor {
@@ -92,6 +98,7 @@ impl HealthMonitor {
             active: Mutex::new(BTreeMap::new()),
             events,
             performance: OnceLock::new(),
+            channels: OnceLock::new(),
         }
     }
 
@@ -123,6 +130,11 @@ impl HealthMonitor {
     /// the first call counts.
     pub fn set_performance_summary(&self, summary: PerformanceSummary) {
         let _ = self.performance.set(summary);
+    }
+
+    /// Connects the per-channel entries of the report; only the first call counts.
+    pub fn set_channel_summary(&self, summary: ChannelSummary) {
+        let _ = self.channels.set(summary);
     }
 
     /// The performance summary, `null` when none is connected.
@@ -190,6 +202,8 @@ impl HealthMonitor {
     pub async fn report(&self) -> HealthReport {
         let measurement = self.measure().await;
         let alerts = evaluate(&measurement, &self.settings.thresholds);
+        // An unreachable store shows in the indicators; the channels then show none.
+        let backlog = self.backend.channel_backlog().await.unwrap_or_default();
         self.observe(&alerts);
         HealthReport {
             status: HealthStatus::of(&alerts),
@@ -200,6 +214,10 @@ impl HealthMonitor {
             checked_at: UnixTime::now().rfc3339(),
             indicators: measurement.indicators,
             alerts,
+            channels: self
+                .channels
+                .get()
+                .map_or_else(|| Value::Array(Vec::new()), |summary| summary(&backlog)),
         }
     }
 
@@ -275,8 +293,9 @@ impl DeliveryObserver for HealthMonitor {
             };
             self.sink.record(now.secs(), result, report.elapsed);
         }
-        // Each job alert is published once, at its first attempt, whatever its fate.
-        if report.attempt == 1 && self.events.is_enabled() {
+        // Each job alert is published once, at its first attempt, whatever its fate (and
+        // however many channels take it).
+        if report.attempt == 1 && report.first_of_attempt && self.events.is_enabled() {
             let mut event = serde_json::Map::new();
             event.insert("source".into(), json!(self.settings.service));
             event.insert("kind".into(), json!("job"));
@@ -511,6 +530,7 @@ mod tests {
                 realert_max: Duration::from_secs(24 * 3600),
                 startup_grace: Duration::from_secs(60),
                 sync: SyncMode::Normal,
+                fanout: crate::backend::Fanout::default(),
             },
             Wakers::default(),
         ));

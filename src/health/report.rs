@@ -34,6 +34,9 @@ pub struct HealthReport {
     pub checked_at: String,
     pub indicators: Indicators,
     pub alerts: Vec<Condition>,
+    /// One entry per notification channel (name, backlog, success rate, reachable);
+    /// the indicators above stay totals over all of them.
+    pub channels: Value,
 }
 
 impl HealthReport {

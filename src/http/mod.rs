@@ -2,6 +2,7 @@
 //! timeout and graceful shutdown.
 
 mod auth;
+mod channels;
 mod error;
 mod error_shape;
 mod health;
@@ -32,6 +33,7 @@ use tower::ServiceExt;
 
 use crate::backend::Backend;
 pub use auth::Token;
+pub use channels::health_entries as channel_health_entries;
 use error::{ApiError, ErrorFormat};
 pub use openapi::openapi;
 #[doc(hidden)]
@@ -77,6 +79,10 @@ pub struct AppContext {
     /// The per-client rate limit, when `--rate-limit` is set; the router adds its
     /// middleware only then.
     pub rate_limiter: Option<Arc<Limiter>>,
+    /// The notification channels and their counters (the dispatcher counts).
+    pub channels: crate::alerts::DispatcherStats,
+    /// The transports, for `POST /channels/test`.
+    pub transports: crate::alerts::Transports,
 }
 
 impl std::ops::Deref for AppState {

@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ApiError;
-use super::{health, healthchecks, jobs, metrics, ping, probes};
+use super::{channels, health, healthchecks, jobs, metrics, ping, probes};
 
 /// The security scheme of the admin routes (SPEC §4).
 pub const ADMIN_TOKEN: &str = "admin_token";
@@ -59,6 +59,8 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         probes::readyz,
         health::health,
         document,
+        channels::list_channels,
+        channels::test_channels,
         metrics::prometheus,
         metrics::performance,
         metrics::config,
@@ -66,7 +68,8 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
     ),
     components(schemas(
         Job, JobStatus, Acknowledgement, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
-        Performance, PerfConfig, PerfConfigUpdate,
+        Performance, PerfConfig, PerfConfigUpdate, ChannelList, ChannelInfo,
+        ChannelTestResults, ChannelTestResult, ChannelHealth,
     )),
     modifiers(&SecuritySchemes, &ErrorBodies),
     tags(
@@ -74,6 +77,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         (name = "jobs", description = "Reading and deleting jobs, and their history (SPEC §4, §13)"),
         (name = "healthchecks", description = "Healthchecks' ping API by slug, for the tools made for it (SPEC §10)"),
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
+        (name = "channels", description = "Notification channels (SPEC §14)"),
     )
 )]
 struct ApiDoc;
@@ -456,6 +460,70 @@ pub struct HealthDocument {
     /// `value`, `threshold`.
     #[schema(value_type = Vec<Object>)]
     alerts: Vec<serde_json::Value>,
+    /// One entry per notification channel: `name`, `backlog`, `success_rate_percent`
+    /// (`null` before the first attempt) and `reachable`; the indicators stay totals.
+    channels: Vec<ChannelHealth>,
+}
+
+/// A notification channel in `/health`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ChannelHealth {
+    name: String,
+    backlog: u64,
+    success_rate_percent: Option<f64>,
+    /// False after `--health-sink-failures` failed attempts in a row.
+    reachable: bool,
+}
+
+/// One notification channel (SPEC §14). Its name is its kind and host: the URL's
+/// tokens, path and query are never shown.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the answer is written by the channels handler.
+pub struct ChannelInfo {
+    /// `kind:host`, e.g. `slack:hooks.slack.com`.
+    name: String,
+    /// `webhook`, `slack`, `discord`, `teams`, `ntfy`, `telegram`, `pagerduty`,
+    /// `opsgenie`, `alertmanager` or `email`.
+    kind: String,
+    /// The job globs of the URL's `#jobs=` (`["*"]` for all jobs).
+    jobs: Vec<String>,
+    /// The events it takes: `down`, `reminder`, `up`.
+    events: Vec<String>,
+    /// Alerts waiting for a retry to this channel.
+    backlog: u64,
+    /// Delivered attempts since the start.
+    delivered: u64,
+    /// Failed attempts since the start.
+    failed: u64,
+    /// `null` before the first attempt.
+    success_rate_percent: Option<f64>,
+    last_error: Option<String>,
+}
+
+/// `GET /channels`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ChannelList {
+    channels: Vec<ChannelInfo>,
+}
+
+/// One channel's answer to a test message.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ChannelTestResult {
+    name: String,
+    ok: bool,
+    /// The service's HTTP status, when it answered one.
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+/// `POST /channels/test`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ChannelTestResults {
+    results: Vec<ChannelTestResult>,
 }
 
 /// Timings over the retention window (SPEC §7): per route template, per store

@@ -11,7 +11,8 @@ use super::error::ApiError;
 use super::error_shape::ErrorShapeLayer;
 use super::timeout::RequestTimeoutLayer;
 use super::{
-    auth, health, healthchecks, jobs, metrics, openapi, ping, probes, rate_limit, AppState,
+    auth, channels, health, healthchecks, jobs, metrics, openapi, ping, probes, rate_limit,
+    AppState,
 };
 use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 
@@ -128,6 +129,8 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Get, "/readyz", Open, probes::readyz),
         endpoint(Get, "/health", Open, health::health),
         endpoint(Get, "/openapi.json", Open, openapi::document),
+        endpoint(Get, "/channels", Admin, channels::list_channels),
+        endpoint(Post, "/channels/test", Admin, channels::test_channels),
         endpoint(Get, "/metrics", Admin, metrics::prometheus),
         endpoint(Get, "/metrics/performance", Admin, metrics::performance),
         endpoint(Get, "/metrics/performance/config", Admin, metrics::config),

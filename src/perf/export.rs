@@ -128,6 +128,17 @@ impl Perf {
 
         family(
             &mut out,
+            "overdue_channel_deliveries_total",
+            "counter",
+            "Alert delivery attempts, by channel (kind:host) and outcome.",
+        );
+        for (channel, outcome, count) in self.channel_attempts() {
+            let labels = format!("channel=\"{}\",outcome=\"{outcome}\"", escape(&channel));
+            sample(&mut out, "overdue_channel_deliveries_total", &labels, count);
+        }
+
+        family(
+            &mut out,
             "overdue_services",
             "gauge",
             "Monitored jobs, by status.",

@@ -83,6 +83,9 @@ struct Registry {
     routes: RouteTable,
     store: [Series; StoreOp::ALL.len()],
     alerts: [Series; OUTCOMES.len()],
+    /// Delivery attempts by channel name and outcome; a handful of channels, counted
+    /// even with timing off. The `alerts` series stay the totals over all channels.
+    channel_attempts: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
     /// Pings answered 2xx; counted even with timing off (it is a count, not a timing).
     pings: AtomicU64,
 }
@@ -124,8 +127,20 @@ impl Perf {
             routes: RouteTable::new(),
             store: std::array::from_fn(|_| Series::default()),
             alerts: std::array::from_fn(|_| Series::default()),
+            channel_attempts: Mutex::new(std::collections::BTreeMap::new()),
             pings: AtomicU64::new(0),
         }))
+    }
+
+    /// Delivery attempts by channel and outcome, in name order.
+    pub fn channel_attempts(&self) -> Vec<(String, &'static str, u64)> {
+        self.0
+            .channel_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((channel, outcome), count)| (channel.clone(), *outcome, *count))
+            .collect()
     }
 
     /// Whether anything is timed (`--perf`, `enabled`).
@@ -408,6 +423,16 @@ impl StoreObserver for Perf {
 
 impl DeliveryObserver for Perf {
     fn attempt(&self, report: &AttemptReport<'_>) {
+        if let Some(channel) = report.channel {
+            let mut counts = self
+                .0
+                .channel_attempts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *counts
+                .entry((channel.to_owned(), report.outcome.as_str()))
+                .or_insert(0) += 1;
+        }
         if !self.enabled() {
             return;
         }

@@ -26,6 +26,7 @@ async fn backing_off(store: &Store, realert_secs: Option<u64>, max_secs: u64) ->
         realert_max: Duration::from_secs(max_secs),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
+        fanout: overdue::backend::Fanout::default(),
     };
     open(&url, options, Wakers::default(), StoreTimer::default())
         .await

@@ -132,6 +132,7 @@ async fn plain_pings_keep_the_late_ping_mark() {
         realert_max: Duration::from_secs(24 * 3600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
+        fanout: overdue::backend::Fanout::default(),
     };
     let b = open(&url, options, Wakers::default(), StoreTimer::default())
         .await
@@ -270,6 +271,7 @@ async fn replicas_deciding_at_once_raise_each_alert_once_and_count_each_ping_onc
         realert_max: Duration::from_secs(3_600),
         startup_grace: Duration::from_secs(900),
         sync: SyncMode::Normal,
+        fanout: overdue::backend::Fanout::default(),
     };
     let replica = || async {
         open(&url, options(), Wakers::default(), StoreTimer::default())

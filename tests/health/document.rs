@@ -46,9 +46,20 @@ async fn a_fresh_monitor_is_healthy_with_every_field_and_nulls_where_nothing_app
             "uptime_seconds",
             "checked_at",
             "indicators",
-            "alerts"
+            "alerts",
+            "channels"
         ]
     );
+    // SPEC §14: one entry per notification channel, here the webhook, not yet tried.
+    let channels = doc["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 1, "{doc:#}");
+    assert!(channels[0]["name"]
+        .as_str()
+        .expect("name")
+        .starts_with("webhook:127.0.0.1:"));
+    assert_eq!(channels[0]["backlog"], 0);
+    assert_eq!(channels[0]["success_rate_percent"], Value::Null);
+    assert_eq!(channels[0]["reachable"], true);
     assert_eq!(doc["status"], "healthy");
     assert_eq!(doc["service"], "cron-watch");
     assert!(!doc["instance"].as_str().expect("instance").is_empty());

@@ -58,6 +58,9 @@ const UPSERT_V7: u8 = 7;
 /// A job with its cadence (frequency or schedule), runs, reason, event counter, pause
 /// and acknowledgement, and the events of its change.
 const UPSERT: u8 = 8;
+/// An outbox entry with its channel's key (one entry per alert and channel); tag 3,
+/// an entry without a channel, is still read.
+const OUTBOX_PUT_CHANNEL: u8 = 9;
 
 /// `None` in an optional time field.
 const NO_TIME: i64 = i64::MIN;
@@ -93,12 +96,13 @@ fn encode_payload(op: &Op, buf: &mut Vec<u8>) -> Result<(), String> {
             put_str(buf, name.as_str())?;
         }
         Op::OutboxPut(p) => {
-            buf.push(OUTBOX_PUT);
+            buf.push(OUTBOX_PUT_CHANNEL);
             put_u64(buf, p.seq);
             let alert = serde_json::to_string(&p.alert).map_err(|e| e.to_string())?;
             put_str(buf, &alert)?;
             put_u64(buf, u64::from(p.attempts));
             put_i64(buf, p.next_attempt_ms);
+            put_str(buf, &p.channel)?;
         }
         Op::OutboxAck(id) => {
             buf.push(OUTBOX_ACK);
@@ -473,14 +477,21 @@ fn decode_payload(payload: &[u8]) -> Option<Op> {
             Op::Upsert(job, EventBytes::read(&mut r)?)
         }
         DELETE => Op::Delete(JobName::parse(r.str()?).ok()?),
-        OUTBOX_PUT => {
+        tag @ (OUTBOX_PUT | OUTBOX_PUT_CHANNEL) => {
             let seq = r.u64()?;
             let alert: Alert = serde_json::from_str(r.str()?).ok()?;
+            let attempts = u32::try_from(r.u64()?).ok()?;
+            let next_attempt_ms = r.i64()?;
+            let channel = match tag {
+                OUTBOX_PUT_CHANNEL => r.str()?.to_owned(),
+                _ => String::new(),
+            };
             Op::OutboxPut(PendingAlert {
                 seq,
                 alert,
-                attempts: u32::try_from(r.u64()?).ok()?,
-                next_attempt_ms: r.i64()?,
+                channel,
+                attempts,
+                next_attempt_ms,
             })
         }
         OUTBOX_ACK => Op::OutboxAck(r.str()?.to_owned()),

@@ -30,7 +30,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -177,12 +177,20 @@ impl LocalBackend {
         }
     }
 
-    fn pending(&self, alert: Alert, now: UnixTime) -> PendingAlert {
-        PendingAlert {
-            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
-            alert,
-            attempts: 0,
-            next_attempt_ms: now.millis(),
+    /// The outbox entries of a raised alert, one per channel that takes it, each with
+    /// its own sequence number; pushed as `OutboxPut` onto both `ops` (the journal
+    /// record of the change) and `publish` (what the dispatcher sees once durable).
+    fn put_entries(&self, alert: Alert, now: UnixTime, ops: &mut Vec<Op>, publish: &mut Vec<Op>) {
+        for channel in self.options.fanout.channels_for(&alert) {
+            let entry = PendingAlert {
+                seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+                alert: alert.clone(),
+                channel,
+                attempts: 0,
+                next_attempt_ms: now.millis(),
+            };
+            publish.push(Op::OutboxPut(entry.clone()));
+            ops.push(Op::OutboxPut(entry));
         }
     }
 
@@ -279,9 +287,7 @@ impl Backend for LocalBackend {
                 ops.push(Op::Upsert(job.clone(), stored));
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    let pending = self.pending(alert, now);
-                    publish.push(Op::OutboxPut(pending.clone()));
-                    ops.push(Op::OutboxPut(pending));
+                    self.put_entries(alert, now, &mut ops, &mut publish);
                 }
                 let durable = self.persist(&job.name, ops, publish)?;
                 self.recount(Some(entry.job.status), Some(job.status));
@@ -324,9 +330,7 @@ impl Backend for LocalBackend {
                 let mut ops = vec![Op::Upsert(job.clone(), stored)];
                 let mut publish = Vec::new();
                 if let Some(alert) = change.alert {
-                    let pending = self.pending(alert, now);
-                    publish.push(Op::OutboxPut(pending.clone()));
-                    ops.push(Op::OutboxPut(pending));
+                    self.put_entries(alert, now, &mut ops, &mut publish);
                 }
                 let durable = match self.persist(&job.name, ops, publish) {
                     Ok(durable) => durable,
@@ -448,10 +452,10 @@ impl Backend for LocalBackend {
                 self.schedule.arm(&mut entry);
                 continue;
             };
-            let pending = self.pending(alert.clone(), now);
             let persisted = self.route_events(events).and_then(|(stored, kept)| {
-                let publish = vec![Op::OutboxPut(pending.clone())];
-                let ops = vec![Op::Upsert(job.clone(), stored), Op::OutboxPut(pending)];
+                let mut publish = Vec::new();
+                let mut ops = vec![Op::Upsert(job.clone(), stored)];
+                self.put_entries(alert.clone(), now, &mut ops, &mut publish);
                 self.persist(&name, ops, publish)
                     .map(|durable| (durable, kept))
             });
@@ -517,6 +521,7 @@ impl Backend for LocalBackend {
             let op = match outcome {
                 Delivery::RetryAt(_) => StoreOp::OutboxRetry,
                 Delivery::Delivered | Delivery::GaveUp => StoreOp::OutboxAck,
+                Delivery::Deferred(_) => return Ok(()),
             };
             self.store_timer.finish(op, started);
             return Ok(());
@@ -525,12 +530,14 @@ impl Backend for LocalBackend {
             return Ok(());
         }
         let op = match outcome {
-            Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.alert.id.clone()),
+            Delivery::Delivered | Delivery::GaveUp => Op::OutboxAck(alert.entry_id()),
             Delivery::RetryAt(next_attempt) => Op::OutboxRetry {
-                id: alert.alert.id.clone(),
+                id: alert.entry_id(),
                 attempts: alert.attempts.saturating_add(1),
                 next_attempt_ms: next_attempt.millis(),
             },
+            // A deferral is no attempt: nothing to keep across a restart.
+            Delivery::Deferred(_) => return Ok(()),
         };
         // Not awaited with `--sync full`: a lost acknowledgement or retry count only
         // means one more attempt after a crash.
@@ -625,6 +632,10 @@ impl StoreHealth for LocalBackend {
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {
         Ok(self.alerts.lock().oldest_raised_at())
+    }
+
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError> {
+        Ok(self.alerts.lock().per_channel())
     }
 
     async fn check(&self) -> Result<Duration, BackendError> {

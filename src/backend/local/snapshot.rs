@@ -139,7 +139,8 @@ impl Snapshot {
                  job TEXT NOT NULL,
                  alert TEXT NOT NULL,
                  attempts INTEGER NOT NULL,
-                 next_attempt_ms INTEGER NOT NULL
+                 next_attempt_ms INTEGER NOT NULL,
+                 channel TEXT NOT NULL DEFAULT ''
              );
              CREATE INDEX IF NOT EXISTS outbox_job ON outbox (job);"
         ))
@@ -203,17 +204,18 @@ impl Snapshot {
                 Op::OutboxPut(p) => {
                     let alert = serde_json::to_string(&p.alert).map_err(|e| e.to_string())?;
                     tx.prepare_cached(
-                        "INSERT OR REPLACE INTO outbox (seq, id, job, alert, attempts, next_attempt_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT OR REPLACE INTO outbox (seq, id, job, alert, attempts, next_attempt_ms, channel)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
                             p.seq as i64,
-                            p.alert.id,
+                            p.entry_id(),
                             p.alert.name.as_str(),
                             alert,
                             p.attempts,
-                            p.next_attempt_ms
+                            p.next_attempt_ms,
+                            p.channel
                         ])
                     })
                     .map_err(|e| e.to_string())?;
@@ -269,7 +271,9 @@ impl Snapshot {
         let mut alerts = Vec::new();
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, alert, attempts, next_attempt_ms FROM outbox ORDER BY seq")
+            .prepare(
+                "SELECT seq, alert, attempts, next_attempt_ms, channel FROM outbox ORDER BY seq",
+            )
             .map_err(|e| e.to_string())?;
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
         while let Some(row) = rows.next().map_err(|e| e.to_string())? {
@@ -280,6 +284,7 @@ impl Snapshot {
                 Ok(PendingAlert {
                     seq: u64::try_from(seq).map_err(|e| e.to_string())?,
                     alert,
+                    channel: row.get(4).map_err(|e| e.to_string())?,
                     attempts: row.get(2).map_err(|e| e.to_string())?,
                     next_attempt_ms: row.get(3).map_err(|e| e.to_string())?,
                 })
@@ -319,6 +324,20 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
             ))?;
             tracing::info!(column, "database upgraded: a column added to jobs");
         }
+    }
+    // Outbox rows of earlier versions are one per alert, without a channel: they keep
+    // the empty key, which the dispatcher sends where those alerts went.
+    let has_channel: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('outbox') WHERE name = 'channel'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_channel {
+        conn.execute_batch("ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT ''")?;
+        tracing::info!(
+            column = "channel",
+            "database upgraded: a column added to outbox"
+        );
     }
     upgrade_event_rows(conn)
 }

@@ -14,6 +14,7 @@ fn backend(realert: Option<u64>) -> LocalBackend {
             realert_max: Duration::from_secs(86_400),
             startup_grace: Duration::from_secs(900),
             sync: crate::backend::SyncMode::Normal,
+            fanout: crate::backend::Fanout::default(),
         },
         Wakers::default(),
     )
@@ -199,6 +200,7 @@ fn options() -> BackendOptions {
         realert_max: Duration::from_secs(86_400),
         startup_grace: Duration::from_secs(900),
         sync: crate::backend::SyncMode::Full,
+        fanout: crate::backend::Fanout::default(),
     }
 }
 

@@ -134,11 +134,22 @@ pub(super) async fn store(
             StatusSet::Into(Status::Down) => "d",
             StatusSet::Into(Status::Paused) => "p",
         })
-        .arg(if change.creates { "1" } else { "" })
-        .arg(if change.alert.is_some() { "1" } else { "" })
-        .arg(change.events.len());
-        if let Some((alert, raised)) = &change.alert {
-            cmd.arg(&codec::alert_fields(alert, *raised)[..]);
+        .arg(if change.creates { "1" } else { "" });
+        // An alert goes with the keys of the channels that take it, one outbox entry
+        // each; an alert no channel takes writes no entry.
+        let entries = change
+            .alert
+            .as_ref()
+            .map(|(alert, raised)| (alert, raised, core.fanout.channels_for(alert)))
+            .filter(|(_, _, channels)| !channels.is_empty());
+        match &entries {
+            Some((_, _, channels)) => cmd.arg(channels.len()),
+            None => cmd.arg(""),
+        };
+        cmd.arg(change.events.len());
+        if let Some((alert, raised, channels)) = &entries {
+            cmd.arg(&codec::alert_fields(alert, **raised)[..]);
+            cmd.arg(&channels[..]);
         }
         cmd.arg(&change.events[..]);
     }

@@ -465,6 +465,12 @@ pub fn entry(
     Ok(PendingAlert {
         seq: u64::try_from(number("q")?).map_err(|e| e.to_string())?,
         alert,
+        // Entries of earlier versions, one per alert, have none.
+        channel: match field(fields, "h").map(text) {
+            None => String::new(),
+            Some(Some(channel)) => channel.to_owned(),
+            Some(None) => return Err("bad channel".to_owned()),
+        },
         attempts,
         next_attempt_ms,
     })

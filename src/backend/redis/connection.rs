@@ -11,7 +11,7 @@ use redis::{Script, Value};
 use tokio::sync::OnceCell;
 
 use super::scripts::Scripts;
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Fanout};
 use crate::sync::lock;
 
 /// Every key starts with this; the braces make it the cluster hash tag.
@@ -54,15 +54,19 @@ pub(super) struct RedisLink {
     /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
     /// frozen Redis.
     timed_out_at: Mutex<Option<Instant>>,
+    /// Which channels a raised alert gets an outbox entry for: the store script writes
+    /// them with the change that raises it.
+    pub(super) fanout: Fanout,
 }
 
 impl RedisLink {
-    pub(super) fn new(client: redis::Client) -> Self {
+    pub(super) fn new(client: redis::Client, fanout: Fanout) -> Self {
         Self {
             client,
             manager: OnceCell::new(),
             scripts: Scripts::new(),
             timed_out_at: Mutex::new(None),
+            fanout,
         }
     }
 

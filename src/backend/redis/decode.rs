@@ -72,6 +72,7 @@ pub struct BadEntry {
     pub reason: String,
     pub job: Vec<u8>,
     pub alert_id: Vec<u8>,
+    pub channel: Vec<u8>,
 }
 
 fn bad_entry(fields: &[Value], reason: String) -> BadEntry {
@@ -85,6 +86,7 @@ fn bad_entry(fields: &[Value], reason: String) -> BadEntry {
         reason,
         job: raw("n"),
         alert_id: raw("i"),
+        channel: raw("h"),
     }
 }
 
@@ -106,6 +108,7 @@ pub fn leased(reply: &Value, now_ms: i64) -> Result<Vec<Result<PendingAlert, Bad
                 reason,
                 job: Vec::new(),
                 alert_id: Vec::new(),
+                channel: Vec::new(),
             })?;
             let attempts = array(item)
                 .and_then(|i| i.get(2))

@@ -16,8 +16,11 @@
 //! `jobs` (hash: each job's name and its fields packed in one value, see [`codec`]),
 //! `names` and `down` (sorted sets with score 0, for byte-ordered listings and counts),
 //! `wake` (sorted set of wake-ups in ms), `outbox` (stream, one consumer group),
-//! `q:<name>` (list: the job's undelivered alerts in order), `ready` (sorted set: queue
-//! heads due for an attempt), `att` (hash: attempts per alert), `meta` (hash: when the
+//! `q:<name>` and `qc:<channel>:<name>` (lists: the job's undelivered entries for the
+//! log or for one channel, in order), `qs:<name>` (set: the channels the job has
+//! queues for), `qn` (hash: entries waiting per channel key), `ready` (sorted set: queue heads due for
+//! an attempt), `att` (hash:
+//! attempts per entry), `meta` (hash: when the
 //! deployment last resumed, alert sequence), `alive` (liveness) and `pings` (hash: pings
 //! per minute).
 //!
@@ -36,6 +39,7 @@ mod scripts;
 mod store_url;
 mod sweep;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,7 +100,7 @@ impl RedisBackend {
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(RedisLink::new(client));
+        let core = Arc::new(RedisLink::new(client, options.fanout.clone()));
         let backend = Self {
             store: store.clone(),
             pings_out: pings::Batcher::start(
@@ -155,7 +159,7 @@ impl RedisBackend {
 
     /// Removes an outbox entry that cannot be read back, so that it does not hold its
     /// job's later alerts forever.
-    async fn discard(&self, job: &[u8], alert_id: &[u8], now_ms: i64) {
+    async fn discard(&self, job: &[u8], alert_id: &[u8], channel: &[u8], now_ms: i64) {
         let mut finish = evalsha(&self.core.scripts.finish, key("outbox"));
         finish
             .arg(&self.consumer)
@@ -163,7 +167,8 @@ impl RedisBackend {
             .arg(alert_id)
             .arg("done")
             .arg(0)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(channel);
         if let Err(e) = self
             .core
             .eval("discard", &self.core.scripts.finish, &finish)
@@ -319,7 +324,8 @@ impl Backend for RedisBackend {
                 Ok(pending) => leased.push(pending),
                 Err(bad) => {
                     tracing::error!(error = %bad.reason, "an alert in redis does not parse; dropping it");
-                    self.discard(&bad.job, &bad.alert_id, now_ms).await;
+                    self.discard(&bad.job, &bad.alert_id, &bad.channel, now_ms)
+                        .await;
                 }
             }
         }
@@ -354,6 +360,7 @@ impl Backend for RedisBackend {
         let (kind, retry_at, op) = match outcome {
             Delivery::Delivered | Delivery::GaveUp => ("done", 0, StoreOp::OutboxAck),
             Delivery::RetryAt(at) => ("retry", at.millis(), StoreOp::OutboxRetry),
+            Delivery::Deferred(at) => ("defer", at.millis(), StoreOp::OutboxRetry),
         };
         let mut invocation = evalsha(&self.core.scripts.finish, key("outbox"));
         invocation
@@ -362,7 +369,8 @@ impl Backend for RedisBackend {
             .arg(&alert.alert.id)
             .arg(kind)
             .arg(retry_at)
-            .arg(UnixTime::now().millis());
+            .arg(UnixTime::now().millis())
+            .arg(&alert.channel);
         let reply = self
             .core
             .eval("finish", &self.core.scripts.finish, &invocation)
@@ -501,6 +509,17 @@ impl StoreHealth for RedisBackend {
         let mut cmd = redis::cmd("XLEN");
         cmd.arg(key("outbox"));
         self.core.query("backlog", &cmd).await
+    }
+
+    async fn channel_backlog(&self) -> Result<HashMap<String, u64>, BackendError> {
+        self.core.fail_fast("channel backlog")?;
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(key("qn"));
+        let counts: HashMap<String, i64> = self.core.query("channel backlog", &cmd).await?;
+        Ok(counts
+            .into_iter()
+            .filter_map(|(channel, n)| u64::try_from(n).ok().map(|n| (channel, n)))
+            .collect())
     }
 
     async fn oldest_pending_alert(&self) -> Result<Option<UnixTime>, BackendError> {

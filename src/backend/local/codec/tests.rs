@@ -329,8 +329,16 @@ fn sample_ops() -> Vec<Op> {
         ),
         Op::OutboxPut(PendingAlert {
             seq: 42,
-            alert,
+            alert: alert.clone(),
+            channel: String::new(),
             attempts: 3,
+            next_attempt_ms: 1_795_006_001_000,
+        }),
+        Op::OutboxPut(PendingAlert {
+            seq: 43,
+            alert,
+            channel: "slack:hooks.slack.com#0123456789abcdef".into(),
+            attempts: 0,
             next_attempt_ms: 1_795_006_001_000,
         }),
         Op::OutboxRetry {

@@ -46,21 +46,48 @@ local function field(entry, name)
   return nil
 end
 
+-- The queue of job `name`'s entries for `channel`, in the order raised: `q:<name>` for
+-- the log and entries of earlier versions (no channel), `qc:<channel>:<name>` for a
+-- channel (its key ends in '#' and a hash, so the two parts never run together).
+local function queue_of(name, channel)
+  if channel == nil or channel == '' then return P .. 'q:' .. name end
+  return P .. 'qc:' .. channel .. ':' .. name
+end
+
+-- Counts `n` entries of `channel` as no longer waiting.
+local function uncount(channel, n)
+  local key = channel or ''
+  if redis.call('HINCRBY', P .. 'qn', key, -n) <= 0 then
+    redis.call('HDEL', P .. 'qn', key)
+  end
+end
+
 local function entry_of(id)
   return redis.call('XRANGE', OUTBOX, id, id)[1]
 end
 
--- Drops every undelivered alert of job `name`, in slices: unpack has a stack limit.
+-- Drops every undelivered entry of job `name`, on every channel, in slices: unpack
+-- has a stack limit.
 local function drop_alerts(name)
-  local q = P .. 'q:' .. name
-  while true do
-    local ids = redis.call('LRANGE', q, 0, 499)
-    if #ids == 0 then break end
-    -- The group may not exist yet (nothing was ever leased); the entries go anyway.
-    redis.pcall('XACK', OUTBOX, GROUP, unpack(ids))
-    redis.call('XDEL', OUTBOX, unpack(ids))
-    redis.call('ZREM', P .. 'ready', unpack(ids))
-    redis.call('HDEL', P .. 'att', unpack(ids))
-    redis.call('LTRIM', q, #ids, -1)
+  local keys = { '' }
+  local channels = P .. 'qs:' .. name
+  for _, channel in ipairs(redis.call('SMEMBERS', channels)) do
+    keys[#keys + 1] = channel
+  end
+  redis.call('DEL', channels)
+  for _, channel in ipairs(keys) do
+    local q = queue_of(name, channel)
+    local dropped = redis.call('LLEN', q)
+    if dropped > 0 then uncount(channel, dropped) end
+    while true do
+      local ids = redis.call('LRANGE', q, 0, 499)
+      if #ids == 0 then break end
+      -- The group may not exist yet (nothing was ever leased); the entries go anyway.
+      redis.pcall('XACK', OUTBOX, GROUP, unpack(ids))
+      redis.call('XDEL', OUTBOX, unpack(ids))
+      redis.call('ZREM', P .. 'ready', unpack(ids))
+      redis.call('HDEL', P .. 'att', unpack(ids))
+      redis.call('LTRIM', q, #ids, -1)
+    end
   end
 end

@@ -1,5 +1,6 @@
--- Leases alerts ready for an attempt to consumer ARGV[2] of the outbox's group: at most
--- one per job, its queue's head, so that per job alerts go out in the order raised.
+-- Leases entries ready for an attempt to consumer ARGV[2] of the outbox's group: at most
+-- one per job and channel, its queue's head, so that per job and channel alerts go out
+-- in the order raised.
 -- ARGV: prefix, consumer, now ms, limit, lease ms, liveness gap ms, then pairs of
 -- '<consumer>:<minute>', count: this replica's pings per minute, for pings_per_hour.
 -- Returns { { entry id, fields, attempts }, ... }.
@@ -26,7 +27,7 @@ end
 local out = {}
 local function is_head(entry)
   local name = field(entry, 'n')
-  return name and redis.call('LINDEX', P .. 'q:' .. name, 0) == entry[1]
+  return name and redis.call('LINDEX', queue_of(name, field(entry, 'h')), 0) == entry[1]
 end
 local function take(entry)
   local attempts = redis.call('HGET', P .. 'att', entry[1]) or '0'

@@ -11,9 +11,10 @@
 --   scheduled, '=MS' = MS), status sets ('' = unchanged, 'u' = in neither, 'd' = in
 --   down, 'p' = in paused),
 --   '1' when the change creates the job (refused at max services, else ''),
---   '1' when it raises an alert ('' otherwise), the number of events it records,
---   then the alert's sixteen fields i v f s g l x o c r w e u m k z (codec::alert_fields)
---   if any, then the events' JSON lines, oldest first.
+--   the number of outbox entries of the alert it raises ('' when none), the number of
+--   events it records, then the alert's sixteen fields i v f s g l x o c r w e u m k z
+--   (codec::alert_fields) and one channel key an entry ('' for PING_ALERT_URI's or the
+--   log) if it raises one, then the events' JSON lines, oldest first.
 -- A job's events are the list ev:<name>, newest first, trimmed to the history: they
 -- are written here with the change that records them, so both are stored or neither.
 -- Returns one code a change: 0 not applied (the job changed), 1 applied, 2 applied and
@@ -23,9 +24,9 @@ local history = tonumber(ARGV[3])
 local wake = P .. 'wake'
 local ALERT_FIELDS = { 'i', 'v', 'f', 's', 'g', 'l', 'x', 'o', 'c', 'r', 'w', 'e', 'u', 'm', 'k', 'z' }
 
--- Appends an alert of job `name` to the outbox stream and to the job's queue; its
--- fields start at ARGV[at].
-local function raise(name, at)
+-- Appends the entry of an alert of job `name` for `channel` to the outbox stream and to
+-- the job's queue for that channel; its fields start at ARGV[at].
+local function raise(name, at, channel)
   local fields = {}
   for k, f in ipairs(ALERT_FIELDS) do
     local value = ARGV[at + k - 1]
@@ -39,10 +40,16 @@ local function raise(name, at)
       fields[#fields + 1] = name
     end
   end
+  if channel ~= '' then
+    fields[#fields + 1] = 'h'
+    fields[#fields + 1] = channel
+    redis.call('SADD', P .. 'qs:' .. name, channel)
+  end
+  redis.call('HINCRBY', P .. 'qn', channel, 1)
   fields[#fields + 1] = 'q'
   fields[#fields + 1] = int(redis.call('HINCRBY', P .. 'meta', 'seq', 1))
   local id = redis.call('XADD', OUTBOX, '*', unpack(fields))
-  redis.call('RPUSH', P .. 'q:' .. name, id)
+  redis.call('RPUSH', queue_of(name, channel), id)
 end
 
 local failed = {}
@@ -52,8 +59,9 @@ while i <= #ARGV do
   local name, expected, new, at, status, creates, alert, nevents =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
     tonumber(ARGV[i + 7])
+  local entries = tonumber(alert) or 0
   local first_event = i + 8
-  if alert == '1' then first_event = first_event + #ALERT_FIELDS end
+  if entries > 0 then first_event = first_event + #ALERT_FIELDS + entries end
   local reply = 0
   if not failed[name] and (redis.call('HGET', JOBS, name) or '') == expected then
     if creates == '1' and redis.call('ZCARD', P .. 'names') >= max then
@@ -87,7 +95,9 @@ while i <= #ARGV do
           redis.call('ZADD', wake, ms, name)
         end
       end
-      if alert == '1' then raise(name, i + 8) end
+      for e = 1, entries do
+        raise(name, i + 8, ARGV[i + 7 + #ALERT_FIELDS + e])
+      end
       if nevents > 0 and history > 0 then
         local ev = P .. 'ev:' .. name
         redis.call('LPUSH', ev, unpack(ARGV, first_event, first_event + nevents - 1))
