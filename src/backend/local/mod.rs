@@ -20,6 +20,7 @@
 //! schedule's heap, then a journal lane, then the outbox. Nobody takes a shard while
 //! holding one of the others.
 
+mod actions;
 mod alerts;
 mod codec;
 mod fold;
@@ -46,11 +47,12 @@ use self::journal::{Journal, Op};
 use self::schedule::{Entry, Schedule};
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
-    StoreHealth, StoreOp, StoreTimer, Wakers,
+    ActionOutcome, Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping,
+    PingOutcome, StoreHealth, StoreOp, StoreTimer, Wakers,
 };
 use crate::domain::{
-    is_due, Alert, DeliveryEvent, Event, Job, JobName, PingEffect, Status, UnixTime,
+    is_due, AdminAction, Alert, Change, DeliveryEvent, Event, Job, JobName, PingEffect, Status,
+    UnixTime,
 };
 use crate::sync::{read, write};
 use restore::Restoring;
@@ -362,6 +364,15 @@ impl Backend for LocalBackend {
         Ok(self.jobs.get(name).map(|e| e.job.clone()))
     }
 
+    async fn act(
+        &self,
+        name: &JobName,
+        action: AdminAction,
+        now: UnixTime,
+    ) -> Result<ActionOutcome, BackendError> {
+        self.act_on(name, action, now).await
+    }
+
     async fn list(
         &self,
         status: Option<Status>,
@@ -430,18 +441,22 @@ impl Backend for LocalBackend {
                 Some(_) => {}
             }
             let was = entry.job.status;
+            // The end of a pause window is a change without an alert.
             let fallen = entry
                 .job
                 .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
-            let Some((job, Some(alert), events)) = fallen.map(|c| (c.job, c.alert, c.events))
-            else {
+            let Some(Change { job, alert, events }) = fallen else {
                 self.schedule.arm(&mut entry);
                 continue;
             };
             let (stored, kept) = self.route_events(events);
-            let pending = self.pending(alert.clone(), now);
-            let publish = vec![Op::OutboxPut(pending.clone())];
-            let ops = vec![Op::Upsert(job.clone(), stored), Op::OutboxPut(pending)];
+            let mut ops = vec![Op::Upsert(job.clone(), stored)];
+            let mut publish = Vec::new();
+            if let Some(alert) = &alert {
+                let pending = self.pending(alert.clone(), now);
+                publish.push(Op::OutboxPut(pending.clone()));
+                ops.push(Op::OutboxPut(pending));
+            }
             match self.persist(&name, ops, publish) {
                 Ok(durable) => waiting.push(durable),
                 Err(e) => {
@@ -466,7 +481,7 @@ impl Backend for LocalBackend {
             entry.remember(kept, self.options.history);
             self.schedule.arm(&mut entry);
             drop(entry);
-            raised.push(alert);
+            raised.extend(alert);
         }
         for durable in waiting {
             durable.wait().await?;
