@@ -182,6 +182,14 @@ async fn act(
     now: UnixTime,
 ) -> Result<Response, ApiError> {
     let what = action.as_str();
+    let line: fn(&Job) -> String = match action {
+        AdminAction::Pause { .. } => |job| match job.paused_until() {
+            Some(until) => format!("Paused {} until {until}", job.name),
+            None => format!("Paused {} until resumed", job.name),
+        },
+        AdminAction::Resume => |job| format!("Resumed {}", job.name),
+        AdminAction::Acknowledge { .. } => |job| format!("Acknowledged {}", job.name),
+    };
     let job = match app.backend.act(&name, action, now).await? {
         ActionOutcome::Done(job) => job,
         ActionOutcome::Unknown => return Err(ApiError::not_found(format!("no job named {name}"))),
@@ -202,17 +210,5 @@ async fn act(
     if wants_json(&parts.headers) {
         return Ok(Json(job.to_json()).into_response());
     }
-    Ok(text_ok(summary(&job, what)))
-}
-
-/// The one-line answer of an action.
-fn summary(job: &Job, what: &str) -> String {
-    match what {
-        "pause" => match job.paused_until() {
-            Some(until) => format!("Paused {} until {until}", job.name),
-            None => format!("Paused {} until resumed", job.name),
-        },
-        "resume" => format!("Resumed {}", job.name),
-        _ => format!("Acknowledged {}", job.name),
-    }
+    Ok(text_ok(line(&job)))
 }
