@@ -1,7 +1,9 @@
 use std::time::Duration;
 
 use super::super::{Change, Job, Ping, PingEffect, Policy, Status};
-use crate::domain::{AdminAction, AlertEvent, Frequency, JobName, Note, Refusal, UnixTime};
+use crate::domain::{
+    AdminAction, AlertEvent, Cadence, Frequency, Grace, JobName, Note, Refusal, Schedule, UnixTime,
+};
 
 fn p() -> Policy {
     Policy {
@@ -142,6 +144,25 @@ fn a_window_end_resumes_with_the_later_of_the_two_deadlines() {
     let hourly = Job::from_first_ping(&own, t(1_000), &p(), id).unwrap().job;
     let hourly = act(&pause(&hourly, None, 1_001), AdminAction::Resume, 1_002).job;
     assert_eq!(hourly.deadline(), t(4_602), "the later one: its own");
+}
+
+#[test]
+fn a_schedule_job_resumes_with_its_next_fire_after_the_resume() {
+    // Daily at 03:00 UTC with 5 minutes of grace, last pinged 2026-11-20T03:01:00Z:
+    // its own deadline is 2026-11-21T03:05:00Z.
+    let mut scheduled = job();
+    scheduled.last_ping = t(1_795_143_660);
+    scheduled.grace = Grace::from_secs(300).unwrap();
+    let daily = Schedule::parse("0 3 * * *", None).unwrap();
+    scheduled.cadence = Cadence::cron(daily, scheduled.last_ping);
+    assert_eq!(scheduled.deadline(), t(1_795_230_300));
+    let paused = pause(&scheduled, None, 1_795_150_000);
+    // Resumed at 2026-11-22T10:00:00Z: the next fire is 2026-11-23T03:00:00Z.
+    let up = act(&paused, AdminAction::Resume, 1_795_341_600).job;
+    assert_eq!(up.deadline(), t(1_795_402_800 + 300));
+    // Resumed before its own deadline, the own one stays.
+    let early = act(&paused, AdminAction::Resume, 1_795_150_100).job;
+    assert_eq!(early.deadline(), t(1_795_230_300));
 }
 
 #[test]
