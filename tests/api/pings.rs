@@ -84,8 +84,10 @@ async fn a_json_ping_answers_the_full_job_object() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        // SPEC §4's object and the run fields of §10.
+        // SPEC §4's object, the run fields of §10, the schedule fields of §11 and the
+        // pause and acknowledgement fields of §12.
         [
+            "acknowledged",
             "alerts_sent",
             "consecutive_failures",
             "down_since",
@@ -102,9 +104,12 @@ async fn a_json_ping_answers_the_full_job_object() {
             "name",
             "next_deadline",
             "next_deadline_unix",
+            "paused_until",
             "pings_total",
             "running",
+            "schedule",
             "status",
+            "timezone",
         ]
     );
     assert_eq!(job["name"], "backup");
@@ -112,6 +117,9 @@ async fn a_json_ping_answers_the_full_job_object() {
     assert_eq!(job["frequency_seconds"].as_u64(), Some(5400));
     assert_eq!(job["grace_seconds"].as_u64(), Some(0));
     assert_eq!(job["status"], "up");
+    for field in ["schedule", "timezone", "paused_until", "acknowledged"] {
+        assert!(job[field].is_null(), "{field}: {job}");
+    }
     assert_eq!(job["last_ping"].as_str(), Some(rfc3339_z(t1).as_str()));
     assert_eq!(job["last_ping_unix"].as_i64(), Some(t1));
     assert_eq!(
