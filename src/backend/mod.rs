@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 pub use crate::domain::Ping;
-use crate::domain::{Alert, DeliveryEvent, Job, JobName, Policy, Status, UnixTime};
+use crate::domain::{
+    AdminAction, Alert, DeliveryEvent, Job, JobName, Policy, Refusal, Status, UnixTime,
+};
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
@@ -38,6 +40,17 @@ pub enum PingOutcome {
     FrequencyRequired,
     /// A new name while `--max-services` jobs exist: nothing changed.
     Full { max: usize },
+}
+
+/// What an operator's action on a job did (SPEC §12).
+#[derive(Debug)]
+pub enum ActionOutcome {
+    /// Applied and durable: the job as it is now.
+    Done(Job),
+    /// The job is not in the state the action needs: nothing changed.
+    Refused(Refusal),
+    /// No job of that name: nothing changed.
+    Unknown,
 }
 
 /// One page of `GET /pings`.
@@ -132,6 +145,15 @@ pub trait Backend: StoreHealth {
     async fn delete(&self, name: &JobName) -> Result<bool, BackendError>;
 
     async fn get(&self, name: &JobName) -> Result<Option<Job>, BackendError>;
+
+    /// Pauses, resumes or acknowledges a job by the rules of `Job::act`, with the
+    /// events it records; answers once the change is durable.
+    async fn act(
+        &self,
+        name: &JobName,
+        action: AdminAction,
+        now: UnixTime,
+    ) -> Result<ActionOutcome, BackendError>;
 
     /// Jobs sorted by name, strictly after `after`, at most `limit`.
     async fn list(

@@ -110,8 +110,15 @@ pub struct Job {
 
 impl Job {
     /// The moment after which the job is overdue: last ping + frequency + grace, or the
-    /// schedule's first fire strictly after the last ping + grace.
+    /// schedule's first fire strictly after the last ping + grace; after a resume, no
+    /// earlier than the resume's deadline (SPEC §12).
     pub fn deadline(&self) -> UnixTime {
+        let own = self.own_deadline();
+        self.resume_deadline().map_or(own, |floor| floor.max(own))
+    }
+
+    /// The deadline that follows from the last ping alone.
+    fn own_deadline(&self) -> UnixTime {
         self.cadence
             .next_after(self.last_ping)
             .plus(self.grace.seconds())
@@ -160,6 +167,29 @@ impl Job {
     /// Sets (or clears) the acknowledgement of the job's outage.
     pub fn set_acknowledged(&mut self, acknowledged: Option<Acknowledgement>) {
         self.change_interventions(|i| i.acknowledged = acknowledged);
+    }
+
+    /// The deadline a resume gave the job, while it is later than its own.
+    pub fn resume_deadline(&self) -> Option<UnixTime> {
+        self.interventions
+            .as_deref()
+            .and_then(|i| i.resume_deadline)
+    }
+
+    /// Sets (or clears) the deadline a resume gave the job.
+    pub fn set_resume_deadline(&mut self, at: Option<UnixTime>) {
+        self.change_interventions(|i| i.resume_deadline = at);
+    }
+
+    /// Forgets the resume's deadline once the job's own is no earlier: it can only
+    /// matter again after the next resume.
+    fn settle_resume_deadline(&mut self) {
+        if self
+            .resume_deadline()
+            .is_some_and(|floor| self.own_deadline() >= floor)
+        {
+            self.set_resume_deadline(None);
+        }
     }
 
     fn change_interventions(&mut self, change: impl FnOnce(&mut Interventions)) {
@@ -476,6 +506,7 @@ impl Job {
                     };
                 }
                 let duration_ms = signal.duration_ms;
+                self.settle_resume_deadline();
                 record(
                     &mut self,
                     now,
@@ -488,6 +519,7 @@ impl Job {
                     self.status = Status::Up;
                     self.down_since = None;
                     self.next_reminder = None;
+                    self.set_acknowledged(None);
                     self.alerts_sent += 1;
                     record(&mut self, now, EventKind::Up, &mut events);
                     alert = Some(up);
@@ -590,7 +622,11 @@ impl Job {
         let mut events = Vec::with_capacity(1);
         let mut duration_ms = None;
         if job.status == Status::Paused {
-            return None;
+            // The end of a pause window: the job resumes, and nothing is alerted.
+            return self
+                .paused_until()
+                .filter(|end| is_due(*end, now))
+                .map(|_| self.resume(now));
         }
         if job.status == Status::Down {
             if !job.next_reminder.is_some_and(|at| is_due(at, now)) {
@@ -682,6 +718,8 @@ impl Job {
                 let not_before = self.startup_not_before(start, policy);
                 (self, not_before)
             }
+            // An acknowledged outage stays without reminders.
+            Status::Down if self.acknowledged().is_some() => (self, None),
             Status::Down => {
                 self.next_reminder = next_reminder(policy, self.episode_alerts, start)
                     .map(|next| self.next_reminder.map_or(next, |stored| stored.min(next)));
@@ -692,5 +730,6 @@ impl Job {
     }
 }
 
+mod pause;
 #[cfg(test)]
 mod rules;

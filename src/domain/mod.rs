@@ -4,6 +4,7 @@
 //! A `JobName`, `Frequency`, `Grace` or `UnixTime` that exists is valid: their fields
 //! are private and their only constructors are the parsers.
 
+mod admin;
 mod alert;
 mod cadence;
 mod duration;
@@ -15,6 +16,7 @@ mod run;
 mod schedule;
 mod time;
 
+pub use admin::{pause_end, AdminAction, Note, Refusal, MAX_NOTE_BYTES};
 pub use alert::{Alert, AlertEvent, Reason};
 pub use cadence::{Cadence, Scheduled};
 pub use duration::{parse_duration_secs, Frequency, Grace, MAX_FREQUENCY_SECS, MIN_FREQUENCY_SECS};
@@ -60,6 +62,16 @@ pub enum ParseError {
     RunId(String),
     #[error("invalid failure_tolerance {0:?}: expected an integer from 0 to 100")]
     FailureTolerance(String),
+    #[error("note is {0} bytes long; the limit is 500 bytes")]
+    NoteTooLong(usize),
+    #[error("send for=<duration> or until=<time>, not both")]
+    PauseBoth,
+    #[error("invalid until {0:?}: expected unix seconds (an integer) or RFC 3339 such as 2026-11-21T03:00:00Z")]
+    PauseUntil(String),
+    #[error(
+        "invalid until {0:?}: the pause would end in the past; use for=<duration> or a later time"
+    )]
+    PauseUntilPast(String),
     #[error("invalid timestamp {0:?}: expected unix seconds (an integer) or RFC 3339 such as 2026-11-21T03:00:00Z")]
     Timestamp(String),
 }

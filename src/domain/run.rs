@@ -271,6 +271,20 @@ impl Runs {
         Some(u64::try_from(now.millis() - run.started.millis()).unwrap_or(0))
     }
 
+    /// Marks every run whose time ran out by `now` as timed out, without the alert
+    /// [`Self::time_out`] leads to: for runs that ended their time while nothing
+    /// could be alerted (a paused job).
+    pub fn expire(&mut self, now: UnixTime) {
+        let Some(limit) = self.max_runtime else {
+            return;
+        };
+        for run in &mut self.open {
+            if super::is_due(run.started.plus(limit), now) {
+                run.timed_out = true;
+            }
+        }
+    }
+
     /// The start of the most recent open run.
     pub fn last_start(&self) -> Option<UnixTime> {
         self.open.last().map(|r| r.started)

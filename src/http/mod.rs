@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, its limits, and a server loop with a header-read
 //! timeout and graceful shutdown.
 
+mod actions;
 mod auth;
 mod channels;
 mod error;

@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ApiError;
-use super::{channels, health, healthchecks, jobs, metrics, ping, probes};
+use super::{actions, channels, health, healthchecks, jobs, metrics, ping, probes};
 
 /// The security scheme of the admin routes (SPEC §4).
 pub const ADMIN_TOKEN: &str = "admin_token";
@@ -45,6 +45,9 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         jobs::job_events,
         jobs::delete_job,
         jobs::list_jobs,
+        actions::pause_job,
+        actions::resume_job,
+        actions::ack_job,
         healthchecks::get_success,
         healthchecks::post_success,
         healthchecks::get_start,
@@ -74,7 +77,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
     modifiers(&SecuritySchemes, &ErrorBodies),
     tags(
         (name = "pings", description = "Recording pings (SPEC §3)"),
-        (name = "jobs", description = "Reading and deleting jobs, and their history (SPEC §4, §13)"),
+        (name = "jobs", description = "Reading, deleting, pausing, resuming and acknowledging jobs, and their history (SPEC §4, §12, §13)"),
         (name = "healthchecks", description = "Healthchecks' ping API by slug, for the tools made for it (SPEC §10)"),
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
         (name = "channels", description = "Notification channels (SPEC §14)"),

@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::error_shape::ErrorShapeLayer;
 use super::timeout::RequestTimeoutLayer;
 use super::{
-    auth, channels, health, healthchecks, jobs, metrics, openapi, ping, probes, rate_limit,
-    AppState,
+    actions, auth, channels, health, healthchecks, jobs, metrics, openapi, ping, probes,
+    rate_limit, AppState,
 };
 use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
 
@@ -97,6 +97,9 @@ fn endpoints() -> Vec<Endpoint> {
         // `/ping/remove/events` is the history of the job named `remove`.
         endpoint(Get, "/ping/{name}/events", Admin, jobs::job_events),
         endpoint(Delete, "/ping/{name}", Admin, jobs::delete_job),
+        endpoint(Post, "/ping/{name}/pause", Admin, actions::pause_job),
+        endpoint(Post, "/ping/{name}/resume", Admin, actions::resume_job),
+        endpoint(Post, "/ping/{name}/ack", Admin, actions::ack_job),
         endpoint(Get, "/pings", Admin, jobs::list_jobs),
         // Healthchecks' ping API by slug; the key is checked by the handlers. The
         // fixed last segments win over `{exit_code}`.

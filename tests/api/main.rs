@@ -13,6 +13,7 @@ mod history;
 mod jobs;
 mod limits;
 mod openapi;
+mod pause;
 mod pings;
 mod remove;
 mod runs;

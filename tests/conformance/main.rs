@@ -17,6 +17,7 @@ mod redis_server;
 mod backend;
 mod history;
 mod outage;
+mod pause;
 mod runs;
 mod scenarios;
 mod schedules;
@@ -121,4 +122,17 @@ conformance!(cron_schedules => schedules:
     malformed_schedules_and_zones_are_refused_with_the_accepted_form,
     a_schedule_job_goes_down_and_up_with_its_fields_in_the_alerts,
     a_schedule_survives_a_restart,
+);
+
+conformance!(pauses => pause:
+    a_pause_shows_its_end_in_the_job_listings_and_metrics,
+    a_paused_job_raises_no_alert_and_still_records_its_pings,
+    resume_brings_a_down_job_up_without_an_up_alert,
+    the_end_of_a_window_resumes_the_job_while_the_server_runs,
+    an_acknowledgement_stops_reminders_and_the_up_alert_still_goes,
+    refused_actions_change_nothing,
+    pause_resume_and_ack_are_events,
+    a_pause_survives_a_restart_and_a_window_that_ended_meanwhile_resumes,
+    a_window_end_is_a_wake_up_and_resume_takes_the_later_deadline,
+    resume_and_ack_apply_only_to_paused_and_down_jobs,
 );

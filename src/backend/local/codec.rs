@@ -55,8 +55,8 @@ const CHECK: u8 = 6;
 /// A job with its runs, reason and event counter, and the events of its change: written
 /// by earlier versions.
 const UPSERT_V7: u8 = 7;
-/// A job with its cadence (frequency or schedule), runs, reason, event counter, pause
-/// and acknowledgement, and the events of its change.
+/// A job with its cadence (frequency or schedule), runs, reason, event counter, pause,
+/// acknowledgement and resume deadline, and the events of its change.
 const UPSERT: u8 = 8;
 /// An outbox entry with its channel's key (one entry per alert and channel); tag 3,
 /// an entry without a channel, is still read.
@@ -164,6 +164,7 @@ fn put_job(buf: &mut Vec<u8>, job: &Job) -> Result<(), String> {
             put_opt_str(buf, ack.note.as_deref())?;
         }
     }
+    put_i64(buf, job.resume_deadline().map_or(NO_TIME, UnixTime::millis));
     Ok(())
 }
 
@@ -379,6 +380,7 @@ fn read_job(r: &mut Reader<'_>) -> Option<Job> {
         }),
         _ => return None,
     });
+    job.set_resume_deadline(r.time()?);
     job.refresh();
     Some(job)
 }

@@ -20,6 +20,7 @@
 //! schedule's heap, then a journal lane, then the outbox. Nobody takes a shard while
 //! holding one of the others.
 
+mod actions;
 mod alerts;
 mod codec;
 mod fold;
@@ -47,11 +48,12 @@ use self::journal::{Journal, Op};
 use self::schedule::{Entry, Schedule};
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
-    StoreHealth, StoreOp, StoreTimer, Wakers,
+    ActionOutcome, Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping,
+    PingOutcome, StoreHealth, StoreOp, StoreTimer, Wakers,
 };
 use crate::domain::{
-    is_due, Alert, DeliveryEvent, Event, Job, JobName, PingEffect, Status, UnixTime,
+    is_due, AdminAction, Alert, Change, DeliveryEvent, Event, Job, JobName, PingEffect, Status,
+    UnixTime,
 };
 use crate::sync::{read, write};
 use restore::Restoring;
@@ -376,6 +378,15 @@ impl Backend for LocalBackend {
         Ok(self.jobs.get(name).map(|e| e.job.clone()))
     }
 
+    async fn act(
+        &self,
+        name: &JobName,
+        action: AdminAction,
+        now: UnixTime,
+    ) -> Result<ActionOutcome, BackendError> {
+        self.act_on(name, action, now).await
+    }
+
     async fn list(
         &self,
         status: Option<Status>,
@@ -444,18 +455,20 @@ impl Backend for LocalBackend {
                 Some(_) => {}
             }
             let was = entry.job.status;
+            // The end of a pause window is a change without an alert.
             let fallen = entry
                 .job
                 .fall_due(now, entry.not_before, &policy, Alert::fresh_id());
-            let Some((job, Some(alert), events)) = fallen.map(|c| (c.job, c.alert, c.events))
-            else {
+            let Some(Change { job, alert, events }) = fallen else {
                 self.schedule.arm(&mut entry);
                 continue;
             };
             let persisted = self.route_events(events).and_then(|(stored, kept)| {
                 let mut publish = Vec::new();
                 let mut ops = vec![Op::Upsert(job.clone(), stored)];
-                self.put_entries(alert.clone(), now, &mut ops, &mut publish);
+                if let Some(alert) = &alert {
+                    self.put_entries(alert.clone(), now, &mut ops, &mut publish);
+                }
                 self.persist(&name, ops, publish)
                     .map(|durable| (durable, kept))
             });
@@ -486,7 +499,7 @@ impl Backend for LocalBackend {
             entry.remember(kept, self.options.history);
             self.schedule.arm(&mut entry);
             drop(entry);
-            raised.push(alert);
+            raised.extend(alert);
         }
         for durable in waiting {
             durable.wait().await?;

@@ -40,7 +40,7 @@ pub struct Snapshot {
 }
 
 /// Columns added to `jobs` after its first version, with their definitions.
-const ADDED_JOB_COLUMNS: [(&str, &str); 8] = [
+const ADDED_JOB_COLUMNS: [(&str, &str); 9] = [
     ("down_reason", "TEXT NOT NULL DEFAULT 'missed'"),
     ("events_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "BLOB"),
@@ -49,6 +49,7 @@ const ADDED_JOB_COLUMNS: [(&str, &str); 8] = [
     ("paused_until_ms", "INTEGER"),
     ("ack_at_ms", "INTEGER"),
     ("ack_note", "TEXT"),
+    ("resume_deadline_ms", "INTEGER"),
 ];
 
 /// Opens a read-only connection to the snapshot at `path` (created already), for
@@ -123,7 +124,8 @@ impl Snapshot {
                  timezone TEXT,
                  paused_until_ms INTEGER,
                  ack_at_ms INTEGER,
-                 ack_note TEXT
+                 ack_note TEXT,
+                 resume_deadline_ms INTEGER
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS event_chunks (
                  job TEXT NOT NULL,
@@ -258,7 +260,7 @@ impl Snapshot {
                 "SELECT name, frequency, frequency_s, grace_s, last_ping_ms, status, down_since_ms,
                         episode_alerts, alerts_sent, pings_total, next_reminder_ms,
                         down_reason, events_seq, runs, schedule, timezone, paused_until_ms,
-                        ack_at_ms, ack_note FROM jobs",
+                        ack_at_ms, ack_note, resume_deadline_ms FROM jobs",
             )
             .map_err(|e| e.to_string())?;
         let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
@@ -489,9 +491,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
         "INSERT OR REPLACE INTO jobs (name, frequency, frequency_s, grace_s, last_ping_ms, status,
              down_since_ms, episode_alerts, alerts_sent, pings_total, next_reminder_ms,
              down_reason, events_seq, runs, schedule, timezone, paused_until_ms, ack_at_ms,
-             ack_note)
+             ack_note, resume_deadline_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19)",
+             ?18, ?19, ?20)",
     )?
     .execute(params![
         job.name.as_str(),
@@ -515,6 +517,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, job: &Job) -> rusqlite::Result<usize> 
         job.paused_until().map(UnixTime::millis),
         job.acknowledged().map(|a| a.at.millis()),
         job.acknowledged().and_then(|a| a.note.as_deref()),
+        job.resume_deadline().map(UnixTime::millis),
     ])
 }
 
@@ -578,6 +581,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> Result<Job, String> {
             note: get_text(18)?,
         }));
     }
+    job.set_resume_deadline(get_opt(19)?.map(time).transpose()?);
     job.refresh();
     Ok(job)
 }

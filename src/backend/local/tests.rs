@@ -420,6 +420,7 @@ fn the_snapshot_keeps_a_schedule_a_pause_and_an_acknowledgement() {
         at: t(1_795_000_100),
         note: None,
     }));
+    acked.set_resume_deadline(Some(t(1_795_000_200)));
     let mut snapshot = snapshot::Snapshot::open(&db, crate::backend::SyncMode::Normal, 10).unwrap();
     snapshot
         .apply(&[

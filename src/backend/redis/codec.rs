@@ -71,10 +71,10 @@ pub fn pack(stored: &Stored) -> String {
     packed
 }
 
-/// What SPEC §11 and §12 add to a job, as `t;c;z;p;a;m`, or `None` when it has none of
-/// it: t `p` while paused (else empty), c the schedule's expression and z its zone
-/// (empty for a frequency job), p when the pause ends (unix ms, empty for none), a
-/// when the outage was acknowledged (unix ms, empty for none) and m the note (empty
+/// What SPEC §11 and §12 add to a job, as `t;c;z;p;r;a;m`, or `None` when it has none
+/// of it: t `p` while paused (else empty), c the schedule's expression and z its zone
+/// (empty for a frequency job), p when the pause ends (unix ms, empty for none), r the
+/// deadline its last resume gave it (unix ms, empty for none), a when the outage was acknowledged (unix ms, empty for none) and m the note (empty
 /// for none, else `=` and the note with `%` and `|` escaped as `%25` and `%7C`), last so
 /// that a `;` in it needs no escape. Neither an expression nor a zone name can hold a
 /// `;` or a `|`.
@@ -91,11 +91,12 @@ pub fn pack_extras(job: &Job) -> Option<String> {
         Some(note) => format!("={}", note.replace('%', "%25").replace('|', "%7C")),
     };
     Some(format!(
-        "{};{};{};{};{};{}",
+        "{};{};{};{};{};{};{}",
         if paused { "p" } else { "" },
         schedule.map_or("", Schedule::expression),
         schedule.map_or("", Schedule::timezone),
         time(job.paused_until()),
+        time(job.resume_deadline()),
         time(ack.map(|a| a.at)),
         note,
     ))
@@ -103,8 +104,8 @@ pub fn pack_extras(job: &Job) -> Option<String> {
 
 /// What [`pack_extras`] wrote, read back into `job`.
 fn unpack_extras(job: &mut Job, text: &str) -> Result<(), String> {
-    let parts: Vec<&str> = text.splitn(6, ';').collect();
-    let [t, c, z, p, a, m] = parts[..] else {
+    let parts: Vec<&str> = text.splitn(7, ';').collect();
+    let [t, c, z, p, r, a, m] = parts[..] else {
         return Err("bad extras".to_owned());
     };
     match t {
@@ -120,6 +121,9 @@ fn unpack_extras(job: &mut Job, text: &str) -> Result<(), String> {
     }
     if !p.is_empty() {
         job.set_paused_until(Some(time(p, "paused until")?));
+    }
+    if !r.is_empty() {
+        job.set_resume_deadline(Some(time(r, "resume deadline")?));
     }
     let note = match m {
         "" => None,
@@ -578,19 +582,20 @@ mod tests {
     #[test]
     fn a_schedule_a_pause_and_an_acknowledgement_round_trip_in_the_extras() {
         for value in [
-            "1000500|7||||0|2|0|300||4|||;0 3 * * 1-5;Europe/Berlin;;;",
-            "1000500|7||||0|2|3600|30|1h|0|||p;;;2000000;;",
-            "1000500|7||||0|2|3600|30|1h|0|||p;;;;;",
-            "1000500|7||4600500||3|5|0|300||9|f||;@daily;UTC;;4700000;=disk %7C swap; 100%25",
-            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;4700000;=",
-            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;4700000;",
+            "1000500|7||||0|2|0|300||4|||;0 3 * * 1-5;Europe/Berlin;;;;",
+            "1000500|7||||0|2|3600|30|1h|0|||p;;;2000000;;;",
+            "1000500|7||||0|2|3600|30|1h|0|||;;;;1200000;;",
+            "1000500|7||||0|2|3600|30|1h|0|||p;;;;;;",
+            "1000500|7||4600500||3|5|0|300||9|f||;@daily;UTC;;;4700000;=disk %7C swap; 100%25",
+            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;;4700000;=",
+            "1000500|7||4600500||3|5|3600|0|1h|9|f||;;;;;4700000;",
         ] {
             let stored = unpack(name(), value.as_bytes()).unwrap();
             assert_eq!(pack(&stored), value);
         }
         let scheduled = unpack(
             name(),
-            b"1000500|7||4600500||3|5|0|300||9|f||p;@daily;UTC;5000000;4700000;=disk %7C swap; 100%25",
+            b"1000500|7||4600500||3|5|0|300||9|f||p;@daily;UTC;5000000;;4700000;=disk %7C swap; 100%25",
         )
         .unwrap()
         .job;
@@ -646,17 +651,18 @@ mod tests {
             b"1000500|7|1|||0|2|3600|30|1h|0||,,,0,0;5,,\x01",
             b"1000500|7|1|||0|2|3600|30|1h|0|",
             b"1000500|7|1|||0|2|3600|30|1h|0||||",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||x;;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||x;;;;;;",
             b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 0 30 2 *;UTC;;;",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 3 * * *;Mars/Olympus;;;",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;;Europe/Berlin;;;",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;;=orphan note",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;5;note without =",
-            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;soon;;",
-            b"1000500|7|1|||0|2|0|30||0|||;;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 0 30 2 *;UTC;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;0 3 * * *;Mars/Olympus;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;Europe/Berlin;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;;;=orphan note",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;;5;note without =",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;soon;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0|||;;;;later;;",
+            b"1000500|7|1|||0|2|0|30||0|||;;;;;;",
             b"1000500|7|1|||0|2|0|30||0||",
-            b"1000500|7|1|||0|2|3600|30|1h|0||||;;;;;",
+            b"1000500|7|1|||0|2|3600|30|1h|0||||;;;;;;",
         ] {
             assert!(
                 unpack(name(), bad).is_err(),
@@ -756,7 +762,7 @@ mod tests {
         // A schedule job's alert has no frequency, and its schedule and zone.
         let scheduled = unpack(
             name(),
-            b"1795143600000|7||||0|2|0|300||4|||;0 3 * * *;Europe/Berlin;;;",
+            b"1795143600000|7||||0|2|0|300||4|||;0 3 * * *;Europe/Berlin;;;;",
         )
         .unwrap()
         .job;

@@ -28,6 +28,7 @@
 //! [`BackendError::Unavailable`]: the ping answers 503 and nothing is acknowledged that
 //! Redis did not store. The connection manager reconnects by itself.
 
+mod actions;
 mod cas;
 mod codec;
 mod connection;
@@ -51,10 +52,10 @@ use self::minute_counts::MinuteCounts;
 pub use self::store_url::RedisStore;
 use super::outbox::PendingAlert;
 use super::{
-    Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping, PingOutcome,
-    StoreHealth, StoreOp, StoreTimer, Wakers,
+    ActionOutcome, Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping,
+    PingOutcome, StoreHealth, StoreOp, StoreTimer, Wakers,
 };
-use crate::domain::{Alert, DeliveryEvent, Job, JobName, Status, UnixTime};
+use crate::domain::{AdminAction, Alert, DeliveryEvent, Job, JobName, Status, UnixTime};
 
 /// A replica looks for alerts at least this often: alerts raised, rescheduled or
 /// orphaned by other replicas wake nobody here.
@@ -228,6 +229,25 @@ impl Backend for RedisBackend {
                 tracing::error!(job = %name, error = %e, "the job's value in redis does not parse");
                 unavailable("job", e)
             })
+    }
+
+    async fn act(
+        &self,
+        name: &JobName,
+        action: AdminAction,
+        now: UnixTime,
+    ) -> Result<ActionOutcome, BackendError> {
+        let started = self.timer.start();
+        let max = self.options.max_services;
+        let history = self.options.history;
+        let (outcome, earliest) = actions::act(&self.core, max, history, name, action, now).await?;
+        if earliest {
+            self.signals.sweeper.notify_one();
+        }
+        if matches!(outcome, ActionOutcome::Done(_)) {
+            self.timer.finish(StoreOp::Upsert, started);
+        }
+        Ok(outcome)
     }
 
     async fn list(

@@ -211,7 +211,8 @@ fn a_job_s_runs_reason_counter_and_events_round_trip() {
     assert_eq!(decode_runs(&runs[..runs.len() - 1]), None);
 }
 
-/// A paused schedule job with an acknowledged outage: every field SPEC §11 and §12 add.
+/// A paused schedule job with an acknowledged outage and a resume deadline: every
+/// field SPEC §11 and §12 add.
 fn job_with_schedule_pause_and_ack(note: Option<&str>) -> Job {
     let mut job = job_with_runs();
     job.cadence = Cadence::cron(
@@ -224,6 +225,7 @@ fn job_with_schedule_pause_and_ack(note: Option<&str>) -> Job {
         at: t(1_795_000_100_000),
         note: note.map(str::to_owned),
     }));
+    job.set_resume_deadline(Some(t(1_795_000_200_000)));
     job
 }
 
