@@ -6,8 +6,9 @@
 //! expression that can never fire without searching for it, and fires a local time that
 //! a clock change repeats only once.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
@@ -15,6 +16,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
 use super::{ParseError, UnixTime};
+use crate::sync::lock;
 
 /// What a schedule looks like, for the messages that refuse one.
 const SCHEDULE_FORMAT: &str = "expected five fields (minute hour day-of-month month \
@@ -36,9 +38,34 @@ pub struct Schedule {
     zone: TimeZone,
 }
 
+/// How many parsed schedules [`Schedule::parse`] keeps; past it, it starts over.
+const PARSED_CAP: usize = 4_096;
+
+/// Schedules parsed lately, by zone name and expression as sent. A job sends the same
+/// pair with every ping, and Redis reads a job's schedule back with every change, while
+/// parsing one (the cron pattern, the zone's rules) costs far more than a lookup. The
+/// key is `<zone>\0<expression>`: only valid pairs are kept, and neither part of a valid
+/// pair holds a NUL, so no two pairs share a key.
+static PARSED: OnceLock<Mutex<HashMap<String, Schedule>>> = OnceLock::new();
+
 impl Schedule {
     /// Parses `expression` in the zone named `timezone` (`UTC` when `None`).
     pub fn parse(expression: &str, timezone: Option<&str>) -> Result<Self, ParseError> {
+        let key = format!("{}\0{expression}", timezone.unwrap_or(DEFAULT_TIMEZONE));
+        let parsed = PARSED.get_or_init(Mutex::default);
+        if let Some(schedule) = lock(parsed).get(&key) {
+            return Ok(schedule.clone());
+        }
+        let schedule = Self::parse_uncached(expression, timezone)?;
+        let mut parsed = lock(parsed);
+        if parsed.len() >= PARSED_CAP {
+            parsed.clear();
+        }
+        parsed.insert(key, schedule.clone());
+        Ok(schedule)
+    }
+
+    fn parse_uncached(expression: &str, timezone: Option<&str>) -> Result<Self, ParseError> {
         let trimmed = expression.trim();
         let invalid = |reason: &str| ParseError::Schedule {
             value: expression.to_owned(),
