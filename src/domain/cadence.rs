@@ -38,22 +38,30 @@ impl Scheduled {
         &self.schedule
     }
 
-    /// The first fire time strictly after `after`; read from memory when it was computed
-    /// for that instant. `None` only beyond the representable range.
+    /// The first fire time strictly after `after`; read from memory when `after` lies
+    /// between the instant it was computed after and that fire. `None` only beyond the
+    /// representable range.
     pub fn fire_after(&self, after: UnixTime) -> Option<UnixTime> {
-        if after == self.after {
+        if self.remembers(after) {
             self.fire
         } else {
             self.schedule.next_after(after)
         }
     }
 
-    /// Remembers the first fire after `after`, unless it is already the one kept.
+    /// Remembers the first fire after `after`. A job pinged more often than its schedule
+    /// fires keeps the fire it has: no fire lies between the instant it was computed
+    /// after and that fire, so it is also the first one after any instant in between.
     pub fn refresh(&mut self, after: UnixTime) {
-        if after != self.after {
-            self.after = after;
+        if !self.remembers(after) {
             self.fire = self.schedule.next_after(after);
         }
+        self.after = after;
+    }
+
+    /// Whether the remembered fire is the first one strictly after `after`.
+    fn remembers(&self, after: UnixTime) -> bool {
+        self.after <= after && self.fire.is_some_and(|fire| after < fire)
     }
 }
 
@@ -140,6 +148,32 @@ mod tests {
         cadence.refresh(later);
         assert_eq!(cadence.next_after(later), t(1_795_305_600 + 3 * 3_600));
         assert_eq!(cadence.period_after(later), 23 * 3_600);
+    }
+
+    proptest::proptest! {
+        /// However the pings move the remembered instant (forward in small or large
+        /// steps, or back), the fire read is the one a fresh search finds.
+        #[test]
+        fn a_remembered_fire_is_always_the_fresh_search_s(
+            expression in proptest::sample::select(vec![
+                "*/5 * * * *", "0 3 * * 1-5", "30 2 * * *", "0 0 1 * *", "@hourly",
+            ]),
+            zone in proptest::sample::select(vec!["UTC", "Europe/Berlin", "Australia/Sydney"]),
+            start in 1_774_000_000i64..1_800_000_000,
+            steps in proptest::collection::vec(-4_000i64..200_000, 1..40),
+        ) {
+            let schedule = Schedule::parse(expression, Some(zone)).unwrap();
+            let mut at = t(start);
+            let mut cadence = Cadence::cron(schedule.clone(), at);
+            for step in steps {
+                // Every fifth step lands exactly on the fire kept, the edge of the window.
+                at = if step % 5 == 0 { cadence.next_after(at) } else { t(at.secs() + step) };
+                cadence.refresh(at);
+                proptest::prop_assert_eq!(cadence.next_after(at), schedule.next_after(at).unwrap());
+                let probe = t(at.secs() + step / 3);
+                proptest::prop_assert_eq!(cadence.next_after(probe), schedule.next_after(probe).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -109,9 +109,10 @@ impl Schedule {
         let mut from = Timestamp::from_millisecond(after.millis())
             .ok()?
             .to_zoned(self.zone.clone());
-        // A repeated local time's second occurrence is skipped; two rounds always
-        // suffice, as a fold holds one occurrence of each local time.
-        for _ in 0..4 {
+        // The second occurrences of repeated local times are skipped. A fold repeats at
+        // most a day of local time (real ones an hour or two), and fire times are
+        // whole minutes, so this bound is never the one that ends the search.
+        for _ in 0..=MINUTES_A_DAY {
             let next = self.cron.find_next_occurrence(&from, false).ok()?;
             if !is_repeat(&next) {
                 return UnixTime::from_millis(next.timestamp().as_millisecond());
@@ -160,6 +161,9 @@ fn zone(name: &str) -> Result<TimeZone, ParseError> {
 
 /// Whether `at` is the second occurrence of its local time, in the later half of a
 /// repeated hour.
+/// Minutes in a day: more fire times than any fold of a zone can repeat.
+const MINUTES_A_DAY: usize = 24 * 60;
+
 fn is_repeat(at: &Zoned) -> bool {
     let ambiguous = at.time_zone().to_ambiguous_zoned(at.datetime());
     ambiguous.is_ambiguous()
@@ -283,6 +287,25 @@ mod tests {
             .to_zoned(zone(tz).unwrap())
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
             .to_string()
+    }
+
+    #[test]
+    fn every_fire_of_a_repeated_hour_fires_once_however_many_there_are() {
+        // Berlin falls back at 03:00 CEST on 2026-10-25: 02:00-02:59 happen twice.
+        assert_eq!(
+            next("*/5 * * * *", "Europe/Berlin", "2026-10-25T00:55:00Z"),
+            "2026-10-25T03:00:00+01:00"
+        );
+        assert_eq!(
+            next("* * * * *", "Europe/Berlin", "2026-10-25T00:59:00Z"),
+            "2026-10-25T03:00:00+01:00"
+        );
+        // Troll (Antarctica) falls back two hours, from +02:00 to +00:00 at 01:00 UTC:
+        // 01:00-02:59 local happen twice, so 120 fire times in a row are skipped.
+        assert_eq!(
+            next("*/1 * * * *", "Antarctica/Troll", "2026-10-25T00:59:00Z"),
+            "2026-10-25T03:00:00+00:00"
+        );
     }
 
     #[test]
