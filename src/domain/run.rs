@@ -132,6 +132,13 @@ pub fn parse_max_runtime(raw: &str) -> Result<Option<u64>, ParseError> {
         reason,
     };
     let secs = parse_duration_secs(raw).map_err(invalid)?;
+    if secs == 0 {
+        return Err(invalid(
+            "must be at least 1s; expected 0 (no limit) or <integer><unit> with unit s, m, h, \
+             D or W, e.g. 30m, 2h"
+                .to_owned(),
+        ));
+    }
     if secs > MAX_FREQUENCY_SECS {
         return Err(invalid(
             "must be at most 366D; expected 0 (no limit) or <integer><unit> with unit s, m, \
@@ -329,6 +336,10 @@ mod tests {
         assert_eq!(parse_max_runtime("1h"), Ok(Some(3_600)));
         assert!(parse_max_runtime("367D").is_err());
         assert!(parse_max_runtime("abc").is_err());
+        // A zero duration with a unit is below the 1s floor, not the `0` that clears it
+        // (found by the run_params fuzz target).
+        assert!(parse_max_runtime("0m").is_err());
+        assert!(parse_max_runtime("0s").is_err());
     }
 
     #[test]
