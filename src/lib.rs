@@ -26,6 +26,9 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`redis_target`] parses a Redis URL (TLS files, ACL credentials) for the Redis
+//!   store and the health publisher alike, and words Redis's refusals.
+//!
 //! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
 //!   in the same binary: it talks to a running monitor over HTTP and shares only the
 //!   domain parsers with the server.
@@ -42,6 +45,7 @@ pub mod http;
 pub mod logging;
 pub mod minute_buckets;
 pub mod perf;
+pub mod redis_target;
 pub mod secret;
 pub mod sweeper;
 mod sync;
@@ -163,6 +167,12 @@ pub async fn run(
                         message: e.to_string(),
                     }
                 })?;
+            if let Some(why) = publisher.refusal_at_start().await {
+                return Err(RunError::Config {
+                    option: "--health-redis",
+                    message: why,
+                });
+            }
             tracing::info!(redis = %publishing.redis, service = %settings.service_name, "publishing health to redis");
             Some(tokio::spawn(publisher.run(background.clone())))
         }

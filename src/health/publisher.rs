@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HealthMonitor, RedisUrl, SYSTEM_ALERTS_CHANNEL};
 use crate::domain::UnixTime;
+use crate::redis_target::describe;
 
 /// Produces the performance summary of SPEC §7 for metrics publications.
 pub type PerformanceSummary = Arc<dyn Fn() -> Value + Send + Sync>;
@@ -156,6 +157,20 @@ impl Publisher {
         })
     }
 
+    /// Why the health Redis refuses this monitor, when it answers but refuses (a wrong
+    /// user or password, a certificate not trusted): a misconfiguration that stops the
+    /// start. An unreachable Redis is not one; publishing waits for it.
+    pub async fn refusal_at_start(&self) -> Option<String> {
+        let attempt = async {
+            let mut conn = self.client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        };
+        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+            Ok(Err(e)) => describe(&e),
+            Ok(Ok(())) | Err(_) => None,
+        }
+    }
+
     /// Publishes until `shutdown`. Connects at once; while Redis is unreachable, status
     /// and metrics ticks are skipped (they would be stale when it returns) and events
     /// wait in the queue; the first status goes out as soon as Redis answers again.
@@ -216,7 +231,7 @@ impl Publisher {
             };
             let result = match outcome {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(describe(&e).unwrap_or_else(|| e.to_string())),
                 Err(_) => Err(format!("no answer within {} s", OP_TIMEOUT.as_secs())),
             };
             match result {

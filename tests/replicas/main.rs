@@ -15,3 +15,5 @@ mod history;
 mod redis_restart;
 mod support;
 mod three_replicas;
+mod tls;
+mod tls_server;

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::scripts::Scripts;
 use crate::backend::BackendError;
+use crate::redis_target::describe;
 use crate::sync::lock;
 
 /// Every key starts with this; the braces make it the cluster hash tag.
@@ -31,6 +32,33 @@ pub(super) fn evalsha(script: &Script, key: String) -> redis::Cmd {
 
 pub(super) fn unavailable(what: &str, e: impl fmt::Display) -> BackendError {
     BackendError::Unavailable(format!("redis {what}: {e}"))
+}
+
+/// A Redis error as the store's error; a refusal (credentials, certificates,
+/// permissions) in words that say what to fix.
+pub(super) fn redis_failure(what: &str, e: &redis::RedisError) -> BackendError {
+    match describe(e) {
+        Some(why) => BackendError::Unavailable(why),
+        None => unavailable(what, e),
+    }
+}
+
+/// Why Redis refuses this replica, when it answers but refuses: a wrong user or
+/// password, a certificate not trusted, a user without the scripts' permissions. Such
+/// a store is misconfigured and must stop the start; an unreachable one is not (the
+/// replica starts and answers 503 until Redis comes).
+pub(super) async fn refusal_at_start(client: &redis::Client, scripts: &Scripts) -> Option<String> {
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        for script in scripts.all() {
+            script.prepare_invoke().load_async(&mut conn).await?;
+        }
+        Ok::<(), redis::RedisError>(())
+    };
+    match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+        Ok(Err(e)) => describe(&e),
+        Ok(Ok(())) | Err(_) => None,
+    }
 }
 
 pub(super) fn millis(d: Duration) -> i64 {
@@ -81,7 +109,7 @@ impl RedisLink {
                 ConnectionManager::new_with_config(self.client.clone(), config)
             })
             .await
-            .map_err(|e| unavailable("connect", e))?;
+            .map_err(|e| redis_failure("connect", &e))?;
         Ok(manager.clone())
     }
 
@@ -108,7 +136,7 @@ impl RedisLink {
         if e.is_timeout() {
             self.mark_timed_out();
         }
-        unavailable(what, e)
+        redis_failure(what, &e)
     }
 
     pub(super) fn mark_timed_out(&self) {

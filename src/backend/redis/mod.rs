@@ -96,7 +96,10 @@ impl RedisBackend {
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(RedisLink::new(client));
+        let core = Arc::new(RedisLink::new(client.clone()));
+        if let Some(why) = connection::refusal_at_start(&client, &core.scripts).await {
+            return Err(BackendError::Unavailable(why));
+        }
         let backend = Self {
             store: store.clone(),
             pings_out: pings::Batcher::start(
