@@ -11,6 +11,7 @@ mod harness;
 #[path = "../health/redis_server.rs"]
 mod redis_server;
 
+mod acl;
 mod history;
 mod redis_restart;
 mod support;
