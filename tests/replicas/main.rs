@@ -18,3 +18,4 @@ mod support;
 mod three_replicas;
 mod tls;
 mod tls_server;
+mod wait;

@@ -78,6 +78,9 @@ pub(super) struct RedisLink {
     /// still down; the manager then reconnects by itself after failures.
     manager: OnceCell<ConnectionManager>,
     pub(super) scripts: Scripts,
+    /// `?wait=N`: replicas of Redis that must acknowledge each change before it is
+    /// answered; 0 does not wait.
+    wait: u32,
     /// When an operation last ran out of time. For a moment after it, the reads behind
     /// `/health` and `/metrics` fail at once instead of each waiting for the limit on a
     /// frozen Redis.
@@ -85,9 +88,10 @@ pub(super) struct RedisLink {
 }
 
 impl RedisLink {
-    pub(super) fn new(client: redis::Client) -> Self {
+    pub(super) fn new(client: redis::Client, wait: u32) -> Self {
         Self {
             client,
+            wait,
             manager: OnceCell::new(),
             scripts: Scripts::new(),
             timed_out_at: Mutex::new(None),
@@ -154,6 +158,42 @@ impl RedisLink {
         Ok(())
     }
 
+    /// Runs a script that changes state, as [`Self::eval`] does; with `?wait=N`, its
+    /// answer only counts once N replicas of Redis acknowledged the change (`WAIT`,
+    /// within the same time limit), so that a failover cannot lose what was answered.
+    pub(super) async fn eval_change(
+        &self,
+        what: &str,
+        script: &Script,
+        cmd: &redis::Cmd,
+    ) -> Result<Value, BackendError> {
+        if self.wait == 0 {
+            return self.eval(what, script, cmd).await;
+        }
+        let started = Instant::now();
+        self.bounded(what, async {
+            let reply = self.run_script(what, script, cmd).await?;
+            // WAIT 0 would block for ever: at least a millisecond.
+            let left = OP_TIMEOUT.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+            let mut conn = self.connection().await?;
+            let acknowledged: u32 = redis::cmd("WAIT")
+                .arg(self.wait)
+                .arg(millis(left))
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.failed("wait", e))?;
+            if acknowledged < self.wait {
+                return Err(BackendError::Unavailable(format!(
+                    "redis: {acknowledged} of {} replicas acknowledged the change within {} s (?wait=); it may still have been applied, a retry is safe",
+                    self.wait,
+                    OP_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(reply)
+        })
+        .await
+    }
+
     /// Runs a script command built by [`evalsha`]; when Redis lost the script
     /// (restarted, `SCRIPT FLUSH`), loads it again and retries once.
     pub(super) async fn eval(
@@ -162,7 +202,17 @@ impl RedisLink {
         script: &Script,
         cmd: &redis::Cmd,
     ) -> Result<Value, BackendError> {
-        self.bounded(what, async {
+        self.bounded(what, self.run_script(what, script, cmd)).await
+    }
+
+    /// [`Self::eval`] without its time limit.
+    async fn run_script(
+        &self,
+        what: &str,
+        script: &Script,
+        cmd: &redis::Cmd,
+    ) -> Result<Value, BackendError> {
+        {
             let mut conn = self.connection().await?;
             match cmd.query_async::<Value>(&mut conn).await {
                 Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
@@ -180,8 +230,7 @@ impl RedisLink {
                 other => other,
             }
             .map_err(|e| self.failed(what, e))
-        })
-        .await
+        }
     }
 
     pub(super) async fn query<T: redis::FromRedisValue>(

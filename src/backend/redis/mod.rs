@@ -96,7 +96,7 @@ impl RedisBackend {
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(RedisLink::new(client.clone()));
+        let core = Arc::new(RedisLink::new(client.clone(), store.wait));
         if let Some(why) = connection::refusal_at_start(&client, &core.scripts).await {
             return Err(BackendError::Unavailable(why));
         }
@@ -169,7 +169,7 @@ impl RedisBackend {
             .arg(now_ms);
         if let Err(e) = self
             .core
-            .eval("discard", &self.core.scripts.finish, &finish)
+            .eval_change("discard", &self.core.scripts.finish, &finish)
             .await
         {
             tracing::warn!(error = %e, "could not discard an unreadable alert");
@@ -204,7 +204,7 @@ impl Backend for RedisBackend {
         invocation.arg(name.as_str());
         let reply = self
             .core
-            .eval("delete", &self.core.scripts.delete, &invocation)
+            .eval_change("delete", &self.core.scripts.delete, &invocation)
             .await?;
         let deleted = decode::int(&reply) == Some(1);
         if deleted {
@@ -307,7 +307,7 @@ impl Backend for RedisBackend {
         }
         let reply = self
             .core
-            .eval("lease", &self.core.scripts.lease, &invocation)
+            .eval_change("lease", &self.core.scripts.lease, &invocation)
             .await?;
         let entries = decode::leased(&reply, now_ms).map_err(|e| unavailable("lease reply", e))?;
         let mut leased = Vec::with_capacity(entries.len());
@@ -362,7 +362,7 @@ impl Backend for RedisBackend {
             .arg(UnixTime::now().millis());
         let reply = self
             .core
-            .eval("finish", &self.core.scripts.finish, &invocation)
+            .eval_change("finish", &self.core.scripts.finish, &invocation)
             .await?;
         if decode::int(&reply) != Some(1) {
             tracing::debug!(

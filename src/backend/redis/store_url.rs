@@ -9,6 +9,8 @@ use crate::redis_target::RedisTarget;
 /// taken over by another: its replica died mid-delivery. Well above one attempt (10 s)
 /// and the write of its outcome; `?lease=` in the store URL changes it.
 const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// More replicas than any deployment runs is a typo.
+const MAX_WAIT: u32 = 100;
 
 /// `--store redis://[USER:PASSWORD@]HOST:PORT[/DB][?lease=DURATION]`, or `rediss://`
 /// with the TLS parameters of [`RedisTarget`]. `Debug` and `Display` hide the
@@ -20,25 +22,43 @@ pub struct RedisStore {
     /// How long an alert handed to a replica may stay unfinished before another
     /// replica takes it over.
     pub(super) lease: Duration,
+    /// `?wait=N`: replicas of Redis that must acknowledge each change before it is
+    /// answered.
+    pub(super) wait: u32,
 }
 
 impl RedisStore {
     /// Accepts what [`RedisTarget::parse`] accepts, with an optional `?lease=DURATION`
     /// (1s to 1h). Refuses anything else with a one-line reason.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let target = RedisTarget::parse(raw, &["lease"])?;
+        let target = RedisTarget::parse(raw, &["lease", "wait"])?;
         let mut lease = DEFAULT_LEASE;
+        let mut wait = 0;
         for (name, value) in target.extra() {
-            if name == "lease" {
-                lease = parse_lease(value)?;
+            match name.as_str() {
+                "lease" => lease = parse_lease(value)?,
+                "wait" => wait = parse_wait(value)?,
+                _ => {}
             }
         }
-        Ok(Self { target, lease })
+        Ok(Self {
+            target,
+            lease,
+            wait,
+        })
     }
 
     pub(super) fn client(&self) -> redis::RedisResult<redis::Client> {
         self.target.client()
     }
+}
+
+/// `wait=N`: from 0 (the default, no waiting) to [`MAX_WAIT`] replicas.
+fn parse_wait(raw: &str) -> Result<u32, String> {
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_WAIT)
+        .ok_or_else(|| format!("invalid wait {raw:?}: a number of replicas from 0 to {MAX_WAIT}"))
 }
 
 /// `lease=DURATION`, in the frequency grammar: from 1 s to 1 h.
@@ -76,6 +96,9 @@ mod tests {
         assert_eq!(store.to_string(), "redis://127.0.0.1:6379/0");
         let store = RedisStore::parse("redis://127.0.0.1:6379/0?lease=5s").unwrap();
         assert_eq!(store.lease, Duration::from_secs(5));
+        assert_eq!(store.wait, 0);
+        let store = RedisStore::parse("rediss://h:1/0?wait=2&lease=5s").unwrap();
+        assert_eq!((store.wait, store.lease), (2, Duration::from_secs(5)));
     }
 
     #[test]
@@ -97,6 +120,9 @@ mod tests {
             "redis://host:6379/0?db=1",
             "redis://host:6379/0?lease=0s",
             "redis://host:6379/0?lease=2h",
+            "redis://host:6379/0?wait=-1",
+            "redis://host:6379/0?wait=x",
+            "redis://host:6379/0?wait=101",
             "redis://host:6379/0#x",
             "rediss://host:6379/0?ca=/nonexistent.pem",
         ] {
