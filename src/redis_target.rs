@@ -19,6 +19,83 @@ pub struct RedisTarget {
     shown: String,
     /// The parameters the caller reads itself (`lease`, `wait`), in order.
     extra: Vec<(String, String)>,
+    /// `redis+sentinel://`: the master is found through these Sentinels.
+    sentinel: Option<Box<SentinelSpec>>,
+}
+
+/// The Sentinels of a `redis+sentinel://` URL, the master's name and how to log in
+/// to the master.
+#[derive(Clone, PartialEq, Eq)]
+struct SentinelSpec {
+    /// `redis://HOST:PORT` of every Sentinel.
+    nodes: Vec<String>,
+    master: String,
+    db: i64,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// How a client for the Redis to use is made: once for one address, or by asking the
+/// Sentinels which server is the master now.
+pub enum Connector {
+    Direct(redis::Client),
+    Sentinel {
+        client: Box<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
+        /// `redis://HOST:PORT` of every Sentinel.
+        nodes: Vec<String>,
+        master: String,
+    },
+}
+
+impl Connector {
+    /// A client for the server to use now (the master, behind Sentinels).
+    pub async fn client(&self) -> redis::RedisResult<redis::Client> {
+        match self {
+            Connector::Direct(client) => Ok(client.clone()),
+            Connector::Sentinel { client, .. } => client.lock().await.async_get_client().await,
+        }
+    }
+
+    /// Why `e` is a misconfiguration rather than a passing state: [`describe`], and
+    /// behind Sentinels a master name that none of them knows (a master that is down
+    /// during a failover is known, and not a misconfiguration).
+    pub async fn refusal(&self, e: &redis::RedisError) -> Option<String> {
+        if let Some(why) = describe(e) {
+            return Some(why);
+        }
+        let Connector::Sentinel { nodes, master, .. } = self else {
+            return None;
+        };
+        if e.kind() != redis::ErrorKind::MasterNameNotFoundBySentinel {
+            return None;
+        }
+        let mut answered = false;
+        for node in nodes {
+            let Ok(client) = redis::Client::open(node.as_str()) else {
+                continue;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                continue;
+            };
+            let addr: redis::RedisResult<Option<Vec<String>>> = redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(master)
+                .query_async(&mut conn)
+                .await;
+            match addr {
+                Ok(Some(_)) => return None,
+                Ok(None) => answered = true,
+                Err(_) => {}
+            }
+        }
+        answered.then(|| format!("no Sentinel knows a master named {master:?}"))
+    }
+
+    /// Whether the server may change under a connection (a failover), so that a
+    /// connection that fails must be dropped and the server looked up again.
+    pub fn follows_failovers(&self) -> bool {
+        matches!(self, Connector::Sentinel { .. })
+    }
 }
 
 impl RedisTarget {
@@ -31,6 +108,9 @@ impl RedisTarget {
     pub fn parse(raw: &str, extra: &[&str]) -> Result<Self, String> {
         const FORM: &str = "expected redis://[USER:PASSWORD@]HOST:PORT[/DB] or rediss://…";
         let raw = raw.trim();
+        if let Some(rest) = raw.strip_prefix("redis+sentinel://") {
+            return Self::parse_sentinel(rest, extra);
+        }
         let mut url =
             reqwest::Url::parse(raw).map_err(|e| format!("invalid redis URL: {e}; {FORM}"))?;
         let tls = match url.scheme() {
@@ -85,6 +165,7 @@ impl RedisTarget {
             tls: tls.then(|| files.certificates()).transpose()?,
             shown,
             extra: extras,
+            sentinel: None,
         };
         // Certificates and keys that rustls cannot use are refused here, not at the
         // first connection.
@@ -102,8 +183,124 @@ impl RedisTarget {
         &self.extra
     }
 
+    /// `redis+sentinel://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]`,
+    /// given without its scheme. The credentials are the master's; the Sentinels are
+    /// asked without any.
+    fn parse_sentinel(rest: &str, extra: &[&str]) -> Result<Self, String> {
+        const FORM: &str =
+            "expected redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]";
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) => (Some(userinfo), hosts),
+            None => (None, authority),
+        };
+        let decode = |part: &str| {
+            percent_decode(part)
+                .ok_or_else(|| format!("invalid percent-encoding in the credentials; {FORM}"))
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(info) => {
+                let (user, password) = info.split_once(':').unwrap_or((info, ""));
+                let user = Some(decode(user)?).filter(|u| !u.is_empty());
+                let password = Some(decode(password)?).filter(|p| !p.is_empty());
+                (user, password)
+            }
+        };
+        let mut nodes = Vec::new();
+        for node in hosts.split(',') {
+            let (host, port) = node
+                .rsplit_once(':')
+                .ok_or_else(|| format!("a Sentinel needs HOST:PORT, got {node:?}; {FORM}"))?;
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("invalid Sentinel port in {node:?}; {FORM}"))?;
+            if host.is_empty() || host.contains(['@', '/', ' ']) {
+                return Err(format!("invalid Sentinel host in {node:?}; {FORM}"));
+            }
+            nodes.push(format!("redis://{host}:{port}"));
+        }
+        let mut segments = path.split('/');
+        let master = segments.next().unwrap_or_default().to_owned();
+        if master.is_empty() {
+            return Err(format!("the master name is missing; {FORM}"));
+        }
+        let db = match segments.next() {
+            None | Some("") => 0,
+            Some(digits) => digits
+                .parse::<u32>()
+                .map_err(|_| format!("the database must be a number; {FORM}"))?,
+        };
+        if segments.next().is_some() {
+            return Err(format!("too many path segments; {FORM}"));
+        }
+        let mut extras = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if extra.contains(&name) {
+                extras.push((name.to_owned(), value.to_owned()));
+            } else {
+                return Err(format!(
+                    "unknown parameter {name:?} for redis+sentinel://; known are {}",
+                    extra.join(", ")
+                ));
+            }
+        }
+        let shown = format!(
+            "redis+sentinel://{}/{master}/{db}",
+            nodes
+                .iter()
+                .map(|n| n.trim_start_matches("redis://"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        Ok(Self {
+            url: String::new(),
+            tls: None,
+            shown,
+            extra: extras,
+            sentinel: Some(Box::new(SentinelSpec {
+                nodes,
+                master,
+                db: i64::from(db),
+                username,
+                password,
+            })),
+        })
+    }
+
+    /// How clients for this Redis are made.
+    pub fn connector(&self) -> redis::RedisResult<Connector> {
+        let Some(spec) = &self.sentinel else {
+            return self.client().map(Connector::Direct);
+        };
+        let node = redis::sentinel::SentinelNodeConnectionInfo {
+            tls_mode: None,
+            redis_connection_info: Some(redis::RedisConnectionInfo {
+                db: spec.db,
+                username: spec.username.clone(),
+                password: spec.password.clone(),
+                ..Default::default()
+            }),
+        };
+        let client = redis::sentinel::SentinelClient::build(
+            spec.nodes.clone(),
+            spec.master.clone(),
+            Some(node),
+            redis::sentinel::SentinelServerType::Master,
+        )?;
+        Ok(Connector::Sentinel {
+            client: Box::new(tokio::sync::Mutex::new(client)),
+            nodes: spec.nodes.clone(),
+            master: spec.master.clone(),
+        })
+    }
+
     /// A client for this Redis; it connects when used.
-    pub fn client(&self) -> redis::RedisResult<redis::Client> {
+    fn client(&self) -> redis::RedisResult<redis::Client> {
         match &self.tls {
             Some(certificates) => {
                 redis::Client::build_with_tls(self.url.as_str(), certificates.clone())
@@ -220,6 +417,24 @@ pub fn describe(e: &redis::RedisError) -> Option<String> {
     None
 }
 
+/// `%XX` sequences decoded; `None` when one is malformed or the result is not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = raw.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -239,6 +454,36 @@ mod tests {
         let target = RedisTarget::parse("redis://h:1/0?lease=5s", &["lease"]).unwrap();
         assert_eq!(target.extra(), [("lease".to_owned(), "5s".to_owned())]);
         assert!(!target.url.contains("lease"));
+    }
+
+    #[test]
+    fn sentinel_urls_name_every_sentinel_the_master_and_the_database() {
+        let target = RedisTarget::parse(
+            "redis+sentinel://app:p%40ss@s1:26379,s2:26380/mymaster/3?wait=1",
+            &["wait"],
+        )
+        .unwrap();
+        assert_eq!(
+            target.to_string(),
+            "redis+sentinel://s1:26379,s2:26380/mymaster/3"
+        );
+        let spec = target.sentinel.as_ref().unwrap();
+        assert_eq!(spec.password.as_deref(), Some("p@ss"));
+        assert_eq!(spec.username.as_deref(), Some("app"));
+        assert!(!format!("{target:?}").contains("p@ss"));
+        assert_eq!(target.extra(), [("wait".to_owned(), "1".to_owned())]);
+        for bad in [
+            "redis+sentinel://s1:26379",
+            "redis+sentinel://s1:26379/",
+            "redis+sentinel://s1/m",
+            "redis+sentinel://s1:0/m",
+            "redis+sentinel://s1:1,/m",
+            "redis+sentinel://s1:1/m/x",
+            "redis+sentinel://s1:1/m?ca=/x",
+        ] {
+            let e = RedisTarget::parse(bad, &["wait"]).expect_err(bad);
+            assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
+        }
     }
 
     #[test]

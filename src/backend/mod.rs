@@ -235,7 +235,10 @@ impl std::str::FromStr for StoreUrl {
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
-        if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+        if raw.starts_with("redis://")
+            || raw.starts_with("rediss://")
+            || raw.starts_with("redis+sentinel://")
+        {
             return RedisStore::parse(raw).map(StoreUrl::Redis);
         }
         Err(format!(

@@ -26,7 +26,7 @@ pub use monitor::{HealthMonitor, Settings};
 pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
 pub use report::{HealthReport, Indicators};
 
-use crate::redis_target::RedisTarget;
+use crate::redis_target::{Connector, RedisTarget};
 
 /// The channel every monitor's conditions and job alerts go to.
 pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";
@@ -37,14 +37,15 @@ pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";
 pub struct RedisUrl(RedisTarget);
 
 impl RedisUrl {
-    /// Accepts `redis://` and `rediss://` URLs with the parameters of TLS only.
+    /// Accepts `redis://`, `rediss://` (with the parameters of TLS) and
+    /// `redis+sentinel://` URLs.
     pub fn parse(raw: &str) -> Result<Self, String> {
         RedisTarget::parse(raw, &[]).map(Self)
     }
 
-    /// A client for this URL; it connects lazily.
-    pub fn client(&self) -> redis::RedisResult<redis::Client> {
-        self.0.client()
+    /// How clients for this Redis are made; they connect lazily.
+    pub fn connector(&self) -> redis::RedisResult<Connector> {
+        self.0.connector()
     }
 }
 

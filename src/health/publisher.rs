@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HealthMonitor, RedisUrl, SYSTEM_ALERTS_CHANNEL};
 use crate::domain::UnixTime;
-use crate::redis_target::describe;
+use crate::redis_target::{describe, Connector};
 
 /// Produces the performance summary of SPEC §7 for metrics publications.
 pub type PerformanceSummary = Arc<dyn Fn() -> Value + Send + Sync>;
@@ -112,7 +112,7 @@ pub struct PublishSettings {
 
 /// Publishes status, metrics and history on its intervals and drains the alerts queue.
 pub struct Publisher {
-    client: redis::Client,
+    connector: Connector,
     monitor: Arc<HealthMonitor>,
     events: mpsc::Receiver<String>,
     status_every: Duration,
@@ -147,7 +147,7 @@ impl Publisher {
     ) -> redis::RedisResult<Self> {
         let keys = Keys::of(monitor.service());
         Ok(Self {
-            client: settings.redis.client()?,
+            connector: settings.redis.connector()?,
             monitor,
             events,
             status_every: settings.status_every,
@@ -162,11 +162,15 @@ impl Publisher {
     /// start. An unreachable Redis is not one; publishing waits for it.
     pub async fn refusal_at_start(&self) -> Option<String> {
         let attempt = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await?;
+            let client = self.connector.client().await?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
         };
         match tokio::time::timeout(OP_TIMEOUT, attempt).await {
-            Ok(Err(e)) => describe(&e),
+            Ok(Err(e)) => tokio::time::timeout(OP_TIMEOUT, self.connector.refusal(&e))
+                .await
+                .ok()
+                .flatten(),
             Ok(Ok(())) | Err(_) => None,
         }
     }
@@ -253,6 +257,10 @@ impl Publisher {
                     let wait = backoff(failures);
                     tracing::debug!(error = %e, retry_in_ms = wait.as_millis() as u64, "health publication failed");
                     unsent = unsent.or(event);
+                    // Behind Sentinels the master may have moved: look it up again.
+                    if self.connector.follows_failovers() {
+                        conn = None;
+                    }
                     retry_at = Some(Instant::now() + wait);
                     self.monitor.set_redis_reachable(Err(e));
                 }
@@ -271,7 +279,8 @@ impl Publisher {
                 .set_number_of_retries(0)
                 .set_connection_timeout(OP_TIMEOUT)
                 .set_response_timeout(OP_TIMEOUT);
-            *conn = Some(ConnectionManager::new_with_config(self.client.clone(), config).await?);
+            let client = self.connector.client().await?;
+            *conn = Some(ConnectionManager::new_with_config(client, config).await?);
         }
         let Some(conn) = conn.as_mut() else {
             return Ok(());

@@ -14,6 +14,7 @@ mod redis_server;
 mod acl;
 mod history;
 mod redis_restart;
+mod sentinel;
 mod support;
 mod three_replicas;
 mod tls;

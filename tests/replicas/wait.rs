@@ -13,11 +13,16 @@ fn with_wait_a_ping_is_answered_only_once_a_replica_has_it() {
     let rt = runtime();
     let master = rt.block_on(RedisServer::start());
     let master_port = master.port.to_string();
+    // The copy the replica receives lands here, not in the crate.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir_arg = dir.path().display().to_string();
     let mut replica = rt.block_on(RedisServer::start_with(&[
         "--save",
         "",
         "--appendonly",
         "no",
+        "--dir",
+        &dir_arg,
         "--replicaof",
         "127.0.0.1",
         &master_port,
@@ -35,7 +40,10 @@ fn with_wait_a_ping_is_answered_only_once_a_replica_has_it() {
             if info.contains("connected_slaves:1") && info.contains("state=online") {
                 break;
             }
-            assert!(Instant::now() < deadline, "the replica never synced: {info}");
+            assert!(
+                Instant::now() < deadline,
+                "the replica never synced: {info}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
@@ -56,7 +64,10 @@ fn with_wait_a_ping_is_answered_only_once_a_replica_has_it() {
                 .await
                 .expect("HEXISTS on the replica")
         });
-        assert_eq!(on_replica, 1, "{name} answered 200 before the replica had it");
+        assert_eq!(
+            on_replica, 1,
+            "{name} answered 200 before the replica had it"
+        );
     }
 
     // Without the replica no change can be confirmed: 503 within the limit.
@@ -64,6 +75,10 @@ fn with_wait_a_ping_is_answered_only_once_a_replica_has_it() {
     let started = Instant::now();
     let status = ping(&client, &server, &[("name", "alone"), ("frequency", "1h")]);
     assert_eq!(status, 503, "{}", server.log());
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     server.stop();
 }

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
-use tokio::sync::OnceCell;
 
 use super::scripts::Scripts;
 use crate::backend::BackendError;
-use crate::redis_target::describe;
+use crate::redis_target::{describe, Connector};
 use crate::sync::lock;
 
 /// Every key starts with this; the braces make it the cluster hash tag.
@@ -47,16 +46,20 @@ pub(super) fn redis_failure(what: &str, e: &redis::RedisError) -> BackendError {
 /// password, a certificate not trusted, a user without the scripts' permissions. Such
 /// a store is misconfigured and must stop the start; an unreachable one is not (the
 /// replica starts and answers 503 until Redis comes).
-pub(super) async fn refusal_at_start(client: &redis::Client, scripts: &Scripts) -> Option<String> {
+pub(super) async fn refusal_at_start(link: &RedisLink) -> Option<String> {
     let attempt = async {
+        let client = link.connector.client().await?;
         let mut conn = client.get_multiplexed_async_connection().await?;
-        for script in scripts.all() {
+        for script in link.scripts.all() {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
         Ok::<(), redis::RedisError>(())
     };
     match tokio::time::timeout(OP_TIMEOUT, attempt).await {
-        Ok(Err(e)) => describe(&e),
+        Ok(Err(e)) => tokio::time::timeout(OP_TIMEOUT, link.connector.refusal(&e))
+            .await
+            .ok()
+            .flatten(),
         Ok(Ok(())) | Err(_) => None,
     }
 }
@@ -73,10 +76,15 @@ pub(super) fn key(part: &str) -> String {
 /// The connection and what every operation on it shares, also held by the ping
 /// batcher's tasks.
 pub(super) struct RedisLink {
-    client: redis::Client,
+    connector: Connector,
     /// Connected on first use, so a replica starts (and answers 503) while Redis is
-    /// still down; the manager then reconnects by itself after failures.
-    manager: OnceCell<ConnectionManager>,
+    /// still down; the manager then reconnects by itself after failures. Behind
+    /// Sentinels a failing connection is dropped, so that the next operation asks
+    /// them for the master again.
+    manager: Mutex<Option<ConnectionManager>>,
+    /// One connection attempt at a time: operations that find no connection wait for
+    /// it instead of each opening their own.
+    connecting: tokio::sync::Mutex<()>,
     pub(super) scripts: Scripts,
     /// `?wait=N`: replicas of Redis that must acknowledge each change before it is
     /// answered; 0 does not wait.
@@ -88,33 +96,43 @@ pub(super) struct RedisLink {
 }
 
 impl RedisLink {
-    pub(super) fn new(client: redis::Client, wait: u32) -> Self {
+    pub(super) fn new(connector: Connector, wait: u32) -> Self {
         Self {
-            client,
+            connector,
             wait,
-            manager: OnceCell::new(),
+            manager: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             scripts: Scripts::new(),
             timed_out_at: Mutex::new(None),
         }
     }
 
     pub(super) async fn connection(&self) -> Result<ConnectionManager, BackendError> {
-        let manager = self
-            .manager
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    // Callers retry on their own schedule (the next ping, sweep or
-                    // poll); the manager reconnects on demand.
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(OP_TIMEOUT)
-                    .set_response_timeout(OP_TIMEOUT)
-                    // Requests and replies are small and latency-bound.
-                    .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-                ConnectionManager::new_with_config(self.client.clone(), config)
-            })
+        if let Some(manager) = lock(&self.manager).clone() {
+            return Ok(manager);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(manager) = lock(&self.manager).clone() {
+            return Ok(manager);
+        }
+        let config = ConnectionManagerConfig::new()
+            // Callers retry on their own schedule (the next ping, sweep or poll); the
+            // manager reconnects on demand.
+            .set_number_of_retries(0)
+            .set_connection_timeout(OP_TIMEOUT)
+            .set_response_timeout(OP_TIMEOUT)
+            // Requests and replies are small and latency-bound.
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = self
+            .connector
+            .client()
             .await
             .map_err(|e| redis_failure("connect", &e))?;
-        Ok(manager.clone())
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| redis_failure("connect", &e))?;
+        *lock(&self.manager) = Some(manager.clone());
+        Ok(manager)
     }
 
     /// Runs `op` within [`OP_TIMEOUT`].
@@ -139,6 +157,16 @@ impl RedisLink {
     fn failed(&self, what: &str, e: redis::RedisError) -> BackendError {
         if e.is_timeout() {
             self.mark_timed_out();
+        }
+        // Behind Sentinels a dropped connection or a master turned replica means a
+        // failover: the next operation asks the Sentinels where the master is.
+        let moved = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.kind() == redis::ErrorKind::ReadOnly;
+        if moved && self.connector.follows_failovers() {
+            *lock(&self.manager) = None;
         }
         redis_failure(what, &e)
     }

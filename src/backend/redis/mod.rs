@@ -89,15 +89,15 @@ impl RedisBackend {
         signals: Wakers,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
-        let client = store.client().map_err(|e| unavailable("URL", e))?;
+        let connector = store.connector().map_err(|e| unavailable("URL", e))?;
         let consumer = format!(
             "{}-{}-{:04x}",
             crate::health::instance_name(),
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(RedisLink::new(client.clone(), store.wait));
-        if let Some(why) = connection::refusal_at_start(&client, &core.scripts).await {
+        let core = Arc::new(RedisLink::new(connector, store.wait));
+        if let Some(why) = connection::refusal_at_start(&core).await {
             return Err(BackendError::Unavailable(why));
         }
         let backend = Self {

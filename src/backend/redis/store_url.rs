@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::redis_target::RedisTarget;
+use crate::redis_target::{Connector, RedisTarget};
 
 /// An alert handed to a replica and neither finished nor rescheduled for this long is
 /// taken over by another: its replica died mid-delivery. Well above one attempt (10 s)
@@ -48,8 +48,8 @@ impl RedisStore {
         })
     }
 
-    pub(super) fn client(&self) -> redis::RedisResult<redis::Client> {
-        self.target.client()
+    pub(super) fn connector(&self) -> redis::RedisResult<Connector> {
+        self.target.connector()
     }
 }
 
