@@ -106,7 +106,8 @@ impl RedisTarget {
     /// stops the start. Parameters named in `extra` are handed back by
     /// [`Self::extra`]; any other is refused. Errors are one line.
     pub fn parse(raw: &str, extra: &[&str]) -> Result<Self, String> {
-        const FORM: &str = "expected redis://[USER:PASSWORD@]HOST:PORT[/DB] or rediss://…";
+        const FORM: &str =
+            "expected redis://HOST:PORT[/DB] (USER:PASSWORD@ before the host to log in), rediss://… or redis+sentinel://…";
         let raw = raw.trim();
         if let Some(rest) = raw.strip_prefix("redis+sentinel://") {
             return Self::parse_sentinel(rest, extra);
