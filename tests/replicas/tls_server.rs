@@ -168,6 +168,23 @@ impl TlsRedis {
         )
     }
 
+    /// A client of the redis crate for the test's own reads, over TLS with the same
+    /// files.
+    pub fn client(&self) -> redis::Client {
+        let read = |name: &str| std::fs::read(self.file(name)).expect("read a test certificate");
+        redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{}/0", self.port),
+            redis::TlsCertificates {
+                client_tls: Some(redis::ClientTlsConfig {
+                    client_cert: read("client.crt"),
+                    client_key: read("client.key"),
+                }),
+                root_cert: Some(read("ca.crt")),
+            },
+        )
+        .expect("a TLS client")
+    }
+
     /// Runs `redis-cli` over TLS with the client certificate; its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
         let file = |name: &str| self.file(name).display().to_string();
