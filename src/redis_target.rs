@@ -33,12 +33,15 @@ struct SentinelSpec {
     db: i64,
     username: Option<String>,
     password: Option<String>,
+    /// `redis+cluster://`: the nodes are a Redis Cluster's, not Sentinels.
+    cluster: bool,
 }
 
 /// How a client for the Redis to use is made: once for one address, or by asking the
 /// Sentinels which server is the master now.
 pub enum Connector {
     Direct(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
     Sentinel {
         client: Box<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
         /// `redis://HOST:PORT` of every Sentinel.
@@ -53,6 +56,30 @@ impl Connector {
         match self {
             Connector::Direct(client) => Ok(client.clone()),
             Connector::Sentinel { client, .. } => client.lock().await.async_get_client().await,
+            Connector::Cluster(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a cluster has no single server",
+            ))),
+        }
+    }
+
+    /// A connection to the server to use now, or to the cluster; `manager` sets the
+    /// time limits and retries of a single server's connection.
+    pub async fn connect(
+        &self,
+        manager: redis::aio::ConnectionManagerConfig,
+    ) -> redis::RedisResult<RedisConnection> {
+        match self {
+            Connector::Cluster(client) => client
+                .get_async_connection()
+                .await
+                .map(RedisConnection::Cluster),
+            _ => {
+                let client = self.client().await?;
+                redis::aio::ConnectionManager::new_with_config(client, manager)
+                    .await
+                    .map(RedisConnection::Single)
+            }
         }
     }
 
@@ -110,7 +137,10 @@ impl RedisTarget {
             "expected redis://HOST:PORT[/DB] (USER:PASSWORD@ before the host to log in), rediss://… or redis+sentinel://…";
         let raw = raw.trim();
         if let Some(rest) = raw.strip_prefix("redis+sentinel://") {
-            return Self::parse_sentinel(rest, extra);
+            return Self::parse_nodes(rest, extra, false);
+        }
+        if let Some(rest) = raw.strip_prefix("redis+cluster://") {
+            return Self::parse_nodes(rest, extra, true);
         }
         let mut url =
             reqwest::Url::parse(raw).map_err(|e| format!("invalid redis URL: {e}; {FORM}"))?;
@@ -179,17 +209,37 @@ impl RedisTarget {
         Ok(target)
     }
 
+    /// Whether this names a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.sentinel.as_ref().is_some_and(|spec| spec.cluster)
+    }
+
     /// The parameters named in `extra` at [`Self::parse`], as given.
     pub fn extra(&self) -> &[(String, String)] {
         &self.extra
     }
 
     /// `redis+sentinel://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]`,
-    /// given without its scheme. The credentials are the master's; the Sentinels are
-    /// asked without any.
-    fn parse_sentinel(rest: &str, extra: &[&str]) -> Result<Self, String> {
-        const FORM: &str =
-            "expected redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]";
+    /// given without its scheme (the credentials are the master's; the Sentinels are
+    /// asked without any); or with `cluster`,
+    /// `redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]` (a cluster has only
+    /// database 0).
+    fn parse_nodes(rest: &str, extra: &[&str], cluster: bool) -> Result<Self, String> {
+        let (scheme, what, form) = if cluster {
+            (
+                "redis+cluster",
+                "a cluster node",
+                "expected redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]",
+            )
+        } else {
+            (
+                "redis+sentinel",
+                "a Sentinel",
+                "expected redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]",
+            )
+        };
+        #[allow(non_snake_case)]
+        let FORM = form;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, hosts) = match authority.rsplit_once('@') {
@@ -213,20 +263,23 @@ impl RedisTarget {
         for node in hosts.split(',') {
             let (host, port) = node
                 .rsplit_once(':')
-                .ok_or_else(|| format!("a Sentinel needs HOST:PORT, got {node:?}; {FORM}"))?;
+                .ok_or_else(|| format!("{what} needs HOST:PORT, got {node:?}; {FORM}"))?;
             let port: u16 = port
                 .parse()
                 .ok()
                 .filter(|p| *p != 0)
-                .ok_or_else(|| format!("invalid Sentinel port in {node:?}; {FORM}"))?;
+                .ok_or_else(|| format!("invalid port in {node:?}; {FORM}"))?;
             if host.is_empty() || host.contains(['@', '/', ' ']) {
-                return Err(format!("invalid Sentinel host in {node:?}; {FORM}"));
+                return Err(format!("invalid host in {node:?}; {FORM}"));
             }
             nodes.push(format!("redis://{host}:{port}"));
         }
+        if cluster && !path.is_empty() {
+            return Err(format!("a cluster has no master name nor database; {FORM}"));
+        }
         let mut segments = path.split('/');
         let master = segments.next().unwrap_or_default().to_owned();
-        if master.is_empty() {
+        if master.is_empty() && !cluster {
             return Err(format!("the master name is missing; {FORM}"));
         }
         let db = match segments.next() {
@@ -245,19 +298,21 @@ impl RedisTarget {
                 extras.push((name.to_owned(), value.to_owned()));
             } else {
                 return Err(format!(
-                    "unknown parameter {name:?} for redis+sentinel://; known are {}",
+                    "unknown parameter {name:?} for {scheme}://; known are {}",
                     extra.join(", ")
                 ));
             }
         }
-        let shown = format!(
-            "redis+sentinel://{}/{master}/{db}",
-            nodes
-                .iter()
-                .map(|n| n.trim_start_matches("redis://"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let hosts = nodes
+            .iter()
+            .map(|n| n.trim_start_matches("redis://"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let shown = if cluster {
+            format!("{scheme}://{hosts}")
+        } else {
+            format!("{scheme}://{hosts}/{master}/{db}")
+        };
         Ok(Self {
             url: String::new(),
             tls: None,
@@ -269,6 +324,7 @@ impl RedisTarget {
                 db: i64::from(db),
                 username,
                 password,
+                cluster,
             })),
         })
     }
@@ -278,6 +334,20 @@ impl RedisTarget {
         let Some(spec) = &self.sentinel else {
             return self.client().map(Connector::Direct);
         };
+        if spec.cluster {
+            let mut builder = redis::cluster::ClusterClientBuilder::new(spec.nodes.clone())
+                // Callers retry on their own schedule; a redirection is still followed.
+                .retries(1)
+                .connection_timeout(std::time::Duration::from_secs(2))
+                .response_timeout(std::time::Duration::from_secs(2));
+            if let Some(user) = &spec.username {
+                builder = builder.username(user.clone());
+            }
+            if let Some(password) = &spec.password {
+                builder = builder.password(password.clone());
+            }
+            return builder.build().map(Connector::Cluster);
+        }
         let node = redis::sentinel::SentinelNodeConnectionInfo {
             tls_mode: None,
             redis_connection_info: Some(redis::RedisConnectionInfo {
@@ -330,6 +400,45 @@ impl fmt::Display for RedisTarget {
 impl fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RedisTarget({})", self.shown)
+    }
+}
+
+/// A connection to one server (reconnecting by itself) or to a cluster (following
+/// its redirections).
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            RedisConnection::Single(conn) => conn.req_packed_command(cmd),
+            RedisConnection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            RedisConnection::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            RedisConnection::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Single(conn) => conn.get_db(),
+            RedisConnection::Cluster(conn) => conn.get_db(),
+        }
     }
 }
 
@@ -403,6 +512,12 @@ pub fn describe(e: &redis::RedisError) -> Option<String> {
     {
         return Some(
             "redis refused the user name or password (AUTH): check the user and password in the URL"
+                .to_owned(),
+        );
+    }
+    if lower.contains("cluster support disabled") {
+        return Some(
+            "the node is not part of a Redis Cluster (redis+cluster:// needs cluster nodes; use redis:// for a standalone Redis)"
                 .to_owned(),
         );
     }
@@ -483,6 +598,22 @@ mod tests {
             "redis+sentinel://s1:1/m?ca=/x",
         ] {
             let e = RedisTarget::parse(bad, &["wait"]).expect_err(bad);
+            assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn cluster_urls_name_their_nodes_and_nothing_else() {
+        let target = RedisTarget::parse("redis+cluster://u:s3cret@a:7000,b:7001", &[]).unwrap();
+        assert_eq!(target.to_string(), "redis+cluster://a:7000,b:7001");
+        assert!(target.is_cluster());
+        assert!(!format!("{target:?}").contains("s3cret"));
+        for bad in [
+            "redis+cluster://a:7000/0",
+            "redis+cluster://a",
+            "redis+cluster://a:7000?ca=/x",
+        ] {
+            let e = RedisTarget::parse(bad, &[]).expect_err(bad);
             assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
         }
     }

@@ -238,6 +238,7 @@ impl std::str::FromStr for StoreUrl {
         if raw.starts_with("redis://")
             || raw.starts_with("rediss://")
             || raw.starts_with("redis+sentinel://")
+            || raw.starts_with("redis+cluster://")
         {
             return RedisStore::parse(raw).map(StoreUrl::Redis);
         }

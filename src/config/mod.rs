@@ -120,7 +120,7 @@ pub struct Config {
     )]
     pub health_redis_port: u16,
 
-    /// true: --health-redis-host is a Redis Cluster node (not supported by this version)
+    /// true: --health-redis-host is a node of a Redis Cluster
     #[arg(long, env = "HEALTH_REDIS_CLUSTER_MODE", default_value = "false", value_name = "BOOL", action = clap::ArgAction::Set)]
     pub health_redis_cluster_mode: bool,
 
@@ -275,13 +275,12 @@ impl Config {
         let Some(host) = &self.health_redis_host else {
             return Ok(None);
         };
-        if self.health_redis_cluster_mode {
-            return Err(ConfigError::new(
-                "--health-redis-cluster-mode",
-                "Redis Cluster is not supported by this version; give a standalone Redis or a Sentinel URL in --health-redis",
-            ));
-        }
-        RedisUrl::parse(&format!("redis://{host}:{}", self.health_redis_port))
+        let scheme = if self.health_redis_cluster_mode {
+            "redis+cluster"
+        } else {
+            "redis"
+        };
+        RedisUrl::parse(&format!("{scheme}://{host}:{}", self.health_redis_port))
             .map(Some)
             .map_err(|e| ConfigError::new("--health-redis-host", e))
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HealthMonitor, RedisUrl, SYSTEM_ALERTS_CHANNEL};
 use crate::domain::UnixTime;
-use crate::redis_target::{describe, Connector};
+use crate::redis_target::{describe, Connector, RedisConnection};
 
 /// Produces the performance summary of SPEC §7 for metrics publications.
 pub type PerformanceSummary = Arc<dyn Fn() -> Value + Send + Sync>;
@@ -162,8 +162,10 @@ impl Publisher {
     /// start. An unreachable Redis is not one; publishing waits for it.
     pub async fn refusal_at_start(&self) -> Option<String> {
         let attempt = async {
-            let client = self.connector.client().await?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
+            let mut conn = self
+                .connector
+                .connect(ConnectionManagerConfig::new().set_number_of_retries(0))
+                .await?;
             redis::cmd("PING").query_async::<()>(&mut conn).await
         };
         match tokio::time::timeout(OP_TIMEOUT, attempt).await {
@@ -179,7 +181,7 @@ impl Publisher {
     /// and metrics ticks are skipped (they would be stale when it returns) and events
     /// wait in the queue; the first status goes out as soon as Redis answers again.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut conn: Option<ConnectionManager> = None;
+        let mut conn: Option<RedisConnection> = None;
         let mut failures: u32 = 0;
         // `Some` while Redis is unreachable (or not yet connected): when to probe next.
         let mut retry_at = Some(Instant::now());
@@ -268,25 +270,46 @@ impl Publisher {
         }
     }
 
-    async fn perform(
-        &self,
-        op: Op,
-        conn: &mut Option<ConnectionManager>,
-    ) -> redis::RedisResult<()> {
+    async fn perform(&self, op: Op, conn: &mut Option<RedisConnection>) -> redis::RedisResult<()> {
         if conn.is_none() {
             let config = ConnectionManagerConfig::new()
                 // Retries are this task's own backoff; the manager reconnects on demand.
                 .set_number_of_retries(0)
                 .set_connection_timeout(OP_TIMEOUT)
                 .set_response_timeout(OP_TIMEOUT);
-            let client = self.connector.client().await?;
-            *conn = Some(ConnectionManager::new_with_config(client, config).await?);
+            *conn = Some(self.connector.connect(config).await?);
         }
         let Some(conn) = conn.as_mut() else {
             return Ok(());
         };
         match op {
             Op::Probe => redis::cmd("PING").query_async::<()>(conn).await,
+            // A cluster routes a pipeline to one node, and the channel and the key of a
+            // publication live in different slots: there, the publication goes alone.
+            Op::Status(document) if matches!(conn, RedisConnection::Cluster(_)) => {
+                redis::cmd("PUBLISH")
+                    .arg(&self.keys.status)
+                    .arg(&document)
+                    .query_async::<()>(&mut *conn)
+                    .await?;
+                redis::cmd("SET")
+                    .arg(&self.keys.latest)
+                    .arg(&document)
+                    .arg("EX")
+                    .arg(self.retention_secs())
+                    .query_async::<()>(conn)
+                    .await
+            }
+            Op::Metrics(at, document) if matches!(conn, RedisConnection::Cluster(_)) => {
+                redis::cmd("PUBLISH")
+                    .arg(&self.keys.metrics)
+                    .arg(&document)
+                    .query_async::<()>(&mut *conn)
+                    .await?;
+                self.history_pipe(at, &document)
+                    .query_async::<()>(conn)
+                    .await
+            }
             Op::Status(document) => {
                 redis::pipe()
                     .cmd("PUBLISH")
@@ -336,6 +359,29 @@ impl Publisher {
                     .await
             }
         }
+    }
+
+    /// The history's part of a metrics publication, in one transaction on its one key.
+    fn history_pipe(&self, at: i64, document: &str) -> redis::Pipeline {
+        let retention_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("ZADD")
+            .arg(&self.keys.history)
+            .arg(at)
+            .arg(document)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&self.keys.history)
+            .arg("-inf")
+            .arg(format!("({}", at.saturating_sub(retention_ms)))
+            .ignore()
+            // The whole history goes once nothing was added for a retention.
+            .cmd("PEXPIRE")
+            .arg(&self.keys.history)
+            .arg(retention_ms)
+            .ignore();
+        pipe
     }
 
     /// The metrics publication: the indicators with the status they make, and the

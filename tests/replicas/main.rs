@@ -12,6 +12,7 @@ mod harness;
 mod redis_server;
 
 mod acl;
+mod cluster;
 mod health_seed;
 mod history;
 mod redis_restart;

@@ -6,12 +6,12 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::{Script, Value};
 
 use super::scripts::Scripts;
 use crate::backend::BackendError;
-use crate::redis_target::{describe, Connector};
+use crate::redis_target::{describe, Connector, RedisConnection};
 use crate::sync::lock;
 
 /// Every key starts with this; the braces make it the cluster hash tag.
@@ -48,8 +48,10 @@ pub(super) fn redis_failure(what: &str, e: &redis::RedisError) -> BackendError {
 /// replica starts and answers 503 until Redis comes).
 pub(super) async fn refusal_at_start(link: &RedisLink) -> Option<String> {
     let attempt = async {
-        let client = link.connector.client().await?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut conn = link
+            .connector
+            .connect(ConnectionManagerConfig::new().set_number_of_retries(0))
+            .await?;
         for script in link.scripts.all() {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
@@ -81,7 +83,7 @@ pub(super) struct RedisLink {
     /// still down; the manager then reconnects by itself after failures. Behind
     /// Sentinels a failing connection is dropped, so that the next operation asks
     /// them for the master again.
-    manager: Mutex<Option<ConnectionManager>>,
+    manager: Mutex<Option<RedisConnection>>,
     /// One connection attempt at a time: operations that find no connection wait for
     /// it instead of each opening their own.
     connecting: tokio::sync::Mutex<()>,
@@ -107,7 +109,7 @@ impl RedisLink {
         }
     }
 
-    pub(super) async fn connection(&self) -> Result<ConnectionManager, BackendError> {
+    pub(super) async fn connection(&self) -> Result<RedisConnection, BackendError> {
         if let Some(manager) = lock(&self.manager).clone() {
             return Ok(manager);
         }
@@ -123,12 +125,9 @@ impl RedisLink {
             .set_response_timeout(OP_TIMEOUT)
             // Requests and replies are small and latency-bound.
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = self
+        let manager = self
             .connector
-            .client()
-            .await
-            .map_err(|e| redis_failure("connect", &e))?;
-        let manager = ConnectionManager::new_with_config(client, config)
+            .connect(config)
             .await
             .map_err(|e| redis_failure("connect", &e))?;
         *lock(&self.manager) = Some(manager.clone());

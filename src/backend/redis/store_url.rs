@@ -41,6 +41,11 @@ impl RedisStore {
                 _ => {}
             }
         }
+        if wait > 0 && target.is_cluster() {
+            // WAIT carries no key, so a cluster client cannot route it to the slot's
+            // master.
+            return Err("?wait= is not supported on redis+cluster:// by this version".into());
+        }
         Ok(Self {
             target,
             lease,
@@ -123,6 +128,7 @@ mod tests {
             "redis://host:6379/0?wait=-1",
             "redis://host:6379/0?wait=x",
             "redis://host:6379/0?wait=101",
+            "redis+cluster://host:7000?wait=1",
             "redis://host:6379/0#x",
             "rediss://host:6379/0?ca=/nonexistent.pem",
         ] {
