@@ -381,7 +381,7 @@ fn the_single_node_compose_example_is_well_formed() {
 }
 
 #[test]
-fn the_redis_tls_and_sentinel_compose_examples_are_well_formed() {
+fn the_redis_tls_sentinel_and_cluster_compose_examples_are_well_formed() {
     let vars = overdue_variables();
     for (file, names, scheme) in [
         ("redis-tls.yml", &["overdue"][..], "rediss://"),
@@ -389,6 +389,11 @@ fn the_redis_tls_and_sentinel_compose_examples_are_well_formed() {
             "redis-sentinel.yml",
             &["overdue-1", "overdue-2"][..],
             "redis+sentinel://",
+        ),
+        (
+            "redis-cluster.yml",
+            &["overdue-1", "overdue-2"][..],
+            "redis+cluster://",
         ),
     ] {
         let doc = compose(file);
