@@ -1,7 +1,7 @@
 //! `redis+sentinel://` (SPEC §8): a master, two replicas and three Sentinels; the
 //! master is killed (SIGKILL) under ping load with `wait=1`. Pings answer 503 only
-//! while there is no master, then recover by themselves through the new master, and
-//! no acknowledged ping is lost.
+//! while there is no master, then recover by themselves through the new master; no
+//! acknowledged ping is lost, no alert is lost or raised twice.
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{all_names, Server};
+use crate::common::now_unix;
+use crate::harness::{all_names, Hook, Server};
 use crate::redis_server::RedisServer;
-use crate::support::{client, ping, runtime, WAIT};
+use crate::support::{client, ping, runtime, Alerts, WAIT};
 
 const MASTER: &str = "mymaster";
 const CLIENTS: usize = 2;
@@ -133,7 +134,18 @@ fn pings_follow_a_sentinel_failover_and_lose_no_acknowledged_ping() {
         .map(|s| format!("127.0.0.1:{}", s.port))
         .collect();
     let store = format!("redis+sentinel://{}/{MASTER}/0?wait=1", nodes.join(","));
-    let server = Server::start(&store, &["--sweep-interval", "200ms"]);
+    let hook = Hook::start();
+    let server = Server::start(
+        &store,
+        &[
+            "--alert-uri",
+            hook.url(),
+            "--realert-every",
+            "1h",
+            "--sweep-interval",
+            "200ms",
+        ],
+    );
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     // (when, status) of every answer.
@@ -147,7 +159,13 @@ fn pings_follow_a_sentinel_failover_and_lose_no_acknowledged_ping() {
                 let mut i = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     let name = format!("s{t}-{i}");
-                    let status = ping(&client, server, &[("name", &name), ("frequency", "1h")]);
+                    // One in ten is overdue at once and must alert exactly once.
+                    let old = (now_unix() - 120).to_string();
+                    let mut params = vec![("name", name.as_str()), ("frequency", "1h")];
+                    if i % 10 == 0 {
+                        params = vec![("name", &name), ("frequency", "1m"), ("timestamp", &old)];
+                    }
+                    let status = ping(&client, server, &params);
                     if status == 200 {
                         acked.lock().expect("lock").push(name);
                     }
@@ -220,6 +238,37 @@ fn pings_follow_a_sentinel_failover_and_lose_no_acknowledged_ping() {
         "{} acknowledged pings lost: {lost:?}",
         lost.len()
     );
+
+    // Every acknowledged overdue job alerts, none is raised twice.
+    let overdue: Vec<&String> = acked
+        .iter()
+        .filter(|n| {
+            n.rsplit('-')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i % 10 == 0)
+        })
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    let received = loop {
+        let received = hook.received();
+        let alerts = Alerts::of(&received);
+        if overdue.iter().all(|n| alerts.has(n, "down", 1)) {
+            break received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts lost: {:?}\n{}",
+            overdue
+                .iter()
+                .filter(|n| !alerts.has(n, "down", 1))
+                .collect::<Vec<_>>(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let twice = Alerts::of(&received).raised_twice();
+    assert!(twice.is_empty(), "alerts raised twice: {twice:?}");
     server.stop();
 }
 
