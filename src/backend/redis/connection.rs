@@ -19,6 +19,8 @@ pub(super) const PREFIX: &str = "{overdue}:";
 /// The longest wait for one operation, connecting included: a hung Redis must not hang
 /// requests.
 pub(super) const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// What `WAIT` leaves of the limit for its answer to come back.
+const WAIT_MARGIN: Duration = Duration::from_millis(200);
 
 /// `EVALSHA` of `script` with one key (so that a cluster-aware proxy routes it to the
 /// deployment's slot) and the key prefix as its first argument; callers add the rest.
@@ -200,8 +202,13 @@ impl RedisLink {
         let started = Instant::now();
         self.bounded(what, async {
             let reply = self.run_script(what, script, cmd).await?;
-            // WAIT 0 would block for ever: at least a millisecond.
-            let left = OP_TIMEOUT.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+            // WAIT returns short of the limit, so that a missing replica is told as
+            // such rather than as a timeout; WAIT 0 would block for ever: at least a
+            // millisecond.
+            let left = OP_TIMEOUT
+                .saturating_sub(started.elapsed())
+                .saturating_sub(WAIT_MARGIN)
+                .max(Duration::from_millis(1));
             let mut conn = self.connection().await?;
             let acknowledged: u32 = redis::cmd("WAIT")
                 .arg(self.wait)
