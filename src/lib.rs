@@ -76,6 +76,13 @@ pub enum RunError {
         option: &'static str,
         message: String,
     },
+    /// A Redis that answers but refuses this configuration (credentials, certificate,
+    /// master name, not a cluster): invalid configuration found by using it.
+    #[error("invalid value for {option}: {message}")]
+    Refused {
+        option: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] BackendError),
     #[error("cannot read the listening address: {0}")]
@@ -118,9 +125,16 @@ pub async fn run(
         perf.store_timer(),
     )
     .await
-    .map_err(|e| RunError::Config {
-        option: "--store",
-        message: e.to_string(),
+    .map_err(|e| {
+        let option = "--store";
+        let message = e.to_string();
+        // Opening a Redis store fails only when Redis refuses it; a Redis that does
+        // not answer yet lets the replica start.
+        if matches!(settings.store, StoreUrl::Redis(_)) {
+            RunError::Refused { option, message }
+        } else {
+            RunError::Config { option, message }
+        }
     })?;
 
     match &settings.sink {
@@ -168,7 +182,7 @@ pub async fn run(
                     }
                 })?;
             if let Some(why) = publisher.refusal_at_start().await {
-                return Err(RunError::Config {
+                return Err(RunError::Refused {
                     option: "--health-redis",
                     message: why,
                 });

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
             // A configuration only found wrong once used (Redis refusing the password or
             // the certificate) is still invalid configuration.
             match e.downcast_ref::<overdue::RunError>() {
-                Some(overdue::RunError::Config { .. }) => ExitCode::from(2),
+                Some(overdue::RunError::Refused { .. }) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,
             }
         }
