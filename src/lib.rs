@@ -28,6 +28,9 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`redis_target`] parses a Redis URL (TLS files, ACL credentials) for the Redis
+//!   store and the health publisher alike, and words Redis's refusals.
+//!
 //! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
 //!   in the same binary: it talks to a running monitor over HTTP and shares only the
 //!   domain parsers with the server.
@@ -44,6 +47,7 @@ pub mod http;
 pub mod logging;
 pub mod minute_buckets;
 pub mod perf;
+pub mod redis_target;
 pub mod secret;
 pub mod sweeper;
 mod sync;
@@ -71,6 +75,13 @@ use crate::config::ConfigError;
 pub enum RunError {
     #[error("invalid value for {option}: {message}")]
     Config {
+        option: &'static str,
+        message: String,
+    },
+    /// A Redis that answers but refuses this configuration (credentials, certificate,
+    /// master name, not a cluster): invalid configuration found by using it.
+    #[error("invalid value for {option}: {message}")]
+    Refused {
         option: &'static str,
         message: String,
     },
@@ -116,9 +127,16 @@ pub async fn run(
         perf.store_timer(),
     )
     .await
-    .map_err(|e| RunError::Config {
-        option: "--store",
-        message: e.to_string(),
+    .map_err(|e| {
+        let option = "--store";
+        let message = e.to_string();
+        // Opening a Redis store fails only when Redis refuses it; a Redis that does
+        // not answer yet lets the replica start.
+        if matches!(settings.store, StoreUrl::Redis(_)) {
+            RunError::Refused { option, message }
+        } else {
+            RunError::Config { option, message }
+        }
     })?;
 
     if settings.channels.is_empty() {
@@ -169,6 +187,12 @@ pub async fn run(
                         message: e.to_string(),
                     }
                 })?;
+            if let Some(why) = publisher.refusal_at_start().await {
+                return Err(RunError::Refused {
+                    option: "--health-redis",
+                    message: why,
+                });
+            }
             tracing::info!(redis = %publishing.redis, service = %settings.service_name, "publishing health to redis");
             Some(tokio::spawn(publisher.run(background.clone())))
         }

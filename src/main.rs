@@ -63,7 +63,12 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "overdue stopped with an error");
             report(&format!("error: {e:#}"));
-            ExitCode::FAILURE
+            // A configuration only found wrong once used (Redis refusing the password or
+            // the certificate) is still invalid configuration.
+            match e.downcast_ref::<overdue::RunError>() {
+                Some(overdue::RunError::Refused { .. }) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What the benchmark scripts (bench.sh, bench-perf.sh, bench-redis.sh, burst.sh,
+# What the benchmark scripts (bench.sh, bench-perf.sh, bench-redis.sh, bench-redis-tls.sh, burst.sh,
 # scale.sh, soak.sh) share, so that each of them states only what is its own: checks of
 # their knobs, tools, a temp dir with cleanup of started processes, free ports, the
 # release build, starting overdue and waiting for it, job registration, the wrk ping

@@ -270,7 +270,11 @@ impl std::str::FromStr for StoreUrl {
             }
             return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
         }
-        if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+        if raw.starts_with("redis://")
+            || raw.starts_with("rediss://")
+            || raw.starts_with("redis+sentinel://")
+            || raw.starts_with("redis+cluster://")
+        {
             return RedisStore::parse(raw).map(StoreUrl::Redis);
         }
         Err(format!(

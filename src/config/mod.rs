@@ -30,7 +30,7 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
-    /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] shared by replicas
+    /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] (also rediss://, redis+sentinel://, redis+cluster://) shared by replicas
     #[arg(
         long,
         env = "OVERDUE_STORE",
@@ -110,6 +110,23 @@ pub struct Config {
     /// Redis that receives health publications [default: unset, no publishing]
     #[arg(long, env = "HEALTH_REDIS_URL", value_name = "URL", value_parser = RedisUrl::parse, hide_env_values = true)]
     pub health_redis: Option<RedisUrl>,
+
+    /// Host of the health Redis, read when --health-redis is unset (the health seed's variable)
+    #[arg(long, env = "HEALTH_REDIS_HOST", value_name = "HOST")]
+    pub health_redis_host: Option<String>,
+
+    /// Port of the health Redis with --health-redis-host
+    #[arg(
+        long,
+        env = "HEALTH_REDIS_PORT",
+        default_value = "6379",
+        value_name = "PORT"
+    )]
+    pub health_redis_port: u16,
+
+    /// true: --health-redis-host is a node of a Redis Cluster
+    #[arg(long, env = "HEALTH_REDIS_CLUSTER_MODE", default_value = "false", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub health_redis_cluster_mode: bool,
 
     /// Interval between status publications; conditions are also evaluated at least every 5s
     #[arg(long, env = "HEALTH_PUBLISHING_INTERVAL", default_value = "30s", value_parser = parse_positive_duration, value_name = "DURATION")]
@@ -285,6 +302,25 @@ impl Config {
         Ok(channels)
     }
 
+    /// `--health-redis`, or else the health seed's `HEALTH_REDIS_HOST` and
+    /// `HEALTH_REDIS_PORT` (SPEC §8).
+    fn health_redis(&self) -> Result<Option<RedisUrl>, ConfigError> {
+        if let Some(url) = &self.health_redis {
+            return Ok(Some(url.clone()));
+        }
+        let Some(host) = &self.health_redis_host else {
+            return Ok(None);
+        };
+        let scheme = if self.health_redis_cluster_mode {
+            "redis+cluster"
+        } else {
+            "redis"
+        };
+        RedisUrl::parse(&format!("{scheme}://{host}:{}", self.health_redis_port))
+            .map(Some)
+            .map_err(|e| ConfigError::new("--health-redis-host", e))
+    }
+
     /// Checks the options that must agree with each other and turns the configuration
     /// into each module's settings. Opens, binds and logs nothing, so it can run before
     /// anything starts.
@@ -334,7 +370,7 @@ impl Config {
                 thresholds,
                 sink_configured,
                 evaluate_every: self.health_publish_every.min(MAX_EVALUATION_INTERVAL),
-                publishing: self.health_redis.clone().map(|redis| PublishSettings {
+                publishing: self.health_redis()?.map(|redis| PublishSettings {
                     redis,
                     status_every: self.health_publish_every,
                     metrics_every: self.health_metrics_every,

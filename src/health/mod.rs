@@ -26,42 +26,32 @@ pub use monitor::{ChannelSummary, HealthMonitor, Settings};
 pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};
 pub use report::{HealthReport, Indicators};
 
+use crate::redis_target::{Connector, RedisTarget};
+
 /// The channel every monitor's conditions and job alerts go to.
 pub const SYSTEM_ALERTS_CHANNEL: &str = "health:system:alerts";
 
-/// `--health-redis`: a URL the redis client accepts. `Debug` and `Display` hide the
-/// password.
+/// `--health-redis`: a Redis URL as [`RedisTarget`] reads it (TLS files, ACL
+/// credentials). `Debug` and `Display` hide the password.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(String);
+pub struct RedisUrl(RedisTarget);
 
 impl RedisUrl {
-    /// Accepts what the redis client accepts (`redis://`, `redis+unix://`, …).
+    /// Accepts `redis://`, `rediss://` (with the parameters of TLS) and
+    /// `redis+sentinel://` URLs.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        redis::Client::open(raw).map_err(|e| {
-            format!("expected a Redis URL such as redis://[:PASSWORD@]HOST:PORT[/DB] ({e})")
-        })?;
-        Ok(Self(raw.to_owned()))
+        RedisTarget::parse(raw, &[]).map(Self)
     }
 
-    /// A client for this URL; it connects lazily.
-    pub fn client(&self) -> redis::RedisResult<redis::Client> {
-        redis::Client::open(self.0.as_str())
+    /// How clients for this Redis are made; they connect lazily.
+    pub fn connector(&self) -> redis::RedisResult<Connector> {
+        self.0.connector()
     }
 }
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match reqwest::Url::parse(&self.0) {
-            Ok(url) => {
-                write!(f, "{}://{}", url.scheme(), url.host_str().unwrap_or(""))?;
-                if let Some(port) = url.port() {
-                    write!(f, ":{port}")?;
-                }
-                f.write_str(url.path())
-            }
-            Err(_) => f.write_str("redis://***"),
-        }
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{HealthMonitor, RedisUrl, SYSTEM_ALERTS_CHANNEL};
 use crate::domain::UnixTime;
+use crate::redis_target::{describe, Connector, RedisConnection};
 
 /// Produces the performance summary of SPEC §7 for metrics publications.
 pub type PerformanceSummary = Arc<dyn Fn() -> Value + Send + Sync>;
@@ -111,7 +112,7 @@ pub struct PublishSettings {
 
 /// Publishes status, metrics and history on its intervals and drains the alerts queue.
 pub struct Publisher {
-    client: redis::Client,
+    connector: Connector,
     monitor: Arc<HealthMonitor>,
     events: mpsc::Receiver<String>,
     status_every: Duration,
@@ -146,7 +147,7 @@ impl Publisher {
     ) -> redis::RedisResult<Self> {
         let keys = Keys::of(monitor.service());
         Ok(Self {
-            client: settings.redis.client()?,
+            connector: settings.redis.connector()?,
             monitor,
             events,
             status_every: settings.status_every,
@@ -156,11 +157,31 @@ impl Publisher {
         })
     }
 
+    /// Why the health Redis refuses this monitor, when it answers but refuses (a wrong
+    /// user or password, a certificate not trusted): a misconfiguration that stops the
+    /// start. An unreachable Redis is not one; publishing waits for it.
+    pub async fn refusal_at_start(&self) -> Option<String> {
+        let attempt = async {
+            let mut conn = self
+                .connector
+                .connect(ConnectionManagerConfig::new().set_number_of_retries(0))
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        };
+        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+            Ok(Err(e)) => tokio::time::timeout(OP_TIMEOUT, self.connector.refusal(&e))
+                .await
+                .ok()
+                .flatten(),
+            Ok(Ok(())) | Err(_) => None,
+        }
+    }
+
     /// Publishes until `shutdown`. Connects at once; while Redis is unreachable, status
     /// and metrics ticks are skipped (they would be stale when it returns) and events
     /// wait in the queue; the first status goes out as soon as Redis answers again.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut conn: Option<ConnectionManager> = None;
+        let mut conn: Option<RedisConnection> = None;
         let mut failures: u32 = 0;
         // `Some` while Redis is unreachable (or not yet connected): when to probe next.
         let mut retry_at = Some(Instant::now());
@@ -216,7 +237,7 @@ impl Publisher {
             };
             let result = match outcome {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(describe(&e).unwrap_or_else(|| e.to_string())),
                 Err(_) => Err(format!("no answer within {} s", OP_TIMEOUT.as_secs())),
             };
             match result {
@@ -238,6 +259,10 @@ impl Publisher {
                     let wait = backoff(failures);
                     tracing::debug!(error = %e, retry_in_ms = wait.as_millis() as u64, "health publication failed");
                     unsent = unsent.or(event);
+                    // Behind Sentinels the master may have moved: look it up again.
+                    if self.connector.follows_failovers() {
+                        conn = None;
+                    }
                     retry_at = Some(Instant::now() + wait);
                     self.monitor.set_redis_reachable(Err(e));
                 }
@@ -245,24 +270,46 @@ impl Publisher {
         }
     }
 
-    async fn perform(
-        &self,
-        op: Op,
-        conn: &mut Option<ConnectionManager>,
-    ) -> redis::RedisResult<()> {
+    async fn perform(&self, op: Op, conn: &mut Option<RedisConnection>) -> redis::RedisResult<()> {
         if conn.is_none() {
             let config = ConnectionManagerConfig::new()
                 // Retries are this task's own backoff; the manager reconnects on demand.
                 .set_number_of_retries(0)
                 .set_connection_timeout(OP_TIMEOUT)
                 .set_response_timeout(OP_TIMEOUT);
-            *conn = Some(ConnectionManager::new_with_config(self.client.clone(), config).await?);
+            *conn = Some(self.connector.connect(config).await?);
         }
         let Some(conn) = conn.as_mut() else {
             return Ok(());
         };
         match op {
             Op::Probe => redis::cmd("PING").query_async::<()>(conn).await,
+            // A cluster routes a pipeline to one node, and the channel and the key of a
+            // publication live in different slots: there, the publication goes alone.
+            Op::Status(document) if matches!(conn, RedisConnection::Cluster(_)) => {
+                redis::cmd("PUBLISH")
+                    .arg(&self.keys.status)
+                    .arg(&document)
+                    .query_async::<()>(&mut *conn)
+                    .await?;
+                redis::cmd("SET")
+                    .arg(&self.keys.latest)
+                    .arg(&document)
+                    .arg("EX")
+                    .arg(self.retention_secs())
+                    .query_async::<()>(conn)
+                    .await
+            }
+            Op::Metrics(at, document) if matches!(conn, RedisConnection::Cluster(_)) => {
+                redis::cmd("PUBLISH")
+                    .arg(&self.keys.metrics)
+                    .arg(&document)
+                    .query_async::<()>(&mut *conn)
+                    .await?;
+                self.history_pipe(at, &document)
+                    .query_async::<()>(conn)
+                    .await
+            }
             Op::Status(document) => {
                 redis::pipe()
                     .cmd("PUBLISH")
@@ -312,6 +359,29 @@ impl Publisher {
                     .await
             }
         }
+    }
+
+    /// The history's part of a metrics publication, in one transaction on its one key.
+    fn history_pipe(&self, at: i64, document: &str) -> redis::Pipeline {
+        let retention_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("ZADD")
+            .arg(&self.keys.history)
+            .arg(at)
+            .arg(document)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&self.keys.history)
+            .arg("-inf")
+            .arg(format!("({}", at.saturating_sub(retention_ms)))
+            .ignore()
+            // The whole history goes once nothing was added for a retention.
+            .cmd("PEXPIRE")
+            .arg(&self.keys.history)
+            .arg(retention_ms)
+            .ignore();
+        pipe
     }
 
     /// The metrics publication: the indicators with the status they make, and the

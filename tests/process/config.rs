@@ -151,7 +151,9 @@ fn a_junk_redis_store_is_refused_with_the_expected_form() {
         "redis://localhost:6379/zero",
         "redis://localhost:6379/0?db=1",
         "redis://localhost:6379/0?lease=0s",
-        "rediss://localhost:6379",
+        // Plain rediss:// is valid since SPEC §8 took TLS in; a TLS file that is not
+        // there is not.
+        "rediss://localhost:6379/0?ca=/nonexistent/ca.pem",
     ] {
         refuses_flag("--store", junk);
     }

@@ -381,6 +381,38 @@ fn the_single_node_compose_example_is_well_formed() {
 }
 
 #[test]
+fn the_redis_tls_sentinel_and_cluster_compose_examples_are_well_formed() {
+    let vars = overdue_variables();
+    for (file, names, scheme) in [
+        ("redis-tls.yml", &["overdue"][..], "rediss://"),
+        (
+            "redis-sentinel.yml",
+            &["overdue-1", "overdue-2"][..],
+            "redis+sentinel://",
+        ),
+        (
+            "redis-cluster.yml",
+            &["overdue-1", "overdue-2"][..],
+            "redis+cluster://",
+        ),
+    ] {
+        let doc = compose(file);
+        for name in names {
+            check_overdue_service(&doc, file, name, &vars);
+            let store = service(&doc, file, name)
+                .get("environment")
+                .and_then(|e| e.get("OVERDUE_STORE"))
+                .map(text_of)
+                .unwrap_or_default();
+            assert!(
+                store.starts_with(scheme),
+                "{file}: {name} stores in {store:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_redis_replicas_compose_example_is_well_formed() {
     let file = "redis-replicas.yml";
     let doc = compose(file);

@@ -11,7 +11,14 @@ mod harness;
 #[path = "../health/redis_server.rs"]
 mod redis_server;
 
+mod acl;
+mod cluster;
+mod health_seed;
 mod history;
 mod redis_restart;
+mod sentinel;
 mod support;
 mod three_replicas;
+mod tls;
+mod tls_server;
+mod wait;

@@ -7,6 +7,7 @@ use crate::common::{Received, Reply};
 use crate::harness::{all_names, Hook, Server};
 use crate::redis_server::RedisServer;
 use crate::support::{client, json, now_ms, ping, runtime, sleep_until_ms, Alerts, WAIT};
+use crate::tls_server::TlsRedis;
 
 const REPLICAS: usize = 3;
 const JOBS: usize = 600;
@@ -70,14 +71,34 @@ async fn leased_by(conn: &mut redis::aio::MultiplexedConnection, pid: u32) -> i6
 fn three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
     let rt = runtime();
     let redis = rt.block_on(RedisServer::start());
+    let redis_client = redis::Client::open(redis.url()).expect("redis url");
+    // A short lease, so that a dead replica's alerts are taken over within the test.
+    let store = format!("{}/0?lease=2s", redis.url());
+    share_jobs_and_raise_each_alert_once(&rt, &store, &redis_client);
+}
+
+/// The same over TLS (SPEC §8): a TLS-only Redis with a private CA and client
+/// certificates.
+#[test]
+fn over_tls_three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
+    let rt = runtime();
+    let redis = TlsRedis::start();
+    let store = format!("{}&lease=2s", redis.url());
+    share_jobs_and_raise_each_alert_once(&rt, &store, &redis.client());
+}
+
+/// Three replicas on `store`; `redis_client` reaches the same Redis for the test's reads.
+fn share_jobs_and_raise_each_alert_once(
+    rt: &tokio::runtime::Runtime,
+    store: &str,
+    redis_client: &redis::Client,
+) {
     // Slow enough that alerts are in flight when the replica dies.
     let hook = Hook::start_with(|_| Reply {
         status: 200,
         headers: Vec::new(),
         delay: Duration::from_millis(150),
     });
-    // A short lease, so that a dead replica's alerts are taken over within the test.
-    let store = format!("{}/0?lease=2s", redis.url());
     let flags = [
         "--alert-uri",
         hook.url(),
@@ -87,7 +108,7 @@ fn three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
         "200ms",
     ];
     let mut replicas: Vec<Server> = (0..REPLICAS)
-        .map(|_| Server::start(&store, &flags))
+        .map(|_| Server::start(store, &flags))
         .collect();
 
     // Pings spread over the replicas, one thread each.
@@ -157,7 +178,9 @@ fn three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
     // The deadline passes; replica 0 dies while the sweep and the deliveries run, as
     // soon as it holds leased alerts.
     sleep_until_ms(due_at_ms);
-    let mut conn = rt.block_on(redis.connection());
+    let mut conn = rt
+        .block_on(redis_client.get_multiplexed_async_connection())
+        .expect("connect to redis");
     let orphaned = {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
@@ -189,7 +212,7 @@ fn three_replicas_share_jobs_and_raise_each_alert_once_when_one_is_killed() {
     }
 
     // The restarted replica takes a recovery ping: `up` is sent once.
-    replicas[0] = Server::start(&store, &flags);
+    replicas[0] = Server::start(store, &flags);
     assert_eq!(ping(&http, &replicas[0], &[("name", &name(0))]), 200);
     wait_for_alerts(&hook, "the up alert of job-0000", |alerts| {
         alerts.has(&name(0), "up", 1)

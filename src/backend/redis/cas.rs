@@ -153,7 +153,7 @@ pub(super) async fn store(
         }
         cmd.arg(&change.events[..]);
     }
-    let reply = core.eval("store", &core.scripts.store, &cmd).await?;
+    let reply = core.eval_change("store", &core.scripts.store, &cmd).await?;
     let codes = decode::array(&reply)
         .filter(|codes| codes.len() == changes.len())
         .ok_or_else(|| unavailable("store reply", "not one answer a change"))?;

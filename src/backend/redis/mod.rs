@@ -94,14 +94,21 @@ impl RedisBackend {
         signals: Wakers,
         timer: StoreTimer,
     ) -> Result<Self, BackendError> {
-        let client = store.client().map_err(|e| unavailable("URL", e))?;
+        let connector = store.connector().map_err(|e| unavailable("URL", e))?;
         let consumer = format!(
             "{}-{}-{:04x}",
             crate::health::instance_name(),
             std::process::id(),
             ulid::Ulid::new().random() & 0xffff
         );
-        let core = Arc::new(RedisLink::new(client, options.fanout.clone()));
+        let core = Arc::new(RedisLink::new(
+            connector,
+            store.wait,
+            options.fanout.clone(),
+        ));
+        if let Some(why) = connection::refusal_at_start(&core).await {
+            return Err(BackendError::Unavailable(why));
+        }
         let backend = Self {
             store: store.clone(),
             pings_out: pings::Batcher::start(
@@ -172,7 +179,7 @@ impl RedisBackend {
             .arg(channel);
         if let Err(e) = self
             .core
-            .eval("discard", &self.core.scripts.finish, &finish)
+            .eval_change("discard", &self.core.scripts.finish, &finish)
             .await
         {
             tracing::warn!(error = %e, "could not discard an unreadable alert");
@@ -207,7 +214,7 @@ impl Backend for RedisBackend {
         invocation.arg(name.as_str());
         let reply = self
             .core
-            .eval("delete", &self.core.scripts.delete, &invocation)
+            .eval_change("delete", &self.core.scripts.delete, &invocation)
             .await?;
         let deleted = decode::int(&reply) == Some(1);
         if deleted {
@@ -335,7 +342,7 @@ impl Backend for RedisBackend {
         }
         let reply = self
             .core
-            .eval("lease", &self.core.scripts.lease, &invocation)
+            .eval_change("lease", &self.core.scripts.lease, &invocation)
             .await?;
         let entries = decode::leased(&reply, now_ms).map_err(|e| unavailable("lease reply", e))?;
         let mut leased = Vec::with_capacity(entries.len());
@@ -393,7 +400,7 @@ impl Backend for RedisBackend {
             .arg(&alert.channel);
         let reply = self
             .core
-            .eval("finish", &self.core.scripts.finish, &invocation)
+            .eval_change("finish", &self.core.scripts.finish, &invocation)
             .await?;
         if decode::int(&reply) != Some(1) {
             tracing::debug!(

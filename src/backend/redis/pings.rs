@@ -214,7 +214,7 @@ async fn flush(
     slot: OwnedSemaphorePermit,
     settings: Settings,
 ) {
-    let call = core.eval("ping", &core.scripts.ping, &cmd);
+    let call = core.eval_change("ping", &core.scripts.ping, &cmd);
     let result = match tokio::time::timeout_at(deadline.into(), call).await {
         Ok(result) => result,
         Err(_) => {

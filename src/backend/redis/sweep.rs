@@ -78,7 +78,7 @@ struct Due {
 async fn read_due(core: &RedisLink, now: UnixTime, limit: usize) -> Result<Due, BackendError> {
     let mut cmd = evalsha(&core.scripts.due, key("wake"));
     cmd.arg(now.millis()).arg(limit).arg(millis(LIVENESS_GAP));
-    let reply = core.eval("sweep", &core.scripts.due, &cmd).await?;
+    let reply = core.eval_change("sweep", &core.scripts.due, &cmd).await?;
     let bad = |what: &str| unavailable("sweep reply", what);
     let items = decode::array(&reply).ok_or_else(|| bad("not an array"))?;
     let names: Vec<String> = items

@@ -1,0 +1,204 @@
+//! `redis+cluster://` (SPEC §8): three masters made into a cluster with
+//! `redis-cli --cluster create`, two overdue replicas; pings, sweeps, alerts and history
+//! work, and a migration of the hash tag's slot to another master is followed.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::now_unix;
+use crate::harness::{command, run_to_exit, Hook, Server};
+use crate::redis_server::RedisServer;
+use crate::support::{client, json, ping, runtime, Alerts, WAIT};
+
+async fn query<T: redis::FromRedisValue>(node: &RedisServer, args: &[&str]) -> T {
+    let mut conn = node.connection().await;
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?} on {}: {e}", node.port))
+}
+
+/// Three empty masters joined into one cluster, once every node says it is ok.
+pub fn start_cluster(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Vec<RedisServer> {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|i| {
+            let conf = dir.join(format!("nodes-{i}.conf")).display().to_string();
+            let dir = dir.display().to_string();
+            rt.block_on(RedisServer::start_with(&[
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &dir,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &conf,
+            ]))
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + WAIT;
+    for node in &nodes {
+        loop {
+            let info: String = rt.block_on(query(node, &["CLUSTER", "INFO"]));
+            if info.contains("cluster_state:ok") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster never became ok: {info}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
+}
+
+/// Moves `slot` from `from` to `to` the way `redis-cli --cluster reshard` does:
+/// IMPORTING / MIGRATING, MIGRATE of its keys, then the new owner told to everyone.
+fn migrate_slot(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[RedisServer],
+    slot: &str,
+    from: usize,
+    to: usize,
+) {
+    let id = |i: usize| -> String { rt.block_on(query(&nodes[i], &["CLUSTER", "MYID"])) };
+    let (from_id, to_id) = (id(from), id(to));
+    let _: () = rt.block_on(query(
+        &nodes[to],
+        &["CLUSTER", "SETSLOT", slot, "IMPORTING", &from_id],
+    ));
+    let _: () = rt.block_on(query(
+        &nodes[from],
+        &["CLUSTER", "SETSLOT", slot, "MIGRATING", &to_id],
+    ));
+    let port = nodes[to].port.to_string();
+    loop {
+        let keys: Vec<String> = rt.block_on(query(
+            &nodes[from],
+            &["CLUSTER", "GETKEYSINSLOT", slot, "100"],
+        ));
+        if keys.is_empty() {
+            break;
+        }
+        let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        let _: () = rt.block_on(query(&nodes[from], &args));
+    }
+    for node in nodes {
+        let _: () = rt.block_on(query(node, &["CLUSTER", "SETSLOT", slot, "NODE", &to_id]));
+    }
+}
+
+#[test]
+fn two_replicas_on_a_cluster_ping_sweep_alert_and_follow_a_slot_migration() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nodes = start_cluster(&rt, dir.path());
+    let store = format!(
+        "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
+        nodes[0].port, nodes[1].port
+    );
+    let hook = Hook::start();
+    let flags = ["--alert-uri", hook.url(), "--sweep-interval", "200ms"];
+    let replicas = [Server::start(&store, &flags), Server::start(&store, &flags)];
+    let http = client();
+
+    let old = (now_unix() - 120).to_string();
+    let late = [("name", "late"), ("frequency", "1m"), ("timestamp", &old)];
+    assert_eq!(
+        ping(&http, &replicas[0], &late),
+        200,
+        "{}",
+        replicas[0].log()
+    );
+    let fine = [("name", "fine"), ("frequency", "1h")];
+    assert_eq!(
+        ping(&http, &replicas[1], &fine),
+        200,
+        "{}",
+        replicas[1].log()
+    );
+    let received = hook.wait_for(1, WAIT);
+    assert!(Alerts::of(&received).has("late", "down", 1), "{received:?}");
+    let job = json(&http, &replicas[0], "/ping/fine");
+    assert_eq!(job["pings_total"], 1, "{job}");
+    let events = json(&http, &replicas[1], "/ping/late/events");
+    assert!(
+        events["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "{events}"
+    );
+
+    // The hash tag's slot moves to another master; replicas follow the redirection.
+    let slot: i64 = rt.block_on(query(&nodes[0], &["CLUSTER", "KEYSLOT", "{overdue}"]));
+    let slot = slot.to_string();
+    let owner = (0..3)
+        .find(|&i| {
+            let n: i64 = rt.block_on(query(&nodes[i], &["CLUSTER", "COUNTKEYSINSLOT", &slot]));
+            n > 0
+        })
+        .expect("a node holds the deployment's keys");
+    let to = (owner + 1) % 3;
+    migrate_slot(&rt, &nodes, &slot, owner, to);
+    let moved: i64 = rt.block_on(query(&nodes[to], &["CLUSTER", "COUNTKEYSINSLOT", &slot]));
+    assert!(moved > 0, "the keys did not move");
+
+    let deadline = Instant::now() + WAIT;
+    for replica in &replicas {
+        while ping(&http, replica, &fine) != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "pings never followed the slot\n{}",
+                replica.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let job = json(&http, &replicas[0], "/ping/fine");
+    assert!(job["pings_total"].as_u64() >= Some(3), "{job}");
+    let late_again = [("name", "late")];
+    assert_eq!(ping(&http, &replicas[1], &late_again), 200);
+    let received = hook.wait_for(2, WAIT);
+    assert!(Alerts::of(&received).has("late", "up", 1), "{received:?}");
+    assert!(Alerts::of(&received).raised_twice().is_empty());
+}
+
+#[test]
+fn a_node_that_is_not_a_cluster_is_refused_at_start_in_one_line() {
+    let rt = runtime();
+    let plain = rt.block_on(RedisServer::start());
+    let store = format!("redis+cluster://127.0.0.1:{}", plain.port);
+    let finished = run_to_exit(command(&["--listen", "127.0.0.1:0", "--store", &store]));
+    let stderr = finished.stderr.trim();
+    assert_eq!(
+        finished.status.code(),
+        Some(2),
+        "{stderr}\n{}",
+        finished.stdout
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--store") && stderr.contains("Cluster"),
+        "{stderr}"
+    );
+}
