@@ -15,7 +15,7 @@ use crate::backend::BackendError;
 use crate::domain::{is_due, Alert, JobName, Policy, UnixTime};
 
 /// Due jobs read and stored per call, so one huge burst never blocks Redis for long.
-const CHUNK: usize = 500;
+const CHUNK: usize = 1_000;
 
 /// Raises the alerts of jobs due at `now`, at most about `limit`.
 pub(super) async fn take_due(
