@@ -108,7 +108,10 @@ async fn a_failing_channel_retries_its_alert_while_another_channel_gets_the_next
     ])
     .await;
     ping_overdue(&app, "flaky").await;
+    // The sweep raises the down before the next ping brings the job up.
+    working.wait_for(1).await;
     ping_now(&app, "flaky").await;
+    working.wait_for(2).await;
     let failed = app
         .ping_with(&[("name", "flaky"), ("state", "fail"), ("exit_code", "3")])
         .await;
