@@ -442,6 +442,58 @@ impl redis::aio::ConnectionLike for RedisConnection {
     }
 }
 
+impl RedisConnection {
+    /// `WAIT replicas timeout_ms` on the server that took the writes to `key`: how many
+    /// of its replicas acknowledged them. `WAIT` carries no key, so on a cluster it is
+    /// sent to the master of `key`'s slot, the node the writes went to.
+    pub async fn wait_for_replicas(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout_ms: i64,
+    ) -> redis::RedisResult<u32> {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(replicas).arg(timeout_ms);
+        match self {
+            RedisConnection::Single(conn) => cmd.query_async(conn).await,
+            RedisConnection::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::new(hash_slot(key.as_bytes()), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let reply = conn.route_command(&cmd, routing).await?;
+                redis::FromRedisValue::from_redis_value(&reply)
+            }
+        }
+    }
+}
+
+/// The Redis Cluster slot of `key`: CRC16 (XMODEM) of its hash tag (the part between
+/// the first `{` and the next `}`, when not empty) or of the whole key, modulo 16384.
+/// The crate computes it too, but does not export it.
+pub fn hash_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = key.get(open + 1..)?;
+            let close = rest.iter().position(|&b| b == b'}')?;
+            rest.get(..close).filter(|tag| !tag.is_empty())
+        })
+        .unwrap_or(key);
+    let mut crc: u16 = 0;
+    for &byte in tagged {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
 /// The contents of `?ca=`, `?cert=` and `?key=`.
 #[derive(Default)]
 struct TlsFiles {
@@ -616,6 +668,19 @@ mod tests {
             let e = RedisTarget::parse(bad, &[]).expect_err(bad);
             assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn hash_slots_are_redis_cluster_slots() {
+        // The check value of CRC16/XMODEM, and slots Redis documents or answers to
+        // CLUSTER KEYSLOT.
+        assert_eq!(hash_slot(b"123456789"), 0x31C3);
+        assert_eq!(hash_slot(b"foo"), 12182);
+        assert_eq!(hash_slot(b"{user1000}.following"), hash_slot(b"user1000"));
+        assert_ne!(hash_slot(b"foo{}{bar}"), hash_slot(b"bar"));
+        assert_eq!(hash_slot(b"somekey"), 11058);
+        assert_eq!(hash_slot(b"{overdue}:jobs"), 10268);
+        assert_eq!(hash_slot(b"{overdue}:jobs"), hash_slot(b"overdue"));
     }
 
     #[test]

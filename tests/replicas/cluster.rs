@@ -23,7 +23,17 @@ async fn query<T: redis::FromRedisValue>(node: &RedisServer, args: &[&str]) -> T
 
 /// Three empty masters joined into one cluster, once every node says it is ok.
 pub fn start_cluster(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Vec<RedisServer> {
-    let nodes: Vec<RedisServer> = (0..3)
+    start_cluster_with_replicas(rt, dir, 0)
+}
+
+/// Three empty masters with `replicas` replicas each, joined into one cluster, once
+/// every node says it is ok.
+fn start_cluster_with_replicas(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    replicas: usize,
+) -> Vec<RedisServer> {
+    let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
         .map(|i| {
             let conf = dir.join(format!("nodes-{i}.conf")).display().to_string();
             let dir = dir.display().to_string();
@@ -48,7 +58,7 @@ pub fn start_cluster(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Vec
     let out = Command::new("redis-cli")
         .args(["--cluster", "create"])
         .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
         .output()
         .expect("run redis-cli --cluster create");
     assert!(
@@ -181,6 +191,122 @@ fn two_replicas_on_a_cluster_ping_sweep_alert_and_follow_a_slot_migration() {
     let received = hook.wait_for(2, WAIT);
     assert!(Alerts::of(&received).has("late", "up", 1), "{received:?}");
     assert!(Alerts::of(&received).raised_twice().is_empty());
+}
+
+/// The master that owns `slot` and its replica, as indexes into `nodes`, from
+/// `CLUSTER NODES` (`ID HOST:PORT@BUS FLAGS MASTER_ID … SLOT_RANGES…`), once the
+/// cluster's gossip has told the first node about the replica.
+fn owner_and_replica(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[RedisServer],
+    slot: u16,
+) -> (usize, usize) {
+    let index = |addr: &str| -> usize {
+        let port = addr
+            .split(['@', ':'])
+            .nth(1)
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("a node port");
+        nodes
+            .iter()
+            .position(|n| n.port == port)
+            .expect("a node of the test")
+    };
+    let owns = |ranges: &[&str]| {
+        ranges.iter().any(|range| {
+            let (low, high) = range.split_once('-').unwrap_or((range, range));
+            low.parse::<u16>().is_ok_and(|l| l <= slot)
+                && high.parse::<u16>().is_ok_and(|h| slot <= h)
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let table: String = rt.block_on(query(&nodes[0], &["CLUSTER", "NODES"]));
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .filter(|row: &Vec<&str>| row.len() >= 8)
+            .collect();
+        let master = rows
+            .iter()
+            .find(|row| row[2].contains("master") && owns(&row[8..]));
+        let replica = master.and_then(|master| rows.iter().find(|row| row[3] == master[0]));
+        if let (Some(master), Some(replica)) = (master, replica) {
+            return (index(master[1]), index(replica[1]));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the owner of slot {slot} never had a replica: {table}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_wait_a_change_on_a_cluster_is_answered_once_the_slots_replica_has_it() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nodes = start_cluster_with_replicas(&rt, dir.path(), 1);
+    // The slot of the hash tag, as this cluster computes it.
+    let slot: i64 = rt.block_on(query(&nodes[0], &["CLUSTER", "KEYSLOT", "{overdue}"]));
+    let slot = u16::try_from(slot).expect("a slot");
+    let (master, replica) = owner_and_replica(&rt, &nodes, slot);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let info: String = rt.block_on(query(&nodes[master], &["INFO", "replication"]));
+        if info.contains("connected_slaves:1") && info.contains("state=online") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never synced: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Any node leads to the cluster; WAIT must still reach the slot's master.
+    let other = (0..nodes.len())
+        .find(|&i| i != master && i != replica)
+        .expect("a third node");
+    let store = format!("redis+cluster://127.0.0.1:{}?wait=1", nodes[other].port);
+    let server = Server::start(&store, &[]);
+    let http = client();
+    for i in 0..10 {
+        let name = format!("w{i}");
+        let status = ping(&http, &server, &[("name", &name), ("frequency", "1h")]);
+        assert_eq!(status, 200, "{}", server.log());
+        // Acknowledged means on the slot's replica already.
+        let on_replica: i64 = rt.block_on(async {
+            let mut conn = nodes[replica].connection().await;
+            let _: () = redis::cmd("READONLY")
+                .query_async(&mut conn)
+                .await
+                .expect("READONLY on the replica");
+            redis::cmd("HEXISTS")
+                .arg("{overdue}:jobs")
+                .arg(&name)
+                .query_async(&mut conn)
+                .await
+                .expect("HEXISTS on the replica")
+        });
+        assert_eq!(
+            on_replica, 1,
+            "{name} answered 200 before the replica had it"
+        );
+    }
+
+    // Without the slot's replica no change can be confirmed, although the other
+    // masters still have theirs: 503 within the limit.
+    nodes[replica].stop();
+    let started = Instant::now();
+    let status = ping(&http, &server, &[("name", "alone"), ("frequency", "1h")]);
+    assert_eq!(status, 503, "{}", server.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop();
 }
 
 #[test]

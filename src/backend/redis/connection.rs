@@ -214,10 +214,8 @@ impl RedisLink {
                 .saturating_sub(WAIT_MARGIN)
                 .max(Duration::from_millis(1));
             let mut conn = self.connection().await?;
-            let acknowledged: u32 = redis::cmd("WAIT")
-                .arg(self.wait)
-                .arg(millis(left))
-                .query_async(&mut conn)
+            let acknowledged = conn
+                .wait_for_replicas(PREFIX, self.wait, millis(left))
                 .await
                 .map_err(|e| self.failed("wait", e))?;
             if acknowledged < self.wait {

@@ -41,11 +41,6 @@ impl RedisStore {
                 _ => {}
             }
         }
-        if wait > 0 && target.is_cluster() {
-            // WAIT carries no key, so a cluster client cannot route it to the slot's
-            // master.
-            return Err("?wait= is not supported on redis+cluster:// by this version".into());
-        }
         Ok(Self {
             target,
             lease,
@@ -104,6 +99,8 @@ mod tests {
         assert_eq!(store.wait, 0);
         let store = RedisStore::parse("rediss://h:1/0?wait=2&lease=5s").unwrap();
         assert_eq!((store.wait, store.lease), (2, Duration::from_secs(5)));
+        let store = RedisStore::parse("redis+cluster://a:7000,b:7001?wait=1").unwrap();
+        assert_eq!(store.wait, 1);
     }
 
     #[test]
@@ -128,7 +125,6 @@ mod tests {
             "redis://host:6379/0?wait=-1",
             "redis://host:6379/0?wait=x",
             "redis://host:6379/0?wait=101",
-            "redis+cluster://host:7000?wait=1",
             "redis://host:6379/0#x",
             "rediss://host:6379/0?ca=/nonexistent.pem",
         ] {
