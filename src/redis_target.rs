@@ -1,13 +1,14 @@
 //! Where a Redis is and how to reach it (SPEC §8, "Redis as production runs it"):
-//! `redis://` or `rediss://`, ACL credentials, and the TLS files of `?ca=`, `?cert=` and
-//! `?key=`. Shared by the store (`--store`) and the health publisher (`--health-redis`),
+//! `redis://` or `rediss://`, Sentinels or a Cluster (`redis+sentinel://`,
+//! `redis+cluster://`, and over TLS `rediss+sentinel://`, `rediss+cluster://`), ACL
+//! credentials, and the TLS files of `?ca=`, `?cert=` and `?key=`. Shared by the store (`--store`) and the health publisher (`--health-redis`),
 //! which add parameters of their own; and the one place that turns what Redis answers
 //! when it refuses a connection into a line an operator can act on.
 
 use std::fmt;
 use std::path::Path;
 
-use redis::{ClientTlsConfig, TlsCertificates};
+use redis::{ClientTlsConfig, IntoConnectionInfo, TlsCertificates};
 
 /// A parsed Redis URL, its TLS files already read. `Debug` and `Display` show the
 /// scheme, host, port and database only: never the password nor the files' contents.
@@ -15,6 +16,7 @@ use redis::{ClientTlsConfig, TlsCertificates};
 pub struct RedisTarget {
     /// The URL the client gets, credentials included, parameters left out.
     url: String,
+    /// TLS to every node (`rediss://`, `rediss+sentinel://`, `rediss+cluster://`).
     tls: Option<TlsCertificates>,
     shown: String,
     /// The parameters the caller reads itself (`lease`, `wait`), in order.
@@ -27,7 +29,7 @@ pub struct RedisTarget {
 /// to the master.
 #[derive(Clone, PartialEq, Eq)]
 struct SentinelSpec {
-    /// `redis://HOST:PORT` of every Sentinel.
+    /// `redis://HOST:PORT` (`rediss://` over TLS) of every Sentinel or cluster node.
     nodes: Vec<String>,
     master: String,
     db: i64,
@@ -44,8 +46,8 @@ pub enum Connector {
     Cluster(redis::cluster::ClusterClient),
     Sentinel {
         client: Box<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
-        /// `redis://HOST:PORT` of every Sentinel.
-        nodes: Vec<String>,
+        /// A client for every Sentinel, with the same TLS as the master's.
+        nodes: Vec<redis::Client>,
         master: String,
     },
 }
@@ -97,10 +99,7 @@ impl Connector {
             return None;
         }
         let mut answered = false;
-        for node in nodes {
-            let Ok(client) = redis::Client::open(node.as_str()) else {
-                continue;
-            };
+        for client in nodes {
             let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
                 continue;
             };
@@ -134,13 +133,17 @@ impl RedisTarget {
     /// [`Self::extra`]; any other is refused. Errors are one line.
     pub fn parse(raw: &str, extra: &[&str]) -> Result<Self, String> {
         const FORM: &str =
-            "expected redis://HOST:PORT[/DB] (USER:PASSWORD@ before the host to log in), rediss://… or redis+sentinel://…";
+            "expected redis://HOST:PORT[/DB] (USER:PASSWORD@ before the host to log in), rediss://…, redis+sentinel://… or redis+cluster://…";
         let raw = raw.trim();
-        if let Some(rest) = raw.strip_prefix("redis+sentinel://") {
-            return Self::parse_nodes(rest, extra, false);
-        }
-        if let Some(rest) = raw.strip_prefix("redis+cluster://") {
-            return Self::parse_nodes(rest, extra, true);
+        for (scheme, cluster, tls) in [
+            ("redis+sentinel://", false, false),
+            ("rediss+sentinel://", false, true),
+            ("redis+cluster://", true, false),
+            ("rediss+cluster://", true, true),
+        ] {
+            if let Some(rest) = raw.strip_prefix(scheme) {
+                return Self::parse_nodes(rest, extra, cluster, tls);
+            }
         }
         let mut url =
             reqwest::Url::parse(raw).map_err(|e| format!("invalid redis URL: {e}; {FORM}"))?;
@@ -223,21 +226,32 @@ impl RedisTarget {
     /// given without its scheme (the credentials are the master's; the Sentinels are
     /// asked without any); or with `cluster`,
     /// `redis+cluster://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT…]` (a cluster has only
-    /// database 0).
-    fn parse_nodes(rest: &str, extra: &[&str], cluster: bool) -> Result<Self, String> {
-        let (scheme, what, form) = if cluster {
-            (
+    /// database 0). With `tls` (`rediss+…://`), every node is reached over TLS and
+    /// `?ca=`, `?cert=` and `?key=` are read as for `rediss://`.
+    fn parse_nodes(rest: &str, extra: &[&str], cluster: bool, tls: bool) -> Result<Self, String> {
+        let (scheme, what, form) = match (cluster, tls) {
+            (true, false) => (
                 "redis+cluster",
                 "a cluster node",
                 "expected redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]",
-            )
-        } else {
-            (
+            ),
+            (true, true) => (
+                "rediss+cluster",
+                "a cluster node",
+                "expected rediss+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…][?ca=PATH]",
+            ),
+            (false, false) => (
                 "redis+sentinel",
                 "a Sentinel",
                 "expected redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB]",
-            )
+            ),
+            (false, true) => (
+                "rediss+sentinel",
+                "a Sentinel",
+                "expected rediss+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER_NAME[/DB][?ca=PATH]",
+            ),
         };
+        let node_scheme = if tls { "rediss" } else { "redis" };
         #[allow(non_snake_case)]
         let FORM = form;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -272,7 +286,7 @@ impl RedisTarget {
             if host.is_empty() || host.contains(['@', '/', ' ']) {
                 return Err(format!("invalid host in {node:?}; {FORM}"));
             }
-            nodes.push(format!("redis://{host}:{port}"));
+            nodes.push(format!("{node_scheme}://{host}:{port}"));
         }
         if cluster && !path.is_empty() {
             return Err(format!("a cluster has no master name nor database; {FORM}"));
@@ -292,20 +306,29 @@ impl RedisTarget {
             return Err(format!("too many path segments; {FORM}"));
         }
         let mut extras = Vec::new();
+        let mut files = TlsFiles::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if extra.contains(&name) {
-                extras.push((name.to_owned(), value.to_owned()));
-            } else {
-                return Err(format!(
-                    "unknown parameter {name:?} for {scheme}://; known are {}",
-                    extra.join(", ")
-                ));
+            let value = percent_decode(value)
+                .ok_or_else(|| format!("invalid percent-encoding in ?{name}=; {FORM}"))?;
+            match name {
+                "ca" => files.ca = Some(read_file("ca", &value, tls, CERTIFICATE)?),
+                "cert" => files.cert = Some(read_file("cert", &value, tls, CERTIFICATE)?),
+                "key" => files.key = Some(read_file("key", &value, tls, PRIVATE_KEY)?),
+                _ if extra.contains(&name) => extras.push((name.to_owned(), value)),
+                _ => {
+                    let mut known = vec!["ca", "cert", "key"];
+                    known.extend_from_slice(extra);
+                    return Err(format!(
+                        "unknown parameter {name:?} for {scheme}://; known are {}",
+                        known.join(", ")
+                    ));
+                }
             }
         }
         let hosts = nodes
             .iter()
-            .map(|n| n.trim_start_matches("redis://"))
+            .map(|n| n.split_once("://").map_or(n.as_str(), |(_, host)| host))
             .collect::<Vec<_>>()
             .join(",");
         let shown = if cluster {
@@ -313,9 +336,9 @@ impl RedisTarget {
         } else {
             format!("{scheme}://{hosts}/{master}/{db}")
         };
-        Ok(Self {
+        let target = Self {
             url: String::new(),
-            tls: None,
+            tls: tls.then(|| files.certificates()).transpose()?,
             shown,
             extra: extras,
             sentinel: Some(Box::new(SentinelSpec {
@@ -326,7 +349,16 @@ impl RedisTarget {
                 password,
                 cluster,
             })),
-        })
+        };
+        // Certificates and keys that rustls cannot use are refused here, not at the
+        // first connection.
+        target.connector().map_err(|e| {
+            format!(
+                "not a usable Redis URL ({}); {FORM}",
+                describe(&e).unwrap_or_else(|| e.to_string())
+            )
+        })?;
+        Ok(target)
     }
 
     /// How clients for this Redis are made.
@@ -346,26 +378,53 @@ impl RedisTarget {
             if let Some(password) = &spec.password {
                 builder = builder.password(password.clone());
             }
+            if let Some(certificates) = &self.tls {
+                // The nodes are `rediss://`; the nodes the cluster names later are
+                // reached with the same certificates.
+                builder = builder.certs(certificates.clone());
+            }
             return builder.build().map(Connector::Cluster);
         }
-        let node = redis::sentinel::SentinelNodeConnectionInfo {
-            tls_mode: None,
-            redis_connection_info: Some(redis::RedisConnectionInfo {
-                db: spec.db,
-                username: spec.username.clone(),
-                password: spec.password.clone(),
-                ..Default::default()
-            }),
-        };
-        let client = redis::sentinel::SentinelClient::build(
-            spec.nodes.clone(),
+        let addresses = spec
+            .nodes
+            .iter()
+            .map(|node| node.as_str().into_connection_info().map(|info| info.addr))
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        let mut builder = redis::sentinel::SentinelClientBuilder::new(
+            addresses,
             spec.master.clone(),
-            Some(node),
             redis::sentinel::SentinelServerType::Master,
-        )?;
+        )?
+        .set_client_to_redis_db(spec.db);
+        if let Some(user) = &spec.username {
+            builder = builder.set_client_to_redis_username(user.clone());
+        }
+        if let Some(password) = &spec.password {
+            builder = builder.set_client_to_redis_password(password.clone());
+        }
+        if let Some(certificates) = &self.tls {
+            // The Sentinels and the master they name are reached over TLS alike, with
+            // the same CA and client certificate.
+            builder = builder
+                .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure)
+                .set_client_to_sentinel_certificates(certificates.clone())
+                .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                .set_client_to_redis_certificates(certificates.clone());
+        }
+        let client = builder.build()?;
+        let nodes = spec
+            .nodes
+            .iter()
+            .map(|node| match &self.tls {
+                Some(certificates) => {
+                    redis::Client::build_with_tls(node.as_str(), certificates.clone())
+                }
+                None => redis::Client::open(node.as_str()),
+            })
+            .collect::<redis::RedisResult<Vec<_>>>()?;
         Ok(Connector::Sentinel {
             client: Box::new(tokio::sync::Mutex::new(client)),
-            nodes: spec.nodes.clone(),
+            nodes,
             master: spec.master.clone(),
         })
     }
@@ -384,6 +443,7 @@ impl RedisTarget {
 impl PartialEq for RedisTarget {
     fn eq(&self, other: &Self) -> bool {
         self.url == other.url
+            && self.sentinel == other.sentinel
             && self.extra == other.extra
             && self.tls.is_some() == other.tls.is_some()
     }
@@ -534,7 +594,9 @@ const PRIVATE_KEY: &str = "PRIVATE KEY-----";
 /// holds.
 fn read_file(name: &str, path: &str, tls: bool, marker: &str) -> Result<Vec<u8>, String> {
     if !tls {
-        return Err(format!("?{name}= needs TLS: use rediss://"));
+        return Err(format!(
+            "?{name}= needs TLS: use rediss://, rediss+sentinel:// or rediss+cluster://"
+        ));
     }
     if path.is_empty() {
         return Err(format!("?{name}= needs a file path"));
@@ -664,6 +726,36 @@ mod tests {
             "redis+cluster://a:7000/0",
             "redis+cluster://a",
             "redis+cluster://a:7000?ca=/x",
+        ] {
+            let e = RedisTarget::parse(bad, &[]).expect_err(bad);
+            assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tls_sentinel_and_cluster_urls_take_the_tls_files() {
+        let target = RedisTarget::parse("rediss+cluster://u:s3cret@a:7000,b:7001", &[]).unwrap();
+        assert_eq!(target.to_string(), "rediss+cluster://a:7000,b:7001");
+        assert!(target.is_cluster() && target.tls.is_some());
+        let spec = target.sentinel.as_ref().unwrap();
+        assert_eq!(spec.nodes, ["rediss://a:7000", "rediss://b:7001"]);
+        let target = RedisTarget::parse("rediss+sentinel://s1:26379/mymaster", &[]).unwrap();
+        assert_eq!(target.to_string(), "rediss+sentinel://s1:26379/mymaster/0");
+        assert!(target.tls.is_some() && !target.is_cluster());
+        assert_ne!(
+            target,
+            RedisTarget::parse("redis+sentinel://s1:26379/mymaster", &[]).unwrap()
+        );
+        assert_ne!(
+            target,
+            RedisTarget::parse("rediss+sentinel://s1:26379/other", &[]).unwrap()
+        );
+        for bad in [
+            "rediss+cluster://a:7000?ca=/nonexistent/ca.pem",
+            "rediss+cluster://a:7000?ca=/etc/hostname",
+            "rediss+sentinel://s1:26379/m?cert=/nonexistent/c.pem&key=/nonexistent/k.pem",
+            "rediss+sentinel://s1:26379/m?bogus=1",
+            "redis+sentinel://s1:26379/m?ca=/etc/hostname",
         ] {
             let e = RedisTarget::parse(bad, &[]).expect_err(bad);
             assert!(!e.contains('\n') && !e.is_empty(), "{bad}: {e}");

@@ -273,7 +273,9 @@ impl std::str::FromStr for StoreUrl {
         if raw.starts_with("redis://")
             || raw.starts_with("rediss://")
             || raw.starts_with("redis+sentinel://")
+            || raw.starts_with("rediss+sentinel://")
             || raw.starts_with("redis+cluster://")
+            || raw.starts_with("rediss+cluster://")
         {
             return RedisStore::parse(raw).map(StoreUrl::Redis);
         }

@@ -21,4 +21,5 @@ mod support;
 mod three_replicas;
 mod tls;
 mod tls_server;
+mod tls_topologies;
 mod wait;

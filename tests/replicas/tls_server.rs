@@ -1,17 +1,32 @@
 //! A throwaway TLS-only `redis-server` (`--port 0`, `--tls-port P`) whose certificates
 //! the test makes with the `openssl` command: a private CA, a server certificate for
 //! 127.0.0.1, a client certificate the server requires, and a second CA that signed
-//! nothing here. `redis-cli --tls` reads and writes it on the test's side.
+//! nothing here. Several servers (a cluster, Sentinels and their master) can share one
+//! set of certificates. `redis-cli --tls` reads and writes them on the test's side.
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The files made by `openssl`: `ca.crt`, `other-ca.crt`, `server.crt`/`.key`,
+/// `client.crt`/`.key`.
+pub struct Certificates {
+    dir: tempfile::TempDir,
+}
 
 pub struct TlsRedis {
     pub port: u16,
-    dir: tempfile::TempDir,
+    certificates: Arc<Certificates>,
     child: Child,
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -98,10 +113,9 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, extensions: &str) {
     );
 }
 
-impl TlsRedis {
-    /// Makes the certificates, starts the server (client certificates required) and
-    /// waits until it accepts connections.
-    pub fn start() -> Self {
+impl Certificates {
+    /// Makes the CAs and the server's and client's certificates.
+    pub fn make() -> Arc<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
         make_ca(dir.path(), "ca");
         make_ca(dir.path(), "other-ca");
@@ -112,30 +126,109 @@ impl TlsRedis {
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
         );
         make_leaf(dir.path(), "ca", "client", "extendedKeyUsage=clientAuth\n");
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let file = |name: &str| dir.path().join(name).display().to_string();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .args(["--tls-cert-file", &file("server.crt")])
-            .args(["--tls-key-file", &file("server.key")])
-            .args(["--tls-ca-cert-file", &file("ca.crt")])
-            .args(["--tls-auth-clients", "yes"])
+        Arc::new(Self { dir })
+    }
+
+    /// The path of one of the files (`ca.crt`, `client.key`, …).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A directory for the servers' own files (cluster and Sentinel configs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The TLS directives of `redis-server` and `redis-sentinel` (without their
+    /// dashes): this server's certificate, client certificates required, and the
+    /// client certificate it presents itself to other servers (replication, the
+    /// cluster bus, Sentinels).
+    pub fn directives(&self) -> Vec<(String, String)> {
+        let file = |name: &str| self.file(name).display().to_string();
+        [
+            ("tls-cert-file", file("server.crt")),
+            ("tls-key-file", file("server.key")),
+            ("tls-client-cert-file", file("client.crt")),
+            ("tls-client-key-file", file("client.key")),
+            ("tls-ca-cert-file", file("ca.crt")),
+            ("tls-auth-clients", "yes".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// `?ca=…&cert=…&key=…` with `ca` as the trusted CA and the client certificate.
+    pub fn params(&self, ca: &str) -> String {
+        format!(
+            "ca={}&cert={}&key={}",
+            self.file(ca).display(),
+            self.file("client.crt").display(),
+            self.file("client.key").display()
+        )
+    }
+
+    /// The arguments of `redis-cli` for TLS with the client certificate.
+    pub fn cli_args(&self) -> Vec<String> {
+        let file = |name: &str| self.file(name).display().to_string();
+        vec![
+            "--tls".to_owned(),
+            "--cacert".to_owned(),
+            file("ca.crt"),
+            "--cert".to_owned(),
+            file("client.crt"),
+            "--key".to_owned(),
+            file("client.key"),
+        ]
+    }
+
+    /// Runs `redis-cli` over TLS against `port`; its standard output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(self.cli_args())
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl TlsRedis {
+    /// Makes the certificates, starts the server (client certificates required) and
+    /// waits until it accepts connections.
+    pub fn start() -> Self {
+        Self::start_with(Certificates::make(), &[])
+    }
+
+    /// A TLS-only server with `certificates` and the `extra` arguments, once it
+    /// answers.
+    pub fn start_with(certificates: Arc<Certificates>, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut command = Command::new("redis-server");
+        command.args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ]);
+        for (name, value) in certificates.directives() {
+            command.arg(format!("--{name}")).arg(value);
+        }
+        let child = command
             .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let server = Self { port, dir, child };
+        let server = Self {
+            port,
+            certificates,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.cli(&["PING"]).trim() != "PONG" {
             assert!(
@@ -149,7 +242,7 @@ impl TlsRedis {
 
     /// The path of one of the files made at start (`ca.crt`, `client.key`, …).
     pub fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.certificates.file(name)
     }
 
     /// `rediss://` with the private CA and the client certificate.
@@ -160,11 +253,9 @@ impl TlsRedis {
     /// `rediss://` with `ca` as the trusted CA and the client certificate.
     pub fn url_with(&self, ca: &str) -> String {
         format!(
-            "rediss://127.0.0.1:{}/0?ca={}&cert={}&key={}",
+            "rediss://127.0.0.1:{}/0?{}",
             self.port,
-            self.file(ca).display(),
-            self.file("client.crt").display(),
-            self.file("client.key").display()
+            self.certificates.params(ca)
         )
     }
 
@@ -187,15 +278,13 @@ impl TlsRedis {
 
     /// Runs `redis-cli` over TLS with the client certificate; its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let file = |name: &str| self.file(name).display().to_string();
-        let out = Command::new("redis-cli")
-            .args(["--tls", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["--cacert", &file("ca.crt"), "--cert", &file("client.crt")])
-            .args(["--key", &file("client.key")])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.certificates.cli(self.port, args)
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
