@@ -237,7 +237,9 @@ impl Publisher {
             };
             let result = match outcome {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(describe(&e).unwrap_or_else(|| e.to_string())),
+                // A refusal names the option to fix, as the start's refusal does.
+                Ok(Err(e)) => Err(describe(&e)
+                    .map_or_else(|| e.to_string(), |why| format!("--health-redis: {why}"))),
                 Err(_) => Err(format!("no answer within {} s", OP_TIMEOUT.as_secs())),
             };
             match result {

@@ -1,7 +1,8 @@
 //! Redis ACL users (SPEC §8): a user limited to the deployment's `{overdue}` keys and
-//! the commands overdue needs runs the store; a wrong password stops the start in one
-//! line naming the option, and a password changed under a running replica shows in
-//! `/health`; the password never shows in the output, `/health` or an error.
+//! the commands overdue needs runs the store, and one limited to the `health:` keys
+//! and channels publishes health (`--health-redis`); a wrong password stops the start
+//! in one line naming the option, and a password changed under a running replica
+//! shows in `/health`; the password never shows in the output, `/health` or an error.
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,49 @@ const COMMANDS: &[&str] = &[
     "+xclaim",
     "+xpending",
 ];
+
+/// Every command the health publisher sends, and nothing else.
+const HEALTH_COMMANDS: &[&str] = &[
+    "+ping",
+    "+auth",
+    "+hello",
+    "+select",
+    "+publish",
+    "+set",
+    "+zadd",
+    "+zremrangebyscore",
+    "+pexpire",
+    "+multi",
+    "+exec",
+];
+
+/// The user `publisher` on `redis`, limited to the `health:` keys and channels and
+/// [`HEALTH_COMMANDS`].
+async fn add_health_user(redis: &RedisServer) {
+    let mut conn = admin(redis).await;
+    let mut setuser = redis::cmd("ACL");
+    setuser
+        .arg("SETUSER")
+        .arg("publisher")
+        .arg("reset")
+        .arg("on")
+        .arg(format!(">{PASSWORD}"))
+        .arg("~health:*")
+        .arg("resetchannels")
+        .arg("&health:*")
+        .arg("-@all");
+    for command in HEALTH_COMMANDS {
+        setuser.arg(*command);
+    }
+    setuser
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("ACL SETUSER publisher");
+}
+
+fn health_redis(redis: &RedisServer, password: &str) -> String {
+    format!("redis://publisher:{password}@127.0.0.1:{}/0", redis.port)
+}
 
 /// A Redis with the user `overdue`, limited to `{overdue}:*` keys and [`COMMANDS`].
 async fn redis_with_user() -> RedisServer {
@@ -241,4 +285,122 @@ fn a_password_changed_under_a_running_replica_shows_in_health() {
             .expect("text"),
     );
     assert_hidden("the log", &server.log());
+}
+
+#[test]
+fn a_health_user_limited_to_the_health_keys_publishes_and_a_changed_password_shows_in_health() {
+    let rt = runtime();
+    let redis = rt.block_on(async {
+        let redis = redis_with_user().await;
+        add_health_user(&redis).await;
+        redis
+    });
+    let server = Server::start(
+        "memory://",
+        &[
+            "--health-redis",
+            &health_redis(&redis, PASSWORD),
+            "--health-publish-every",
+            "1s",
+        ],
+    );
+    let client = client();
+    // What the limited user published is in Redis.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let latest: Option<String> = rt.block_on(async {
+            let mut conn = admin(&redis).await;
+            redis::cmd("GET")
+                .arg("health:service:overdue:latest")
+                .query_async(&mut conn)
+                .await
+                .expect("GET")
+        });
+        if latest.is_some_and(|doc| doc.contains("\"status\"")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the publisher never published\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let health = json(&client, &server, "/health");
+    assert_eq!(
+        health["indicators"]["health_redis_reachable"], true,
+        "{health}"
+    );
+
+    // The password changes and the publisher's connection is dropped.
+    rt.block_on(async {
+        let mut conn = admin(&redis).await;
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("publisher")
+            .arg("resetpass")
+            .arg(format!(">{LATER}"))
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("ACL SETUSER");
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg("publisher")
+            .query_async::<()>(&mut conn)
+            .await
+            .expect("CLIENT KILL");
+    });
+    let deadline = Instant::now() + WAIT;
+    let condition = loop {
+        let health = json(&client, &server, "/health");
+        // The dropped connection shows first; the refusal once the publisher
+        // reconnects.
+        let found = health["alerts"].as_array().and_then(|all| {
+            all.iter()
+                .find(|c| {
+                    c["code"] == "health_redis_unreachable"
+                        && c["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("password"))
+                })
+                .cloned()
+        });
+        if let Some(condition) = found {
+            break condition;
+        }
+        assert!(Instant::now() < deadline, "/health never told: {health}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let message = condition["message"].as_str().unwrap_or_default();
+    assert_eq!(message.lines().count(), 1, "{condition}");
+    assert!(
+        message.contains("--health-redis"),
+        "the publisher's error names the option and why: {condition}"
+    );
+    assert_hidden("/health", &condition.to_string());
+    assert_hidden("the log", &server.log());
+    server.stop();
+}
+
+#[test]
+fn a_wrong_health_redis_url_password_from_the_environment_is_refused_in_one_line() {
+    let rt = runtime();
+    let redis = rt.block_on(async {
+        let redis = redis_with_user().await;
+        add_health_user(&redis).await;
+        redis
+    });
+    let mut cmd = command(&["--listen", "127.0.0.1:0", "--store", "memory://"]);
+    cmd.env("HEALTH_REDIS_URL", health_redis(&redis, WRONG));
+    let finished = run_to_exit(cmd);
+    let stderr = finished.stderr.trim();
+    assert_eq!(finished.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("--health-redis") && stderr.contains("password"),
+        "{stderr}"
+    );
+    assert_hidden("stderr", stderr);
+    assert_hidden("stdout", &finished.stdout);
 }
