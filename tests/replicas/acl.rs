@@ -225,6 +225,30 @@ fn a_wrong_password_is_refused_at_start_in_one_line_naming_the_option() {
 }
 
 #[test]
+fn an_unknown_user_is_refused_at_start_in_one_line_naming_the_option() {
+    let rt = runtime();
+    let redis = rt.block_on(redis_with_user());
+    let unknown = format!("redis://nobody:{PASSWORD}@127.0.0.1:{}/0", redis.port);
+    for option in ["--store", "--health-redis"] {
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        if option == "--health-redis" {
+            args.extend(["--store", "memory://"]);
+        }
+        args.extend([option, &unknown]);
+        let finished = run_to_exit(command(&args));
+        let stderr = finished.stderr.trim();
+        assert_eq!(finished.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains(option) && stderr.contains("user name"),
+            "{stderr}"
+        );
+        assert_hidden("stderr", stderr);
+        assert_hidden("stdout", &finished.stdout);
+    }
+}
+
+#[test]
 fn a_password_changed_under_a_running_replica_shows_in_health() {
     let rt = runtime();
     let redis = rt.block_on(redis_with_user());

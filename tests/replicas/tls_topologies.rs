@@ -326,3 +326,25 @@ fn sentinels_master_and_replica_over_tls_serve_pings_alerts_and_a_failover() {
     assert!(Alerts::of(&received).raised_twice().is_empty());
     server.stop();
 }
+
+#[test]
+fn a_missing_tls_file_on_sentinel_and_cluster_urls_stops_the_start_in_one_line() {
+    for store in [
+        "rediss+cluster://127.0.0.1:7000?ca=/nonexistent/ca.pem",
+        "rediss+sentinel://127.0.0.1:26379/mymaster?cert=/nonexistent/c.pem&key=/nonexistent/k.pem",
+    ] {
+        let finished = crate::harness::run_to_exit(crate::harness::command(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+        ]));
+        let stderr = finished.stderr.trim();
+        assert_eq!(finished.status.code(), Some(2), "{store}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains("--store") && stderr.contains("cannot read the ?"),
+            "{stderr}"
+        );
+    }
+}
