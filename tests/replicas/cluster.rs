@@ -328,3 +328,75 @@ fn a_node_that_is_not_a_cluster_is_refused_at_start_in_one_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_wait_a_cluster_failover_loses_no_acknowledged_ping() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut nodes = start_cluster_with_replicas(&rt, dir.path(), 1);
+    // The cluster's own failover, quick enough for a test.
+    for node in &nodes {
+        let _: () = rt.block_on(query(
+            node,
+            &["CONFIG", "SET", "cluster-node-timeout", "1000"],
+        ));
+    }
+    let slot: i64 = rt.block_on(query(&nodes[0], &["CLUSTER", "KEYSLOT", "{overdue}"]));
+    let slot = u16::try_from(slot).expect("a slot");
+    let (master, replica) = owner_and_replica(&rt, &nodes, slot);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let info: String = rt.block_on(query(&nodes[master], &["INFO", "replication"]));
+        if info.contains("connected_slaves:1") && info.contains("state=online") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never synced: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let other = (0..nodes.len())
+        .find(|&i| i != master && i != replica)
+        .expect("a third node");
+    let store = format!("redis+cluster://127.0.0.1:{}?wait=1", nodes[other].port);
+    let server = Server::start(&store, &[]);
+    let http = client();
+    let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+    for name in &names {
+        let status = ping(&http, &server, &[("name", name), ("frequency", "1h")]);
+        assert_eq!(status, 200, "{}", server.log());
+    }
+
+    // The slot's master dies; the cluster promotes its replica, and reads find every
+    // acknowledged ping there.
+    let killed_at = Instant::now();
+    nodes[master].stop();
+    let deadline = killed_at + Duration::from_secs(40);
+    let status_of = |name: &str| {
+        http.get(server.url(&format!("/ping/{name}")))
+            .send()
+            .map_or(0, |r| r.status().as_u16())
+    };
+    while status_of(&names[0]) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "reads never reached the promoted replica\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "cluster failover: first read through the promoted replica {:?} after the kill",
+        killed_at.elapsed()
+    );
+    for name in &names {
+        let job = json(&http, &server, &format!("/ping/{name}"));
+        assert_eq!(job["pings_total"], 1, "{name} lost: {job}");
+    }
+    // The promoted master has no replica of its own: with wait=1 a change cannot be
+    // confirmed (503), as the docs say.
+    let status = ping(&http, &server, &[("name", "after"), ("frequency", "1h")]);
+    assert_eq!(status, 503, "{}", server.log());
+    server.stop();
+}
