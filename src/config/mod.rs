@@ -30,7 +30,7 @@ pub struct Config {
     #[arg(long, env = "OVERDUE_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
-    /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] (also rediss://, redis+sentinel://, redis+cluster://) shared by replicas
+    /// Where state lives: sqlite://PATH, memory://, or redis://HOST:PORT[/DB] (also rediss://, redis[s]+sentinel://, redis[s]+cluster://) shared by replicas
     #[arg(
         long,
         env = "OVERDUE_STORE",
