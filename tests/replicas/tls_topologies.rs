@@ -3,7 +3,8 @@
 //! master and a replica all TLS-only (`tls-replication yes`), every server requiring
 //! the client certificate. Pings and alerts work through both; health is published to
 //! the TLS cluster; behind the Sentinels a killed master is followed to the new one
-//! over TLS; a CA that signed nothing is refused at start in one line.
+//! over TLS; a CA that signed nothing, or a master name no Sentinel knows, is refused
+//! at start in one line.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -274,6 +275,26 @@ fn sentinels_master_and_replica_over_tls_serve_pings_alerts_and_a_failover() {
         nodes.join(","),
         certificates.params("ca.crt")
     );
+    // A master name no Sentinel knows, asked over TLS, stops the start in one line.
+    let unknown = format!(
+        "rediss+sentinel://{}/no-such-master/0?{}",
+        nodes.join(","),
+        certificates.params("ca.crt")
+    );
+    let finished = crate::harness::run_to_exit(crate::harness::command(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &unknown,
+    ]));
+    let stderr = finished.stderr.trim();
+    assert_eq!(finished.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("--store") && stderr.contains("no-such-master"),
+        "{stderr}"
+    );
+
     let hook = Hook::start();
     let server = Server::start(
         &store,
