@@ -45,6 +45,7 @@ pub mod alerts;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod health;
 pub mod http;

@@ -1,0 +1,3 @@
+//! The web dashboard of SPEC §15.
+
+pub mod charts;
