@@ -76,6 +76,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A small disc of colour `fill`, hidden from screen readers: it goes beside a status
+/// word, never instead of it. Drawn with a presentation attribute, it needs no style.
+pub fn dot(fill: &str) -> String {
+    format!(
+        r#"<svg class="dot" width="12" height="12" viewBox="0 0 12 12" aria-hidden="true" focusable="false"><circle cx="6" cy="6" r="6" fill="{}"/></svg>"#,
+        escape(fill)
+    )
+}
+
 /// A span in the largest unit that divides it well: `24 h`, `90 min`, `36 s`.
 pub fn span_words(span: Duration) -> String {
     let secs = span.as_secs();
