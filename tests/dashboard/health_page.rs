@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use crate::support::Dash;
 
-/// The `<svg …>…</svg>` elements of a page.
+/// The charts of a page: its `<svg …>…</svg>` elements but the decorative ones.
 pub fn svgs(html: &str) -> Vec<&str> {
     html.match_indices("<svg ")
         .filter_map(|(at, _)| {
             let end = html[at..].find("</svg>")?;
             Some(&html[at..at + end + "</svg>".len()])
         })
+        .filter(|svg| !svg.contains(r#"aria-hidden="true""#))
         .collect()
 }
 
@@ -22,7 +23,8 @@ async fn the_health_page_shows_the_status_word_the_indicators_conditions_and_cha
     dash.app.ping("backup", "1h").await;
     let html = dash.page("/ui/health").await;
     assert!(
-        html.contains(r#"class="health-status status-degraded">Status: <strong>degraded</strong>"#),
+        html.contains(r#"class="health-status status-degraded">"#)
+            && html.contains(r##"<circle cx="6" cy="6" r="6" fill="#d97706"/></svg> Status: <strong>degraded</strong></p>"##),
         "{html}"
     );
     assert!(html.contains(r#"<table id="indicators">"#), "{html}");
@@ -46,7 +48,8 @@ async fn the_health_page_shows_the_status_word_the_indicators_conditions_and_cha
     );
     assert!(html.contains(r#"<table id="conditions">"#), "{html}");
     assert!(html.contains("<code>alert_uri_missing</code>"), "{html}");
-    assert!(html.contains(r#"<td class="severity severity-warning">warning</td>"#));
+    assert!(html.contains(r#"<td class="severity severity-warning"><svg class="dot""#));
+    assert!(html.contains("</svg> warning</td>"), "{html}");
     assert!(html.contains(r#"id="channels""#), "{html}");
     assert!(!html.contains("style="), "no inline style under the CSP");
     dash.stop().await;

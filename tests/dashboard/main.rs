@@ -7,4 +7,6 @@ mod common;
 
 mod access;
 mod assets;
+mod health_page;
+mod performance_page;
 mod support;
