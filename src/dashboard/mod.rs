@@ -11,11 +11,12 @@
 
 pub mod assets;
 pub mod charts;
+mod format;
 pub mod health_page;
+pub mod job_page;
 pub mod jobs_page;
 pub mod layout;
 pub mod performance_page;
-mod placeholder;
 pub mod session;
 pub mod sign_in;
 mod viewer;
