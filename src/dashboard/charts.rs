@@ -10,12 +10,16 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-const WIDTH: f64 = 600.0;
-const HEIGHT: f64 = 180.0;
+const WIDTH: f64 = 480.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
 const PLOT_BOTTOM: f64 = 150.0;
+/// Height of one line of a legend.
+const LEGEND_LINE: f64 = 18.0;
+/// A status band needs no value axis: a thin strip, its time axis and its legend.
+const BAND_HEIGHT: f64 = 96.0;
+const BAND_BOTTOM: f64 = 46.0;
 /// Colours per series index, as presentation attributes (the stylesheet may override
 /// them through the `series-N` classes).
 const COLOURS: [&str; 4] = ["#2563eb", "#d97706", "#059669", "#9333ea"];
@@ -131,22 +135,22 @@ fn x_of(at_ms: i64, now_ms: i64, span: Duration) -> f64 {
     LEFT + fraction * (WIDTH - LEFT - RIGHT)
 }
 
-fn open_svg(out: &mut String, class: &str, label: &str, title: &str) {
+fn open_svg(out: &mut String, class: &str, height: f64, label: &str, title: &str) {
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart {class}" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" aria-label="{label}"><title>{title}</title>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart {class}" viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" aria-label="{label}"><title>{title}</title>"#,
         label = escape(label),
         title = escape(title),
     );
 }
 
-/// The time axis: a baseline, and the span's start and end in words.
-fn time_axis(out: &mut String, span: Duration) {
+/// The time axis at height `at`: a baseline, and the span's start and end in words.
+fn time_axis(out: &mut String, span: Duration, at: f64) {
     let _ = write!(
         out,
-        r##"<line class="axis" x1="{LEFT}" y1="{PLOT_BOTTOM}" x2="{x2}" y2="{PLOT_BOTTOM}" stroke="#888888" stroke-width="1"/><text class="axis-label" x="{LEFT}" y="{y}" font-size="11" fill="currentColor">{start}</text><text class="axis-label" x="{x2}" y="{y}" font-size="11" fill="currentColor" text-anchor="end">now</text>"##,
+        r##"<line class="axis" x1="{LEFT}" y1="{at}" x2="{x2}" y2="{at}" stroke="#888888" stroke-width="1"/><text class="axis-label" x="{LEFT}" y="{y}" font-size="12" fill="currentColor">{start}</text><text class="axis-label" x="{x2}" y="{y}" font-size="12" fill="currentColor" text-anchor="end">now</text>"##,
         x2 = WIDTH - RIGHT,
-        y = PLOT_BOTTOM + 14.0,
+        y = at + 15.0,
         start = escape(&format!("−{}", span_words(span))),
     );
 }
@@ -203,12 +207,13 @@ pub fn line_chart(chart: &LineChart) -> String {
             _ => format!("{}: no data", line.name),
         };
         let _ = write!(summary, "; {words}");
-        let y = PLOT_BOTTOM + 30.0;
-        let x = LEFT + i as f64 * 270.0;
+        // One legend line per series, so a long one never runs into the next.
+        let y = PLOT_BOTTOM + 38.0 + i as f64 * LEGEND_LINE;
+        let x = LEFT;
         let colour = COLOURS[i % COLOURS.len()];
         let _ = write!(
             legend,
-            r#"<rect class="swatch series-{i}" x="{x}" y="{sy}" width="10" height="10" fill="{colour}"/><text class="legend" x="{tx}" y="{y}" font-size="11" fill="currentColor">{words}</text>"#,
+            r#"<rect class="swatch series-{i}" x="{x}" y="{sy}" width="10" height="10" fill="{colour}"/><text class="legend" x="{tx}" y="{y}" font-size="12" fill="currentColor">{words}</text>"#,
             sy = y - 9.0,
             tx = x + 14.0,
             words = escape(&words),
@@ -219,22 +224,23 @@ pub fn line_chart(chart: &LineChart) -> String {
     }
 
     let mut out = String::with_capacity(4096);
-    open_svg(&mut out, "line-chart", &summary, &summary);
+    let height = PLOT_BOTTOM + 30.0 + chart.lines.len().max(1) as f64 * LEGEND_LINE;
+    open_svg(&mut out, "line-chart", height, &summary, &summary);
     // Value axis: its bounds as labels, and a faint line at the top.
     let _ = write!(
         out,
-        r##"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{PLOT_BOTTOM}" stroke="#888888" stroke-width="1"/><line class="grid" x1="{LEFT}" y1="{TOP}" x2="{x2}" y2="{TOP}" stroke="#888888" stroke-width="0.5" stroke-dasharray="3 3"/><text class="axis-label" x="{lx}" y="{ty}" font-size="11" fill="currentColor" text-anchor="end">{high}</text><text class="axis-label" x="{lx}" y="{PLOT_BOTTOM}" font-size="11" fill="currentColor" text-anchor="end">{low}</text>"##,
+        r##"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{PLOT_BOTTOM}" stroke="#888888" stroke-width="1"/><line class="grid" x1="{LEFT}" y1="{TOP}" x2="{x2}" y2="{TOP}" stroke="#888888" stroke-width="0.5" stroke-dasharray="3 3"/><text class="axis-label" x="{lx}" y="{ty}" font-size="12" fill="currentColor" text-anchor="end">{high}</text><text class="axis-label" x="{lx}" y="{PLOT_BOTTOM}" font-size="12" fill="currentColor" text-anchor="end">{low}</text>"##,
         x2 = WIDTH - RIGHT,
         lx = LEFT - 4.0,
         ty = TOP + 4.0,
         high = escape(&number(high)),
         low = escape(&number(low)),
     );
-    time_axis(&mut out, chart.span);
+    time_axis(&mut out, chart.span, PLOT_BOTTOM);
     if chart.lines.iter().all(|l| l.points.is_empty()) {
         let _ = write!(
             out,
-            r#"<text class="empty" x="{x}" y="{y}" font-size="12" fill="currentColor" text-anchor="middle">No samples yet</text>"#,
+            r#"<text class="empty" x="{x}" y="{y}" font-size="13" fill="currentColor" text-anchor="middle">No samples yet</text>"#,
             x = (LEFT + WIDTH - RIGHT) / 2.0,
             y = (TOP + PLOT_BOTTOM) / 2.0,
         );
@@ -313,8 +319,8 @@ pub fn status_band(band: &StatusBand<'_>) -> String {
     };
 
     let mut out = String::with_capacity(2048);
-    open_svg(&mut out, "status-band", &summary, &summary);
-    let (top, bottom) = (TOP + 40.0, PLOT_BOTTOM - 40.0);
+    open_svg(&mut out, "status-band", BAND_HEIGHT, &summary, &summary);
+    let (top, bottom) = (TOP, BAND_BOTTOM);
     let mut index = 0;
     while index < total {
         let start = band.samples[index];
@@ -342,18 +348,18 @@ pub fn status_band(band: &StatusBand<'_>) -> String {
     if total == 0 {
         let _ = write!(
             out,
-            r#"<text class="empty" x="{x}" y="{y}" font-size="12" fill="currentColor" text-anchor="middle">No samples yet</text>"#,
+            r#"<text class="empty" x="{x}" y="{y}" font-size="13" fill="currentColor" text-anchor="middle">No samples yet</text>"#,
             x = (LEFT + WIDTH - RIGHT) / 2.0,
-            y = (TOP + PLOT_BOTTOM) / 2.0,
+            y = (TOP + BAND_BOTTOM) / 2.0 + 4.0,
         );
     }
-    time_axis(&mut out, band.span);
+    time_axis(&mut out, band.span, BAND_BOTTOM);
     for (i, (word, fill)) in band.statuses.iter().enumerate() {
-        let x = LEFT + i as f64 * 120.0;
-        let y = PLOT_BOTTOM + 30.0;
+        let x = LEFT + i as f64 * 110.0;
+        let y = BAND_BOTTOM + 40.0;
         let _ = write!(
             out,
-            r#"<rect class="swatch band-{word}" x="{x}" y="{sy}" width="10" height="10" fill="{fill}"/><text class="legend" x="{tx}" y="{y}" font-size="11" fill="currentColor">{word}</text>"#,
+            r#"<rect class="swatch band-{word}" x="{x}" y="{sy}" width="10" height="10" fill="{fill}"/><text class="legend" x="{tx}" y="{y}" font-size="12" fill="currentColor">{word}</text>"#,
             word = escape(word),
             fill = escape(fill),
             sy = y - 9.0,

@@ -45,7 +45,10 @@ async fn the_performance_page_shows_the_aggregates_by_route_store_operation_and_
         dash.app.ping("backup", "1h").await;
     }
     let html = dash.page("/ui/performance").await;
-    assert!(html.contains(r#"<table id="routes">"#), "{html}");
+    assert!(
+        html.contains(r#"<table id="routes" class="aggregates">"#),
+        "{html}"
+    );
     let row = html
         .split("<tr data-series=\"GET /ping\">")
         .nth(1)
@@ -56,13 +59,19 @@ async fn the_performance_page_shows_the_aggregates_by_route_store_operation_and_
         "{row}"
     );
     assert!(row.contains(" ms</td>"), "{row}");
-    assert!(html.contains(r#"<table id="store">"#), "{html}");
+    assert!(
+        html.contains(r#"<table id="store" class="aggregates">"#),
+        "{html}"
+    );
     assert!(html.contains(r#"<tr data-series="upsert">"#), "{html}");
     assert!(
         html.contains(r#"<p id="alerts">No alert delivered in the window.</p>"#),
         "{html}"
     );
     assert!(!html.contains("style="), "no inline style under the CSP");
+    // An hour over 360 samples: the first is 10 s away.
+    assert_eq!(svgs(&html).len(), 2);
+    assert!(html.contains("No samples yet"), "nothing sampled at start");
     dash.stop().await;
 }
 
@@ -70,8 +79,6 @@ async fn the_performance_page_shows_the_aggregates_by_route_store_operation_and_
 async fn the_charts_have_points_once_samples_are_taken() {
     // 18 s over 360 samples: one every 50 ms.
     let dash = Dash::start(&["--perf-retention", "18s"]).await;
-    let html = dash.page("/ui/performance").await;
-    assert!(html.contains("No samples yet"), "nothing sampled at start");
     for _ in 0..10 {
         dash.app.ping("backup", "1h").await;
         tokio::time::sleep(Duration::from_millis(60)).await;
