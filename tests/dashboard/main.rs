@@ -11,4 +11,9 @@ mod health_page;
 mod job_page;
 mod jobs_page;
 mod performance_page;
+// Shared with the health tests; this target uses only the server itself.
+#[allow(dead_code)]
+#[path = "../health/redis_server.rs"]
+mod redis_server;
+mod replica_history;
 mod support;
