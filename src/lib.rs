@@ -28,8 +28,16 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`timeline`] is the ring of fixed capacity that the health and performance
+//!   samplers keep their figures in, for the dashboard's charts; each process samples
+//!   its own, a Redis replica too.
+//!
 //! - [`redis_target`] parses a Redis URL (TLS files, ACL credentials) for the Redis
 //!   store and the health publisher alike, and words Redis's refusals.
+//!
+//! - [`dashboard`] renders the web pages of SPEC §15 from the same [`backend::Backend`]
+//!   reads and domain actions as the JSON routes, with embedded assets, signed session
+//!   cookies and CSRF tokens; [`http`] routes to it and checks access.
 //!
 //! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
 //!   in the same binary: it talks to a running monitor over HTTP and shares only the
@@ -41,6 +49,7 @@ pub mod alerts;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod health;
 pub mod http;
@@ -51,6 +60,7 @@ pub mod redis_target;
 pub mod secret;
 pub mod sweeper;
 mod sync;
+pub mod timeline;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
 /// offer; not part of the API.
@@ -91,6 +101,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("cannot build the webhook client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("cannot set up dashboard sessions: {0}")]
+    Dashboard(#[from] dashboard::SessionError),
 }
 
 impl From<ConfigError> for RunError {
@@ -210,6 +222,16 @@ pub async fn run(
         transports.clone(),
         observers,
     );
+    // The dashboard's charts: each process samples its own figures, a replica too.
+    let health_sampler = tokio::spawn(health::history::sample_periodically(
+        health.clone(),
+        background.clone(),
+    ));
+    let perf_sampler = tokio::spawn(perf::history::sample_periodically(
+        perf.clone(),
+        background.clone(),
+    ));
+
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),
         signals.clone(),
@@ -224,9 +246,11 @@ pub async fn run(
     }));
 
     let http_settings = settings.http;
+    let admin_token = http_settings.admin_token.as_ref().map(http::Token::new);
+    let sessions = dashboard::Sessions::new(admin_token.as_ref().map(http::Token::session_secret))?;
     let state = http::AppState::new(http::AppContext {
         backend: Arc::clone(&backend),
-        admin_token: http_settings.admin_token.as_ref().map(http::Token::new),
+        admin_token,
         ping_token: http_settings.ping_token.as_ref().map(http::Token::new),
         max_clock_skew_secs: http_settings.max_clock_skew_secs,
         health: Arc::clone(&health),
@@ -234,6 +258,7 @@ pub async fn run(
         rate_limiter: http::Limiter::new(http_settings.rate_limit).map(Arc::new),
         channels: channel_stats,
         transports,
+        dashboard: sessions,
     });
     if !http_settings.rate_limit.is_off() {
         tracing::info!(rate_limit = %http_settings.rate_limit, "per-client rate limit is on");
@@ -246,6 +271,8 @@ pub async fn run(
     let _ = sweeper.await;
     let _ = dispatcher.await;
     let _ = health_evaluator.await;
+    let _ = health_sampler.await;
+    let _ = perf_sampler.await;
     if let Some(publisher) = health_publisher {
         let _ = publisher.await;
     }

@@ -68,6 +68,19 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         metrics::performance,
         metrics::config,
         metrics::update_config,
+        crate::dashboard::jobs_page::page,
+        crate::dashboard::job_page::page,
+        crate::dashboard::job_page::pause,
+        crate::dashboard::job_page::resume,
+        crate::dashboard::job_page::ack,
+        crate::dashboard::job_page::delete,
+        crate::dashboard::health_page::page,
+        crate::dashboard::performance_page::page,
+        crate::dashboard::performance_page::save,
+        crate::dashboard::sign_in::form,
+        crate::dashboard::sign_in::sign_in,
+        crate::dashboard::sign_in::sign_out,
+        crate::dashboard::assets::asset,
     ),
     components(schemas(
         Job, JobStatus, Acknowledgement, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
@@ -81,6 +94,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         (name = "healthchecks", description = "Healthchecks' ping API by slug, for the tools made for it (SPEC §10)"),
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
         (name = "channels", description = "Notification channels (SPEC §14)"),
+        (name = "dashboard", description = "The web dashboard: HTML pages, forms and their assets (SPEC §15)"),
     )
 )]
 struct ApiDoc;

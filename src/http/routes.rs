@@ -51,8 +51,13 @@ impl Verb {
 pub enum Access {
     /// Anyone (`/ping` asks for the ping token itself when `--ping-token` is set).
     Open,
-    /// With the admin token, when `--admin-token` is set.
+    /// With the admin token, when `--admin-token` is set; the dashboard's session
+    /// cookie stands for it (with a CSRF token on anything but `GET`).
     Admin,
+    /// A dashboard page or form (SPEC §15): with a session or the admin token when
+    /// `--admin-token` is set (a page without one is sent to the sign-in page); a post
+    /// always needs the page's CSRF token and this same origin.
+    Page,
 }
 
 /// One route: a method on a path template.
@@ -83,7 +88,8 @@ where
 
 /// The table the router is built from.
 fn endpoints() -> Vec<Endpoint> {
-    use Access::{Admin, Open};
+    use crate::dashboard::{assets, health_page, job_page, jobs_page, performance_page, sign_in};
+    use Access::{Admin, Open, Page};
     use Verb::{Delete, Get, Post, Put};
     vec![
         endpoint(Get, "/ping", Open, ping::get_ping),
@@ -143,6 +149,20 @@ fn endpoints() -> Vec<Endpoint> {
             Admin,
             metrics::update_config,
         ),
+        // The dashboard (SPEC §15).
+        endpoint(Get, "/", Page, jobs_page::page),
+        endpoint(Get, "/ui/job", Page, job_page::page),
+        endpoint(Post, "/ui/job/pause", Page, job_page::pause),
+        endpoint(Post, "/ui/job/resume", Page, job_page::resume),
+        endpoint(Post, "/ui/job/ack", Page, job_page::ack),
+        endpoint(Post, "/ui/job/delete", Page, job_page::delete),
+        endpoint(Get, "/ui/health", Page, health_page::page),
+        endpoint(Get, "/ui/performance", Page, performance_page::page),
+        endpoint(Post, "/ui/performance/config", Page, performance_page::save),
+        endpoint(Get, "/ui/sign-in", Open, sign_in::form),
+        endpoint(Post, "/ui/sign-in", Open, sign_in::sign_in),
+        endpoint(Post, "/ui/sign-out", Page, sign_in::sign_out),
+        endpoint(Get, "/ui/assets/{file}", Open, assets::asset),
     ]
 }
 
@@ -162,6 +182,10 @@ pub fn router(state: AppState) -> Router {
             Access::Admin => handler.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 auth::require_admin,
+            )),
+            Access::Page => handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_page,
             )),
         };
         // Methods of one path are merged into one method router.
