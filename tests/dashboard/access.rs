@@ -170,6 +170,15 @@ async fn the_json_admin_routes_accept_the_session_cookie() {
     let response = dash
         .client
         .post(dash.app.url("/ping/backup/pause"))
+        .header("cookie", dash.cookie.clone().unwrap())
+        .header("x-csrf-token", csrf.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "no origin at all");
+    let response = dash
+        .client
+        .post(dash.app.url("/ping/backup/pause"))
         .headers(dash.browser_headers())
         .header("x-csrf-token", csrf.as_str())
         .send()
