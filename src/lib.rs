@@ -185,6 +185,11 @@ pub async fn run(
     // The metrics publication carries the same document as GET /metrics/performance.
     let summary = perf.clone();
     health.set_performance_summary(Arc::new(move || summary.summary_json()));
+    // Before any background task starts, so that a failure here leaves none running.
+    let http_settings = settings.http;
+    let admin_token = http_settings.admin_token.as_ref().map(http::Token::new);
+    let sessions = dashboard::Sessions::new(admin_token.as_ref().map(http::Token::session_secret))?;
+
     let health_evaluator = tokio::spawn(health::monitor::evaluate_periodically(
         health.clone(),
         evaluate_every,
@@ -245,9 +250,6 @@ pub async fn run(
         http::channel_health_entries(&for_health, unreachable_after, backlog)
     }));
 
-    let http_settings = settings.http;
-    let admin_token = http_settings.admin_token.as_ref().map(http::Token::new);
-    let sessions = dashboard::Sessions::new(admin_token.as_ref().map(http::Token::session_secret))?;
     let state = http::AppState::new(http::AppContext {
         backend: Arc::clone(&backend),
         admin_token,
