@@ -3,6 +3,7 @@
 
 mod actions;
 mod auth;
+mod badges;
 mod channels;
 mod error;
 mod error_shape;
@@ -84,6 +85,8 @@ pub struct AppContext {
     pub channels: crate::alerts::DispatcherStats,
     /// The transports, for `POST /channels/test`.
     pub transports: crate::alerts::Transports,
+    /// `--public-badges`: the badge routes answer anyone; without it, 404.
+    pub public_badges: bool,
 }
 
 impl std::ops::Deref for AppState {
