@@ -8,13 +8,16 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-// Until the dashboard's pages land, some helpers wait for their scenarios.
-#[allow(dead_code)]
 mod cdp;
 mod chromium;
-#[allow(dead_code)]
 mod page;
-#[allow(dead_code)]
 mod support;
 
 mod badges;
+mod cross_origin;
+mod job_page;
+mod jobs_page;
+mod pages;
+mod sign_in;
+mod timing;
+mod untrusted;

@@ -74,6 +74,19 @@ impl Page {
         page
     }
 
+    /// Closes the tab.
+    pub async fn close(self) {
+        let target = self.call("Target.getTargetInfo", json!({})).await;
+        let _ = self
+            .connection
+            .call(
+                None,
+                "Target.closeTarget",
+                json!({"targetId": target["targetInfo"]["targetId"]}),
+            )
+            .await;
+    }
+
     /// Sends a command to this tab; a refusal fails the test.
     pub async fn call(&self, method: &str, params: Value) -> Value {
         self.connection
@@ -259,6 +272,56 @@ impl Page {
         self.click(selector).await;
         self.loaded_after(cursor, &format!("the page after clicking {selector}"))
             .await;
+    }
+
+    /// Clicks the button (or submit input, or link) whose text is exactly `text`, inside
+    /// `scope` (a selector), and waits for the page it leads to.
+    pub async fn click_button(&self, scope: &str, text: &str) {
+        let cursor = self.cursor();
+        let found = self
+            .eval(&format!(
+                "(() => {{ const scope = document.querySelector({scope}); if (!scope) return false; \
+                 const e = [...scope.querySelectorAll('button, input[type=submit], a')] \
+                   .find(e => (e.tagName === 'INPUT' ? e.value : e.textContent).trim() === {text}); \
+                 if (!e) return false; e.click(); return true; }})()",
+                scope = js(scope),
+                text = js(text)
+            ))
+            .await;
+        assert_eq!(
+            found,
+            Value::Bool(true),
+            "no button {text:?} in {scope} on {}",
+            self.url().await
+        );
+        self.loaded_after(cursor, &format!("the page after {text:?}"))
+            .await;
+    }
+
+    /// The HTTP status of the last response this tab received for a URL containing
+    /// `part`, after `cursor`.
+    pub fn response_status(&self, cursor: usize, part: &str) -> Option<u64> {
+        self.events_since(cursor)
+            .into_iter()
+            .filter(|e| e.method == "Network.responseReceived")
+            .filter(|e| {
+                e.params["response"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains(part))
+            })
+            .filter_map(|e| e.params["response"]["status"].as_u64())
+            .next_back()
+    }
+
+    /// A cursor into this tab's events, for [`Page::response_status`].
+    pub fn mark(&self) -> usize {
+        self.cursor()
+    }
+
+    /// The cookies the browser holds for the current page.
+    pub async fn cookies(&self) -> Vec<Value> {
+        let answer = self.call("Network.getCookies", json!({})).await;
+        answer["cookies"].as_array().cloned().unwrap_or_default()
     }
 
     /// Puts the focus in `selector`, empties it and types `text` as a keyboard would.
