@@ -31,6 +31,10 @@
 //! - [`redis_target`] parses a Redis URL (TLS files, ACL credentials) for the Redis
 //!   store and the health publisher alike, and words Redis's refusals.
 //!
+//! - [`dashboard`] renders the web pages of SPEC §15 from the same [`backend::Backend`]
+//!   reads and domain actions as the JSON routes, with embedded assets, signed session
+//!   cookies and CSRF tokens; [`http`] routes to it and checks access.
+//!
 //! - [`client`] is the command-line client of SPEC §16 (`overdue ping`, `run`, `jobs`),
 //!   in the same binary: it talks to a running monitor over HTTP and shares only the
 //!   domain parsers with the server.
@@ -41,6 +45,7 @@ pub mod alerts;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod health;
 pub mod http;
@@ -91,6 +96,8 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     #[error("cannot build the webhook client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("cannot set up dashboard sessions: {0}")]
+    Dashboard(#[from] dashboard::SessionError),
 }
 
 impl From<ConfigError> for RunError {
@@ -224,9 +231,11 @@ pub async fn run(
     }));
 
     let http_settings = settings.http;
+    let admin_token = http_settings.admin_token.as_ref().map(http::Token::new);
+    let sessions = dashboard::Sessions::new(admin_token.as_ref().map(http::Token::session_secret))?;
     let state = http::AppState::new(http::AppContext {
         backend: Arc::clone(&backend),
-        admin_token: http_settings.admin_token.as_ref().map(http::Token::new),
+        admin_token,
         ping_token: http_settings.ping_token.as_ref().map(http::Token::new),
         max_clock_skew_secs: http_settings.max_clock_skew_secs,
         health: Arc::clone(&health),
@@ -235,6 +244,7 @@ pub async fn run(
         channels: channel_stats,
         transports,
         public_badges: http_settings.public_badges,
+        dashboard: sessions,
     });
     if !http_settings.rate_limit.is_off() {
         tracing::info!(rate_limit = %http_settings.rate_limit, "per-client rate limit is on");

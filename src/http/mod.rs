@@ -34,14 +34,16 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::backend::Backend;
-pub use auth::Token;
+pub use auth::{cross_origin, see_other, Token, CSRF_FIELD, CSRF_HEADER, SIGN_IN_PATH};
 pub use channels::health_entries as channel_health_entries;
-use error::{ApiError, ErrorFormat};
+pub use error::ApiError;
+use error::ErrorFormat;
 pub use openapi::openapi;
 #[doc(hidden)]
 pub use ping::parse_run_for_fuzzing;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
+pub use query::Query;
 pub use rate_limit::{Limiter, RateLimit};
 pub use routes::{router, routes, Access, Route, Verb};
 
@@ -87,6 +89,9 @@ pub struct AppContext {
     pub transports: crate::alerts::Transports,
     /// `--public-badges`: the badge routes answer anyone; without it, 404.
     pub public_badges: bool,
+    /// The dashboard's session keys and signed-out sessions: the access checks and the
+    /// sign-in routes use it.
+    pub dashboard: crate::dashboard::Sessions,
 }
 
 impl std::ops::Deref for AppState {

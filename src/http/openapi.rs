@@ -70,6 +70,13 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         metrics::update_config,
         badges::svg_badge,
         badges::json_badge,
+        crate::dashboard::jobs_page::page,
+        crate::dashboard::health_page::page,
+        crate::dashboard::performance_page::page,
+        crate::dashboard::sign_in::form,
+        crate::dashboard::sign_in::sign_in,
+        crate::dashboard::sign_in::sign_out,
+        crate::dashboard::assets::asset,
     ),
     components(schemas(
         Job, JobStatus, Acknowledgement, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
@@ -84,6 +91,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
         (name = "channels", description = "Notification channels (SPEC §14)"),
         (name = "badges", description = "Status badges, with `--public-badges` (SPEC §15)"),
+        (name = "dashboard", description = "The web dashboard: HTML pages, forms and their assets (SPEC §15)"),
     )
 )]
 struct ApiDoc;

@@ -51,8 +51,13 @@ impl Verb {
 pub enum Access {
     /// Anyone (`/ping` asks for the ping token itself when `--ping-token` is set).
     Open,
-    /// With the admin token, when `--admin-token` is set.
+    /// With the admin token, when `--admin-token` is set; the dashboard's session
+    /// cookie stands for it (with a CSRF token on anything but `GET`).
     Admin,
+    /// A dashboard page or form (SPEC §15): with a session or the admin token when
+    /// `--admin-token` is set (a page without one is sent to the sign-in page); a post
+    /// always needs the page's CSRF token and this same origin.
+    Page,
 }
 
 /// One route: a method on a path template.
@@ -105,7 +110,8 @@ impl Endpoint {
 
 /// The table the router is built from.
 fn endpoints() -> Vec<Endpoint> {
-    use Access::{Admin, Open};
+    use crate::dashboard::{assets, health_page, jobs_page, performance_page, sign_in};
+    use Access::{Admin, Open, Page};
     use Verb::{Delete, Get, Post, Put};
     let badge = |path| endpoint(Get, path, Open, badges::badge).at(badges::ROUTE);
     vec![
@@ -169,6 +175,14 @@ fn endpoints() -> Vec<Endpoint> {
         // Open: the handler answers 404 without --public-badges.
         badge("/badge/{name}.svg"),
         badge("/badge/{name}.json").by_the_one_before(),
+        // The dashboard (SPEC §15).
+        endpoint(Get, "/", Page, jobs_page::page),
+        endpoint(Get, "/ui/health", Page, health_page::page),
+        endpoint(Get, "/ui/performance", Page, performance_page::page),
+        endpoint(Get, "/ui/sign-in", Open, sign_in::form),
+        endpoint(Post, "/ui/sign-in", Open, sign_in::sign_in),
+        endpoint(Post, "/ui/sign-out", Page, sign_in::sign_out),
+        endpoint(Get, "/ui/assets/{file}", Open, assets::asset),
     ]
 }
 
@@ -196,6 +210,10 @@ pub fn router(state: AppState) -> Router {
             Access::Admin => handler.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 auth::require_admin,
+            )),
+            Access::Page => handler.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_page,
             )),
         };
         // Methods of one path are merged into one method router.

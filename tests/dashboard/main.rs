@@ -1,0 +1,10 @@
+//! Black-box tests of the web dashboard (SPEC §15) through HTTP: sign-in, sessions,
+//! CSRF and cross-origin refusals, the pages and their markup, the assets. The browser
+//! scenarios live elsewhere; these read the HTML the server sends.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod access;
+mod assets;
+mod support;
