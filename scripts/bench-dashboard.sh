@@ -84,8 +84,9 @@ printf '  total HTML + assets: %d bytes (%.1f KB)\n' "$total" "$(awk -v t="$tota
 
 echo "== 3. page complete in headless Chromium, $LOADS loads"
 OVERDUE_BENCH_URL=$url OVERDUE_BENCH_RUNS=$LOADS \
-    cargo test --test browser timing -- --ignored --nocapture 2>&1 |
-    grep -E 'jobs page complete|browser:|panicked|FAILED' | sed 's/^/  /'
+    cargo test --test browser timing -- --ignored --nocapture >"$tmp/timing.txt" 2>&1 ||
+    echo "  the browser measurement failed:"
+grep -E -A2 'jobs page complete|browser:|panicked' "$tmp/timing.txt" | sed 's/^/  /'
 
 echo "== 4. GET /ping with and without a dashboard open, $ROUNDS rounds of wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 page_requests() {
