@@ -15,10 +15,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use crate::domain::selection::{Selected, Selection, Selector};
 pub use crate::domain::Ping;
 use crate::domain::{
     AdminAction, Alert, DeliveryEvent, Job, JobName, Policy, Refusal, Status, UnixTime,
 };
+
+/// Jobs read per `list` call when a store without its own [`Backend::select`] is
+/// scanned for one page of the dashboard.
+const SELECT_CHUNK: usize = 1_000;
 
 pub use self::redis::{RedisBackend, RedisStore};
 pub use local::LocalBackend;
@@ -164,6 +169,27 @@ pub trait Backend: StoreHealth {
     ) -> Result<Page, BackendError>;
 
     async fn counts(&self) -> Result<Counts, BackendError>;
+
+    /// One page of the dashboard's job list: every job is offered to the one rule of
+    /// [`crate::domain::selection`]. By default the jobs are read in chunks through
+    /// [`Backend::list`]; a store that holds them in memory offers them in place.
+    async fn select(&self, selection: Selection) -> Result<Selected, BackendError> {
+        let mut selector = Selector::new(selection);
+        let mut after: Option<JobName> = None;
+        loop {
+            let page = self
+                .list(None, after.as_ref().map(JobName::as_str), SELECT_CHUNK)
+                .await?;
+            for job in &page.jobs {
+                selector.offer(job);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(selector.finish())
+    }
 
     /// Marks jobs whose wake-up passed before `now` down (or raises their next
     /// reminder) and puts their alerts into the outbox in the same durable step.

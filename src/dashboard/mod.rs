@@ -9,7 +9,9 @@
 //! the [`Viewer`] into the request.
 
 pub mod assets;
+mod format;
 pub mod health_page;
+pub mod job_page;
 pub mod jobs_page;
 pub mod layout;
 pub mod performance_page;

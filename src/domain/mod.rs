@@ -14,6 +14,7 @@ mod job;
 mod name;
 mod run;
 mod schedule;
+pub mod selection;
 mod time;
 
 pub use admin::{pause_end, AdminAction, Note, Refusal, MAX_NOTE_BYTES};

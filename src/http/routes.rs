@@ -110,7 +110,7 @@ impl Endpoint {
 
 /// The table the router is built from.
 fn endpoints() -> Vec<Endpoint> {
-    use crate::dashboard::{assets, health_page, jobs_page, performance_page, sign_in};
+    use crate::dashboard::{assets, health_page, job_page, jobs_page, performance_page, sign_in};
     use Access::{Admin, Open, Page};
     use Verb::{Delete, Get, Post, Put};
     let badge = |path| endpoint(Get, path, Open, badges::badge).at(badges::ROUTE);
@@ -177,6 +177,11 @@ fn endpoints() -> Vec<Endpoint> {
         badge("/badge/{name}.json").by_the_one_before(),
         // The dashboard (SPEC §15).
         endpoint(Get, "/", Page, jobs_page::page),
+        endpoint(Get, "/ui/job", Page, job_page::page),
+        endpoint(Post, "/ui/job/pause", Page, job_page::pause),
+        endpoint(Post, "/ui/job/resume", Page, job_page::resume),
+        endpoint(Post, "/ui/job/ack", Page, job_page::ack),
+        endpoint(Post, "/ui/job/delete", Page, job_page::delete),
         endpoint(Get, "/ui/health", Page, health_page::page),
         endpoint(Get, "/ui/performance", Page, performance_page::page),
         endpoint(Get, "/ui/sign-in", Open, sign_in::form),

@@ -7,4 +7,6 @@ mod common;
 
 mod access;
 mod assets;
+mod job_page;
+mod jobs_page;
 mod support;

@@ -51,6 +51,7 @@ use super::{
     ActionOutcome, Backend, BackendError, BackendOptions, Counts, Delivery, EventPage, Page, Ping,
     PingOutcome, StoreHealth, StoreOp, StoreTimer, Wakers,
 };
+use crate::domain::selection::{Selected, Selection, Selector};
 use crate::domain::{
     is_due, AdminAction, Alert, Change, DeliveryEvent, Event, Job, JobName, PingEffect, Status,
     UnixTime,
@@ -429,6 +430,16 @@ impl Backend for LocalBackend {
 
     async fn counts(&self) -> Result<Counts, BackendError> {
         Ok(self.counts_now())
+    }
+
+    async fn select(&self, selection: Selection) -> Result<Selected, BackendError> {
+        // In place: one shard's read lock at a time, a job cloned only if it makes the
+        // page.
+        let mut selector = Selector::new(selection);
+        for entry in self.jobs.iter() {
+            selector.offer(&entry.job);
+        }
+        Ok(selector.finish())
     }
 
     async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {
