@@ -21,6 +21,7 @@ use percent_encoding::percent_decode_str;
 use super::error::ApiError;
 use super::query::Query;
 use super::AppState;
+use crate::domain::selection::is_running;
 use crate::domain::{Job, JobName, Status};
 use render::{Badge, Colour};
 
@@ -120,14 +121,10 @@ fn split(path: &str) -> Option<(Option<String>, Form)> {
 /// A job's badge message and colour: a pause and an outage say more than a run in
 /// progress, so they come first.
 fn shown(job: &Job) -> (&'static str, Colour) {
-    let running = job
-        .runs
-        .as_deref()
-        .is_some_and(|runs| !runs.open.is_empty());
     match job.status {
         Status::Paused => ("paused", Colour::Grey),
         Status::Down => ("down", Colour::Red),
-        Status::Up if running => ("running", Colour::Blue),
+        Status::Up if is_running(job) => ("running", Colour::Blue),
         Status::Up => ("up", Colour::Green),
     }
 }

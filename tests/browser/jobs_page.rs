@@ -56,11 +56,17 @@ async fn every_status_shows_by_word_and_a_job_going_down_shows_without_a_reload(
     start_run(app, "delta").await;
     let page = &session.page;
     page.goto(&session.url("/")).await;
+    // A run in progress is said beside the status, which stays up.
+    assert_eq!(
+        page.text("tr[data-job=delta] .status-running").await.trim(),
+        "running"
+    );
+    assert_eq!(page.count(".status-running").await, 1);
     for (name, word) in [
         ("alpha", "up"),
         ("bravo", "down"),
         ("charlie", "paused"),
-        ("delta", "running"),
+        ("delta", "up"),
         ("echo", "up"),
     ] {
         assert_eq!(row_status(&session, name).await, word, "{name}");
