@@ -28,6 +28,10 @@
 //!   operation (the backend reports them) and every delivery (a delivery observer) into
 //!   windowed histograms of constant size, for `/metrics` and `/metrics/performance`.
 //!
+//! - [`timeline`] is the ring of fixed capacity that the health and performance
+//!   samplers keep their figures in, for the dashboard's charts; each process samples
+//!   its own, a Redis replica too.
+//!
 //! - [`redis_target`] parses a Redis URL (TLS files, ACL credentials) for the Redis
 //!   store and the health publisher alike, and words Redis's refusals.
 //!
@@ -56,6 +60,7 @@ pub mod redis_target;
 pub mod secret;
 pub mod sweeper;
 mod sync;
+pub mod timeline;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
 /// offer; not part of the API.
@@ -217,6 +222,16 @@ pub async fn run(
         transports.clone(),
         observers,
     );
+    // The dashboard's charts: each process samples its own figures, a replica too.
+    let health_sampler = tokio::spawn(health::history::sample_periodically(
+        health.clone(),
+        background.clone(),
+    ));
+    let perf_sampler = tokio::spawn(perf::history::sample_periodically(
+        perf.clone(),
+        background.clone(),
+    ));
+
     let sweeper = tokio::spawn(sweeper::run(
         backend.clone(),
         signals.clone(),
@@ -257,6 +272,8 @@ pub async fn run(
     let _ = sweeper.await;
     let _ = dispatcher.await;
     let _ = health_evaluator.await;
+    let _ = health_sampler.await;
+    let _ = perf_sampler.await;
     if let Some(publisher) = health_publisher {
         let _ = publisher.await;
     }

@@ -383,6 +383,7 @@ impl Config {
                     metrics_every: self.health_metrics_every,
                     retention: self.health_retention,
                 }),
+                history_retention: self.health_retention,
             },
             perf: PerfSettings {
                 enabled: self.perf,

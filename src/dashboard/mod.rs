@@ -6,16 +6,17 @@
 //! [`crate::backend::Backend`] trait as the JSON routes and call the same domain
 //! actions; [`layout::layout`] wraps every page in the shared shell and its security
 //! headers. Who may see a page is decided by `http::auth::require_page`, which puts
-//! the [`Viewer`] into the request.
+//! the [`Viewer`] into the request. [`charts`] draws the health and performance
+//! pages' charts as inline SVG.
 
 pub mod assets;
+pub mod charts;
 mod format;
 pub mod health_page;
 pub mod job_page;
 pub mod jobs_page;
 pub mod layout;
 pub mod performance_page;
-mod placeholder;
 pub mod session;
 pub mod sign_in;
 mod viewer;

@@ -5,6 +5,8 @@
 //!   path) and the webhook's attempts, successes and last response.
 //! - [`conditions`] holds the conditions, their thresholds and [`evaluate`].
 //! - [`report`] holds the `/health` document and its indicators.
+//! - [`history`] keeps the status and main indicators sampled over the retention, in a
+//!   ring of fixed size, for the dashboard's chart.
 //! - [`monitor`] measures the indicators, evaluates the conditions, and notices when a
 //!   condition is raised or resolved (logged once, queued for publishing).
 //! - [`publisher`] owns the health Redis connection: status, metrics, history and the
@@ -12,6 +14,7 @@
 //!   so a dead or slow Redis never touches a ping or an alert delivery.
 
 pub mod conditions;
+pub mod history;
 pub mod hour_counters;
 pub mod monitor;
 pub mod publisher;
@@ -21,6 +24,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use conditions::{evaluate, Condition, HealthStatus, Measurement, Severity, Thresholds};
+pub use history::{HealthHistory, HealthPoint};
 pub use hour_counters::{DeliveryResult, HourCounter, SinkSnapshot, SinkStats};
 pub use monitor::{ChannelSummary, HealthMonitor, Settings};
 pub use publisher::{channel, EventQueue, PerformanceSummary, PublishSettings, Publisher};

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use super::conditions::{evaluate, Condition, HealthStatus, Measurement, Severity, Thresholds};
+use super::history::HealthHistory;
 use super::hour_counters::{DeliveryResult, HourCounter, SinkStats};
 use super::millis;
 use super::publisher::{EventQueue, PerformanceSummary, PublishSettings};
@@ -43,6 +44,9 @@ pub struct Settings {
     pub evaluate_every: Duration,
     /// Where and how often to publish; `None` publishes nothing.
     pub publishing: Option<PublishSettings>,
+    /// `--health-retention`: the span of the history the dashboard charts (kept in
+    /// every process, publishing or not).
+    pub history_retention: Duration,
 }
 
 /// The health Redis as the publisher last saw it.
@@ -78,6 +82,8 @@ pub struct HealthMonitor {
     performance: OnceLock<PerformanceSummary>,
     /// Set once at start by `run`: the per-channel entries of the report.
     channels: OnceLock<ChannelSummary>,
+    /// Written by the health sampler, read by the dashboard's health page.
+    history: HealthHistory,
 }
 
 impl HealthMonitor {
@@ -90,6 +96,7 @@ impl HealthMonitor {
         };
         Self {
             backend,
+            history: HealthHistory::new(settings.history_retention),
             settings,
             started: Instant::now(),
             pings: HourCounter::default(),
@@ -100,6 +107,16 @@ impl HealthMonitor {
             performance: OnceLock::new(),
             channels: OnceLock::new(),
         }
+    }
+
+    /// The thresholds the conditions are measured against.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.settings.thresholds
+    }
+
+    /// The health figures sampled over `--health-retention`, for the dashboard.
+    pub fn history(&self) -> &HealthHistory {
+        &self.history
     }
 
     /// `--service-name`.
@@ -550,6 +567,7 @@ mod tests {
                     metrics_every: Duration::from_secs(300),
                     retention: Duration::from_secs(3600),
                 }),
+                history_retention: Duration::from_secs(3600),
             },
             events,
         );

@@ -78,6 +78,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         crate::dashboard::job_page::delete,
         crate::dashboard::health_page::page,
         crate::dashboard::performance_page::page,
+        crate::dashboard::performance_page::save,
         crate::dashboard::sign_in::form,
         crate::dashboard::sign_in::sign_in,
         crate::dashboard::sign_in::sign_out,

@@ -184,6 +184,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Post, "/ui/job/delete", Page, job_page::delete),
         endpoint(Get, "/ui/health", Page, health_page::page),
         endpoint(Get, "/ui/performance", Page, performance_page::page),
+        endpoint(Post, "/ui/performance/config", Page, performance_page::save),
         endpoint(Get, "/ui/sign-in", Open, sign_in::form),
         endpoint(Post, "/ui/sign-in", Open, sign_in::sign_in),
         endpoint(Post, "/ui/sign-out", Page, sign_in::sign_out),

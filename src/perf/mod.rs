@@ -7,11 +7,14 @@
 //! windowed histogram for the JSON of `/metrics/performance` and fixed Prometheus
 //! buckets since start for `/metrics` ([`histogram`], [`export`]). Recording takes no lock
 //! and allocates nothing once a series exists; the route series are found in a
-//! fixed-size table whose reads are single atomic loads.
+//! fixed-size table whose reads are single atomic loads. A sampler ([`history`]) reads
+//! the series on its own interval and keeps the request rate and latency over the
+//! retention in a ring of fixed size, for the dashboard's charts.
 
 mod export;
 mod fields;
 pub mod histogram;
+pub mod history;
 mod layer;
 mod routes;
 mod series;
@@ -29,6 +32,8 @@ use crate::sync::lock;
 pub use export::{Gauges, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
 use fields::*;
 use histogram::{Stats, Tick};
+use history::PerfHistory;
+pub use history::PerfPoint;
 pub use layer::{Timing, TimingFuture, TimingLayer};
 pub use routes::method_label;
 use routes::{is_ping, RouteTable, STATUS_MIN};
@@ -88,6 +93,8 @@ struct Registry {
     channel_attempts: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
     /// Pings answered 2xx; counted even with timing off (it is a count, not a timing).
     pings: AtomicU64,
+    /// Written by the sampler of [`history`], read by the dashboard's performance page.
+    history: PerfHistory,
 }
 
 /// Run-time settings: atomics, read on every request, so a change applies at once.
@@ -129,6 +136,7 @@ impl Perf {
             alerts: std::array::from_fn(|_| Series::default()),
             channel_attempts: Mutex::new(std::collections::BTreeMap::new()),
             pings: AtomicU64::new(0),
+            history: PerfHistory::default(),
         }))
     }
 
@@ -141,6 +149,19 @@ impl Perf {
             .iter()
             .map(|((channel, outcome), count)| (channel.clone(), *outcome, *count))
             .collect()
+    }
+
+    /// The window the aggregates and the charts cover (`--perf-retention`, or as the
+    /// configuration route last set it).
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.0.clock.retention_secs.load(Ordering::Acquire))
+    }
+
+    /// The retention and the request figures sampled within it, oldest first.
+    pub fn history(&self) -> (Duration, Vec<crate::timeline::Sample<PerfPoint>>) {
+        let retention = self.retention();
+        let now = crate::domain::UnixTime::now().millis();
+        (retention, self.0.history.window(now, retention))
     }
 
     /// Whether anything is timed (`--perf`, `enabled`).

@@ -15,6 +15,7 @@ mod common;
 mod redis_server;
 
 mod backend;
+mod dashboard;
 mod history;
 mod outage;
 mod pause;
@@ -135,4 +136,8 @@ conformance!(pauses => pause:
     a_pause_survives_a_restart_and_a_window_that_ended_meanwhile_resumes,
     a_window_end_is_a_wake_up_and_resume_takes_the_later_deadline,
     resume_and_ack_apply_only_to_paused_and_down_jobs,
+);
+
+conformance!(dashboard_pages => dashboard:
+    the_jobs_page_selects_the_same_page_on_every_store,
 );

@@ -7,6 +7,8 @@ mod common;
 
 mod access;
 mod assets;
+mod health_page;
 mod job_page;
 mod jobs_page;
+mod performance_page;
 mod support;
