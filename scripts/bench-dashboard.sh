@@ -5,13 +5,15 @@
 #   bash scripts/bench-dashboard.sh
 #   JOBS=10000 ROUNDS=5 bash scripts/bench-dashboard.sh
 #
-# Environment: JOBS (100000), REQUESTS (21: timed GET / for the server time), LOADS (9:
-# page loads in Chromium), ROUNDS (3), DURATION (8s), CONNECTIONS (32), THREADS (1).
+# Environment: JOBS (100000), REQUESTS (21, or SAMPLES: timed requests per view), LOADS (9: page
+# loads in Chromium), ROUNDS (3), DURATION (8s), CONNECTIONS (32), THREADS (1).
 #
 # Steps, on one release overdue (SQLite store, --timing-header) with JOBS jobs:
 #  1. server time of the first jobs page: REQUESTS requests of GET / after one warm-up;
 #     the median of the server's own Server-Timing (app;dur) and of curl's
-#     time_starttransfer (which adds loopback and HTTP parsing);
+#     time_starttransfer (which adds loopback and HTTP parsing); then the median and
+#     largest server time and the size of the other views (the fragment the page's
+#     script refreshes, a search, a status filter, two sorts, the last page);
 #  2. page weight: the HTML of GET / and every CSS, JS and icon it links under
 #     /ui/assets/, uncompressed; each asset's Cache-Control, and its Content-Encoding
 #     when gzip is accepted;
@@ -30,7 +32,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 JOBS=${JOBS:-100000}
-REQUESTS=${REQUESTS:-21}
+REQUESTS=${REQUESTS:-${SAMPLES:-21}}
 LOADS=${LOADS:-9}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8s}
@@ -66,6 +68,25 @@ ttfb_ms=$(awk '{ print $2 * 1000 }' "$tmp/server.txt" | median)
 printf '  median Server-Timing app: %.2f ms   median curl time_starttransfer: %.2f ms\n' \
     "$server_ms" "$ttfb_ms"
 awk '{ printf "%s ", $1 } END { print "" }' "$tmp/server.txt" | sed 's/^/  every app;dur (ms): /'
+# Server time of GET $1 (extra curl arguments follow), one per line, $REQUESTS times.
+server_times() {
+    local path=$1 i
+    shift
+    for i in $(seq 1 "$REQUESTS"); do
+        curl -sS -o /dev/null -D - "$@" "$url$path" |
+            sed -n 's/^[Ss]erver-[Tt]iming: app;dur=\([0-9.]*\).*/\1/p'
+    done
+}
+last_page=$(( (JOBS + 99) / 100 ))
+for view in "/?q=job-9999" "/?status=down" "/?sort=deadline" "/?sort=last_ping" "/?page=$last_page"; do
+    times=$(server_times "$view")
+    size=$(curl -sS "$url$view" | wc -c)
+    printf '  %-22s median %7.2f ms   max %7.2f ms   %7d bytes\n' "$view" \
+        "$(median <<<"$times")" "$(sort -g <<<"$times" | tail -n 1)" "$size"
+done
+times=$(server_times "/" -H "X-Overdue-Fragment: jobs")
+printf '  %-22s median %7.2f ms   max %7.2f ms\n' "/ (fragment)" \
+    "$(median <<<"$times")" "$(sort -g <<<"$times" | tail -n 1)"
 
 echo "== 2. page weight of GET / (uncompressed) and its assets"
 html_bytes=$(curl -fsS "$url/" | tee "$tmp/page.html" | wc -c)

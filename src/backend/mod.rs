@@ -171,8 +171,9 @@ pub trait Backend: StoreHealth {
     async fn counts(&self) -> Result<Counts, BackendError>;
 
     /// One page of the dashboard's job list: every job is offered to the one rule of
-    /// [`crate::domain::selection`]. By default the jobs are read in chunks through
-    /// [`Backend::list`]; a store that holds them in memory offers them in place.
+    /// [`crate::domain::selection`], then the page's jobs are read by name. By default
+    /// the jobs are read in chunks through [`Backend::list`]; a store that holds them in
+    /// memory offers them in place.
     async fn select(&self, selection: Selection) -> Result<Selected, BackendError> {
         let mut selector = Selector::new(selection);
         let mut after: Option<JobName> = None;
@@ -188,7 +189,14 @@ pub trait Backend: StoreHealth {
                 None => break,
             }
         }
-        Ok(selector.finish())
+        let chosen = selector.finish();
+        let mut jobs = Vec::with_capacity(chosen.names.len());
+        for name in &chosen.names {
+            if let Some(job) = self.get(name).await? {
+                jobs.push(job);
+            }
+        }
+        Ok(chosen.with_jobs(jobs))
     }
 
     /// Marks jobs whose wake-up passed before `now` down (or raises their next

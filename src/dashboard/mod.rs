@@ -22,5 +22,5 @@ pub mod sign_in;
 mod viewer;
 
 pub use layout::{layout, render, Nav, Page, CONTENT_SECURITY_POLICY};
-pub use session::{same_origin, SessionError, Sessions};
+pub use session::{named_same_origin, same_origin, SessionError, Sessions};
 pub use viewer::Viewer;

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::error::{ApiError, Unauthorized};
 use super::query::Query;
 use super::{AppState, MAX_BODY_BYTES};
-use crate::dashboard::{same_origin, Viewer};
+use crate::dashboard::{named_same_origin, same_origin, Viewer};
 use crate::domain::UnixTime;
 use crate::secret::Secret;
 
@@ -82,7 +82,7 @@ pub async fn require_admin(State(app): State<AppState>, request: Request, next: 
             if is_safe(request.method()) {
                 return next.run(request).await;
             }
-            if !same_origin(headers) {
+            if !named_same_origin(headers) {
                 return cross_origin();
             }
             let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());

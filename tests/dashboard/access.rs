@@ -170,6 +170,15 @@ async fn the_json_admin_routes_accept_the_session_cookie() {
     let response = dash
         .client
         .post(dash.app.url("/ping/backup/pause"))
+        .header("cookie", dash.cookie.clone().unwrap())
+        .header("x-csrf-token", csrf.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "no origin at all");
+    let response = dash
+        .client
+        .post(dash.app.url("/ping/backup/pause"))
         .headers(dash.browser_headers())
         .header("x-csrf-token", csrf.as_str())
         .send()
@@ -192,7 +201,14 @@ async fn without_an_admin_token_the_dashboard_is_open_but_posts_still_need_the_c
 #[tokio::test]
 async fn every_page_carries_the_content_security_policy_and_the_other_headers() {
     let dash = Dash::signed_in(&[]).await;
-    for path in ["/ui/health", "/ui/performance", "/ui/sign-in"] {
+    assert_eq!(dash.app.ping("backup", "1h").await.status(), 200);
+    for path in [
+        "/",
+        "/ui/job?name=backup",
+        "/ui/health",
+        "/ui/performance",
+        "/ui/sign-in",
+    ] {
         let response = dash.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         let headers = response.headers();

@@ -433,13 +433,18 @@ impl Backend for LocalBackend {
     }
 
     async fn select(&self, selection: Selection) -> Result<Selected, BackendError> {
-        // In place: one shard's read lock at a time, a job cloned only if it makes the
-        // page.
+        // In place: one shard's read lock at a time, and only the page's jobs cloned.
         let mut selector = Selector::new(selection);
         for entry in self.jobs.iter() {
             selector.offer(&entry.job);
         }
-        Ok(selector.finish())
+        let chosen = selector.finish();
+        let jobs = chosen
+            .names
+            .iter()
+            .filter_map(|name| self.jobs.get(name).map(|entry| entry.job.clone()))
+            .collect();
+        Ok(chosen.with_jobs(jobs))
     }
 
     async fn take_due(&self, now: UnixTime, limit: usize) -> Result<Vec<Alert>, BackendError> {
