@@ -260,6 +260,7 @@ pub async fn run(
         rate_limiter: http::Limiter::new(http_settings.rate_limit).map(Arc::new),
         channels: channel_stats,
         transports,
+        public_badges: http_settings.public_badges,
         dashboard: sessions,
     });
     if !http_settings.rate_limit.is_off() {

@@ -188,6 +188,11 @@ pub struct Config {
     /// Add `Server-Timing: app;dur=<ms>` to every response
     #[arg(long, env = "OVERDUE_TIMING_HEADER", default_value = "false", value_parser = perf_bool, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub timing_header: bool,
+
+    // Badges (SPEC §15).
+    /// Serve status badges (GET /badge/{name}.svg and .json) to anyone, without a token; otherwise they answer 404
+    #[arg(long, env = "OVERDUE_PUBLIC_BADGES", default_value = "false", value_parser = perf_bool, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub public_badges: bool,
 }
 
 /// `--log-format`.
@@ -249,6 +254,8 @@ pub struct HttpSettings {
     pub max_clock_skew_secs: u64,
     pub rate_limit: RateLimit,
     pub serve: ServeOptions,
+    /// `--public-badges`: the badge routes answer anyone; without it they answer 404.
+    pub public_badges: bool,
 }
 
 impl Config {
@@ -397,6 +404,7 @@ impl Config {
                     // every ping's event shows it.
                     peer_address: !rate_limit.is_off() || self.history > 0,
                 },
+                public_badges: self.public_badges,
             },
         })
     }

@@ -313,3 +313,29 @@ fn a_channel_given_twice_is_refused_naming_notify() {
     ])
     .is_none());
 }
+
+#[test]
+fn badges_are_private_unless_public_badges_is_given() {
+    let off = Config::parse_from(["overdue"]).settings().unwrap().http;
+    assert!(!off.public_badges, "the default of SPEC §2 is false");
+    for on in [
+        &["overdue", "--public-badges"][..],
+        &["overdue", "--public-badges", "true"],
+    ] {
+        assert!(
+            Config::parse_from(on)
+                .settings()
+                .unwrap()
+                .http
+                .public_badges
+        );
+    }
+    assert!(
+        !Config::parse_from(["overdue", "--public-badges", "false"])
+            .settings()
+            .unwrap()
+            .http
+            .public_badges
+    );
+    assert!(Config::try_parse_from(["overdue", "--public-badges", "sometimes"]).is_err());
+}

@@ -3,6 +3,7 @@
 
 mod actions;
 mod auth;
+mod badges;
 mod channels;
 mod error;
 mod error_shape;
@@ -86,6 +87,8 @@ pub struct AppContext {
     pub channels: crate::alerts::DispatcherStats,
     /// The transports, for `POST /channels/test`.
     pub transports: crate::alerts::Transports,
+    /// `--public-badges`: the badge routes answer anyone; without it, 404.
+    pub public_badges: bool,
     /// The dashboard's session keys and signed-out sessions: the access checks and the
     /// sign-in routes use it.
     pub dashboard: crate::dashboard::Sessions,

@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::ApiError;
-use super::{actions, channels, health, healthchecks, jobs, metrics, ping, probes};
+use super::{actions, badges, channels, health, healthchecks, jobs, metrics, ping, probes};
 
 /// The security scheme of the admin routes (SPEC §4).
 pub const ADMIN_TOKEN: &str = "admin_token";
@@ -68,6 +68,8 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         metrics::performance,
         metrics::config,
         metrics::update_config,
+        badges::svg_badge,
+        badges::json_badge,
         crate::dashboard::jobs_page::page,
         crate::dashboard::job_page::page,
         crate::dashboard::job_page::pause,
@@ -85,7 +87,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
     components(schemas(
         Job, JobStatus, Acknowledgement, JobPage, Event, EventKind, EventPage, ping::PingState, ErrorBody, Deleted, HealthDocument, HealthStatus,
         Performance, PerfConfig, PerfConfigUpdate, ChannelList, ChannelInfo,
-        ChannelTestResults, ChannelTestResult, ChannelHealth,
+        ChannelTestResults, ChannelTestResult, ChannelHealth, ShieldsBadge,
     )),
     modifiers(&SecuritySchemes, &ErrorBodies),
     tags(
@@ -94,6 +96,7 @@ pub const PING_TOKEN_QUERY: &str = "ping_token_query";
         (name = "healthchecks", description = "Healthchecks' ping API by slug, for the tools made for it (SPEC §10)"),
         (name = "monitor", description = "The monitor's own health and metrics (SPEC §6, §7)"),
         (name = "channels", description = "Notification channels (SPEC §14)"),
+        (name = "badges", description = "Status badges, with `--public-badges` (SPEC §15)"),
         (name = "dashboard", description = "The web dashboard: HTML pages, forms and their assets (SPEC §15)"),
     )
 )]
@@ -207,6 +210,21 @@ impl Modify for ErrorBodies {
             }
         }
     }
+}
+
+/// A badge in the shields.io endpoint form (SPEC §15).
+#[derive(ToSchema)]
+#[schema(example = json!({"schemaVersion": 1, "label": "backup", "message": "up", "color": "green"}))]
+#[allow(dead_code, non_snake_case)] // A schema only: badges are written by `badges`.
+pub struct ShieldsBadge {
+    /// Always 1.
+    schemaVersion: u8,
+    /// The job's name, or the `label` parameter.
+    label: String,
+    /// `up`, `down`, `paused`, `running`, or `unknown` for a name that is no job.
+    message: String,
+    /// `green`, `red`, `grey` (paused, unknown) or `blue` (running).
+    color: String,
 }
 
 /// An error, for a client that sent `Accept: application/json`.

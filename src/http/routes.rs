@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::error_shape::ErrorShapeLayer;
 use super::timeout::RequestTimeoutLayer;
 use super::{
-    actions, auth, channels, health, healthchecks, jobs, metrics, openapi, ping, probes,
+    actions, auth, badges, channels, health, healthchecks, jobs, metrics, openapi, ping, probes,
     rate_limit, AppState,
 };
 use super::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
@@ -72,7 +72,11 @@ pub struct Route {
 /// A route and its handler.
 struct Endpoint {
     route: Route,
-    handler: MethodRouter<AppState>,
+    /// The router's pattern, the route's path unless the router cannot match it.
+    pattern: &'static str,
+    /// `None` when the handler of another endpoint with the same pattern and verb
+    /// serves this route too.
+    handler: Option<MethodRouter<AppState>>,
 }
 
 fn endpoint<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Endpoint
@@ -82,7 +86,25 @@ where
 {
     Endpoint {
         route: Route { verb, path, access },
-        handler: on(verb.filter(), handler),
+        pattern: path,
+        handler: Some(on(verb.filter(), handler)),
+    }
+}
+
+impl Endpoint {
+    /// Served at the router's `pattern` instead of its path: the router cannot match
+    /// a suffix after a parameter (`/badge/{name}.svg`).
+    fn at(self, pattern: &'static str) -> Self {
+        Self { pattern, ..self }
+    }
+
+    /// Served by the endpoint before it, whose handler has the same pattern and verb
+    /// and tells the two apart itself.
+    fn by_the_one_before(self) -> Self {
+        Self {
+            handler: None,
+            ..self
+        }
     }
 }
 
@@ -91,6 +113,7 @@ fn endpoints() -> Vec<Endpoint> {
     use crate::dashboard::{assets, health_page, job_page, jobs_page, performance_page, sign_in};
     use Access::{Admin, Open, Page};
     use Verb::{Delete, Get, Post, Put};
+    let badge = |path| endpoint(Get, path, Open, badges::badge).at(badges::ROUTE);
     vec![
         endpoint(Get, "/ping", Open, ping::get_ping),
         endpoint(Post, "/ping", Open, ping::post_ping),
@@ -149,6 +172,9 @@ fn endpoints() -> Vec<Endpoint> {
             Admin,
             metrics::update_config,
         ),
+        // Open: the handler answers 404 without --public-badges.
+        badge("/badge/{name}.svg"),
+        badge("/badge/{name}.json").by_the_one_before(),
         // The dashboard (SPEC §15).
         endpoint(Get, "/", Page, jobs_page::page),
         endpoint(Get, "/ui/job", Page, job_page::page),
@@ -176,7 +202,15 @@ pub fn router(state: AppState) -> Router {
     let timing = state.perf.layer();
     let limiter = state.rate_limiter.clone();
     let mut routes = Router::new();
-    for Endpoint { route, handler } in endpoints() {
+    for Endpoint {
+        route,
+        pattern,
+        handler,
+    } in endpoints()
+    {
+        let Some(handler) = handler else {
+            continue;
+        };
         let handler = match route.access {
             Access::Open => handler,
             Access::Admin => handler.route_layer(middleware::from_fn_with_state(
@@ -189,7 +223,7 @@ pub fn router(state: AppState) -> Router {
             )),
         };
         // Methods of one path are merged into one method router.
-        routes = routes.route(route.path, handler);
+        routes = routes.route(pattern, handler);
     }
     let routes = routes
         .fallback(|| async { ApiError::not_found("not found") })
@@ -214,4 +248,28 @@ pub fn router(state: AppState) -> Router {
                 .layer(RequestTimeoutLayer::new(REQUEST_TIMEOUT))
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_without_a_handler_is_served_by_the_one_before() {
+        let table = endpoints();
+        for pair in table.windows(2) {
+            let [before, served] = pair else { continue };
+            if served.handler.is_none() {
+                assert!(before.handler.is_some(), "{:?}", served.route);
+                assert_eq!(before.pattern, served.pattern, "{:?}", served.route);
+                assert_eq!(before.route.verb, served.route.verb, "{:?}", served.route);
+                assert_eq!(
+                    before.route.access, served.route.access,
+                    "{:?}",
+                    served.route
+                );
+            }
+        }
+        assert!(table.first().is_some_and(|e| e.handler.is_some()));
+    }
 }

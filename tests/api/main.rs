@@ -5,6 +5,7 @@
 mod common;
 
 mod arbitrary_queries;
+mod badges;
 mod connections;
 mod errors;
 mod frequency;

@@ -35,6 +35,7 @@ fn help_exits_zero_and_lists_every_option_with_its_environment_variable_and_defa
         ("--rate-limit", "OVERDUE_RATE_LIMIT", Some("off")),
         ("--service-name", "OVERDUE_SERVICE_NAME", Some("overdue")),
         ("--log-format", "OVERDUE_LOG_FORMAT", Some("json")),
+        ("--public-badges", "OVERDUE_PUBLIC_BADGES", Some("false")),
     ];
     for (flag, env, default) in options {
         let block = option_block(&help, flag)
