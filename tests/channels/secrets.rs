@@ -1,6 +1,6 @@
 //! Secrets planted in every kind's URL (tokens, passwords, paths, queries) never show
 //! in the log at trace level, `/health`, `/metrics`, `/channels`, the answer of
-//! `POST /channels/test`, a job's delivery events, the SQLite store's files, a start
+//! `POST /channels/test`, a job's delivery events, the dashboard's pages, the SQLite store's files, a start
 //! refused for a bad URL, or `--help`.
 
 use std::time::{Duration, Instant};
@@ -100,6 +100,11 @@ async fn secrets_in_channel_urls_never_appear_in_logs_answers_or_errors() {
         "/channels",
         "/metrics/performance",
         "/ping/secretive/events",
+        // The dashboard (SPEC §14: never in the dashboard either).
+        "/",
+        "/ui/job?name=secretive",
+        "/ui/health",
+        "/ui/performance",
     ] {
         let body = client
             .get(server.url(path))
@@ -110,6 +115,13 @@ async fn secrets_in_channel_urls_never_appear_in_logs_answers_or_errors() {
             .await
             .expect("body");
         assert_hidden(path, &body);
+        // The pages that list channels do show them, by their redacted names.
+        if path == "/ui/health" || path.starts_with("/ui/job") {
+            assert!(
+                body.contains("slack:127.0.0.1"),
+                "{path} names the channels:\n{body}"
+            );
+        }
     }
     let log = server.log();
     assert!(
