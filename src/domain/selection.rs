@@ -1,9 +1,11 @@
 //! Which jobs one page of the dashboard's job list shows (SPEC §15): filter by status,
 //! search by name, sort, and take one page, as one rule that every store feeds.
 //!
-//! The jobs are offered one at a time and only the names of the best `offset + limit`
-//! are kept (a bounded heap of cheap name handles), so a store can hand over every job
-//! it holds without copying any: it reads the page's jobs by name at the end.
+//! The jobs are offered one at a time and only name handles are kept, so a store can
+//! hand over every job it holds without copying any: it reads the page's jobs by name
+//! at the end. A first page keeps the best `offset + limit` in a bounded heap; a deep
+//! page keeps every match and picks its slice with two linear selections, since a heap
+//! of nearly every job costs a sort.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -217,8 +219,12 @@ pub struct Selector {
     /// The search, lowercased once.
     needle: Option<String>,
     keep: usize,
-    /// The best `keep` jobs so far; the worst of them on top.
+    /// The best `keep` jobs so far; the worst of them on top. Used for the first
+    /// pages, where `keep` is small.
     heap: BinaryHeap<Ranked>,
+    /// Every matching job, for deep pages: one linear selection at the end costs less
+    /// than keeping a heap of nearly every job in order.
+    every: Vec<Ranked>,
     matched: usize,
     totals: Totals,
 }
@@ -237,6 +243,7 @@ impl Selector {
             needle,
             keep,
             heap: BinaryHeap::new(),
+            every: Vec::new(),
             matched: 0,
             totals: Totals::default(),
         }
@@ -266,6 +273,13 @@ impl Selector {
             return;
         }
         let rank = self.selection.sort.rank(job);
+        if self.keep > HEAP_KEEP_MAX {
+            self.every.push(Ranked {
+                rank,
+                name: job.name.clone(),
+            });
+            return;
+        }
         if self.heap.len() < self.keep {
             self.heap.push(Ranked {
                 rank,
@@ -289,20 +303,47 @@ impl Selector {
 
     /// The page's names.
     pub fn finish(self) -> Chosen {
-        let names = self
-            .heap
-            .into_sorted_vec()
-            .into_iter()
-            .skip(self.selection.offset)
-            .take(self.selection.limit)
-            .map(|r| r.name)
-            .collect();
+        let Selection { offset, limit, .. } = self.selection;
+        let names = if self.keep > HEAP_KEEP_MAX {
+            page_of(self.every, offset, limit)
+        } else {
+            self.heap
+                .into_sorted_vec()
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|r| r.name)
+                .collect()
+        };
         Chosen {
             names,
             matched: self.matched,
             totals: self.totals,
         }
     }
+}
+
+/// Past this many kept jobs (`offset + limit`), a page is chosen from every matching job
+/// at the end instead of through a heap.
+const HEAP_KEEP_MAX: usize = 2_000;
+
+/// The names at `offset..offset + limit` of the order of `every`, with two linear
+/// selections and a sort of the page alone.
+fn page_of(mut every: Vec<Ranked>, offset: usize, limit: usize) -> Vec<JobName> {
+    if offset >= every.len() || limit == 0 {
+        return Vec::new();
+    }
+    if offset > 0 {
+        every.select_nth_unstable(offset);
+    }
+    let tail = &mut every[offset..];
+    if tail.len() > limit {
+        tail.select_nth_unstable(limit);
+    }
+    let end = limit.min(tail.len());
+    let page = &mut tail[..end];
+    page.sort_unstable();
+    page.iter().map(|r| r.name.clone()).collect()
 }
 
 /// Whether `haystack` contains `needle` (already lowercase), ignoring case; without an
@@ -463,6 +504,40 @@ mod tests {
             }
             times.sort();
             eprintln!("offset {offset}: median {:?}", times[2]);
+        }
+    }
+
+    #[test]
+    fn first_and_deep_pages_are_slices_of_one_full_sort() {
+        // Ties on the last ping (a few values for 3,000 jobs), so names break them.
+        let jobs: Vec<Job> = (0..3_000)
+            .map(|i| {
+                job(
+                    &format!("job-{}", (i * 7_919) % 3_000),
+                    1_800_000_000 + (i * 31) % 7,
+                    Status::Up,
+                )
+            })
+            .collect();
+        let mut order: Vec<(i64, &str)> = jobs
+            .iter()
+            .map(|j| (j.last_ping.millis(), j.name.as_str()))
+            .collect();
+        order.sort();
+        // Offsets on both sides of HEAP_KEEP_MAX, and past the end.
+        for offset in [0, 100, 1_850, 1_900, 1_901, 2_000, 2_950, 2_999, 3_000] {
+            let page = select(
+                &jobs,
+                Selection {
+                    sort: SortKey::LastPing,
+                    offset,
+                    limit: 100,
+                    ..Selection::default()
+                },
+            );
+            let expected: Vec<&str> = order.iter().skip(offset).take(100).map(|o| o.1).collect();
+            assert_eq!(names(&page), expected, "offset {offset}");
+            assert_eq!(page.matched, 3_000);
         }
     }
 
