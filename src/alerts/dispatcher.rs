@@ -19,8 +19,15 @@ use super::channels::{Channel, ChannelKind, Outcome, Transports};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
-/// Deliveries in flight at once per channel; one per job and channel at most.
+/// Deliveries in flight at once over all channels, shared out evenly between them;
+/// one per job and channel at most. Each delivery costs the process CPU (the request,
+/// its acknowledgement and its history event) that pings share: more channels do not
+/// multiply it, so a burst through several channels takes no more of the pings' share
+/// than one through a single channel.
 const CONCURRENCY: usize = 64;
+/// Slots each channel keeps however many there are: its own, so that a channel that
+/// hangs fills only these, and enough for a burst to drain well within its bound.
+const MIN_CHANNEL_SLOTS: usize = 16;
 /// How long an entry whose channel has no free slot waits before it is offered again.
 const DEFER: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -201,10 +208,11 @@ impl Dispatcher {
         transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
     ) -> Self {
+        let per_channel = channel_slots(stats.channels.len());
         let slots = stats
             .channels
             .iter()
-            .map(|_| Arc::new(Semaphore::new(CONCURRENCY)))
+            .map(|_| Arc::new(Semaphore::new(per_channel)))
             .collect();
         let by_key = stats
             .channels
@@ -553,6 +561,12 @@ impl Dispatcher {
     }
 }
 
+/// Delivery slots of each of `channels` channels: [`CONCURRENCY`] shared out, never
+/// fewer than [`MIN_CHANNEL_SLOTS`].
+fn channel_slots(channels: usize) -> usize {
+    (CONCURRENCY / channels.max(1)).max(MIN_CHANNEL_SLOTS)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -588,6 +602,16 @@ pub fn backoff(previous_attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_share_the_slots_but_each_keeps_a_floor() {
+        assert_eq!(channel_slots(0), 64);
+        assert_eq!(channel_slots(1), 64);
+        assert_eq!(channel_slots(2), 32);
+        assert_eq!(channel_slots(3), 21);
+        assert_eq!(channel_slots(4), 16);
+        assert_eq!(channel_slots(10), 16);
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
