@@ -18,9 +18,9 @@ with whitespace replaced by `_`.
 
 One asyncio event loop and a bare protocol, not a thread per connection: the sink runs
 on the same cores as the overdue it measures, so each request must cost it little (a
-thread per connection and http.server's parsing took about a quarter of a core per
-sink at a burst's rate; see docs/perf-log/2026-12-07-channel-burst.md). The delay is a
-timer, so a sink that answers after 30 s holds no thread either.
+thread per connection and http.server's parsing made the sinks as costly as overdue
+itself during a burst; see docs/adr/0008-python-burst-sinks-kept.md). The delay is a
+timer, so a sink that answers after HANG_MS holds no thread either.
 """
 
 import asyncio
