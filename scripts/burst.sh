@@ -251,8 +251,10 @@ read -r distinct first_ms last_ms < <(awk '
     }
     END { print n, first, last }' "$alerts")
 span_ms=$((last_ms - burst_s * 1000))
+# The dispatcher shares 64 delivery slots between the channels, at least 16 each.
+slots=$((64 / CHANNELS > 16 ? 64 / CHANNELS : 16))
 echo "  D -> first arrival $((first_ms - burst_s * 1000)) ms, D -> last arrival $span_ms ms" \
-    "(floor at 64 in flight x $DELAY_MS ms: $((DUE * DELAY_MS / 64)) ms)"
+    "(floor at $slots in flight per channel x $DELAY_MS ms: $((DUE * DELAY_MS / slots)) ms)"
 sort -n "$tmp/delays.txt" | awk '
     { v[NR] = $1 }
     function pct(p,  k) { k = int(NR * p / 100 + 0.999999); if (k < 1) k = 1; return v[k] }

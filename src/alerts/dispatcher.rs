@@ -6,12 +6,12 @@
 //! the outbox only after its channel took or refused it, or when it gives up, so a
 //! restart never loses one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -19,8 +19,15 @@ use super::channels::{Channel, ChannelKind, Outcome, Transports};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, DeliveryEvent, UnixTime};
 
-/// Deliveries in flight at once per channel; one per job and channel at most.
+/// Deliveries in flight at once over all channels, shared out evenly between them;
+/// one per job and channel at most. Each delivery costs the process CPU (the request,
+/// its acknowledgement and its history event) that pings share: more channels do not
+/// multiply it, so a burst through several channels takes no more of the pings' share
+/// than one through a single channel.
 const CONCURRENCY: usize = 64;
+/// Slots each channel keeps however many there are: its own, so that a channel that
+/// hangs fills only these, and enough for a burst to drain well within its bound.
+const MIN_CHANNEL_SLOTS: usize = 16;
 /// How long an entry whose channel has no free slot waits before it is offered again.
 const DEFER: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -201,10 +208,11 @@ impl Dispatcher {
         transports: Transports,
         observers: Vec<Arc<dyn DeliveryObserver>>,
     ) -> Self {
+        let per_channel = channel_slots(stats.channels.len());
         let slots = stats
             .channels
             .iter()
-            .map(|_| Arc::new(Semaphore::new(CONCURRENCY)))
+            .map(|_| Arc::new(Semaphore::new(per_channel)))
             .collect();
         let by_key = stats
             .channels
@@ -252,45 +260,45 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let mut tasks = JoinSet::new();
+        let mut waiting = Waiting::new(this.slots.len());
         loop {
             while tasks.try_join_next().is_some() {}
-            let now = UnixTime::now();
+            let mut deferred = Vec::new();
+            this.start_waiting(&mut waiting, &mut tasks, &mut deferred);
             let free = this.free_slots();
             if free > 0 {
-                let leased = match this.backend.lease_alerts(now, free).await {
+                let leased = match this.backend.lease_alerts(UnixTime::now(), free).await {
                     Ok(leased) => leased,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot lease alerts; retrying shortly");
                         Vec::new()
                     }
                 };
-                let mut deferred = Vec::new();
                 for pending in leased {
-                    let slots = match this.target(&pending) {
-                        Target::Channel(index) => this.slots.get(index).cloned(),
-                        Target::Log => Some(this.log_slots.clone()),
+                    let (slots, index) = match this.target(&pending) {
+                        Target::Channel(index) => (this.slots.get(index).cloned(), Some(index)),
+                        Target::Log => (Some(this.log_slots.clone()), None),
                         Target::Gone => {
                             let this = this.clone();
                             tasks.spawn(async move { this.drop_gone(pending).await });
                             continue;
                         }
                     };
-                    let Some(Ok(permit)) = slots.map(Semaphore::try_acquire_owned) else {
-                        // Its channel is busy: offered again shortly, behind the
-                        // entries of the channels that have room.
-                        deferred.push(pending);
-                        continue;
-                    };
-                    let this = this.clone();
-                    tasks.spawn(async move {
-                        this.deliver(pending).await;
-                        drop(permit);
-                    });
+                    match slots.map(Semaphore::try_acquire_owned) {
+                        Some(Ok(permit)) => this.start(&mut tasks, pending, permit),
+                        // Its channel is busy: it waits here for the channel's next free
+                        // slot, or, when too many already wait, is offered again shortly.
+                        _ => {
+                            if let Some(pending) = index.and_then(|i| waiting.push(i, pending)) {
+                                deferred.push(pending);
+                            }
+                        }
+                    }
                 }
-                if !deferred.is_empty() {
-                    let this = this.clone();
-                    tasks.spawn(async move { this.defer(deferred).await });
-                }
+            }
+            if !deferred.is_empty() {
+                let this = this.clone();
+                tasks.spawn(async move { this.defer(deferred).await });
             }
             let wait = this
                 .backend
@@ -300,12 +308,21 @@ impl Dispatcher {
                 .unwrap_or(Duration::from_secs(60))
                 // The floor keeps a store that fails to lease from turning this into a spin.
                 .clamp(Duration::from_millis(5), Duration::from_secs(60));
+            let expiry = waiting.next_expiry();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = this.signals.dispatcher.notified() => {}
                 () = tokio::time::sleep(wait), if this.free_slots() > 0 => {}
+                () = sleep_until_or_never(expiry) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
+        }
+        // Entries that waited for a slot are handed back at once, so that another
+        // replica can take them without waiting for their lease to run out.
+        let left = waiting.drain();
+        if !left.is_empty() {
+            let this = this.clone();
+            tasks.spawn(async move { this.defer_until(left, UnixTime::now()).await });
         }
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while tasks.join_next().await.is_some() {}
@@ -320,10 +337,49 @@ impl Dispatcher {
         }
     }
 
+    /// Starts the entries waiting for a slot whose channel has one now, in the order
+    /// they came; those that waited [`DEFER`] go to `deferred`.
+    fn start_waiting(
+        self: &Arc<Self>,
+        waiting: &mut Waiting,
+        tasks: &mut JoinSet<()>,
+        deferred: &mut Vec<PendingAlert>,
+    ) {
+        for (index, slots) in self.slots.iter().enumerate() {
+            deferred.extend(waiting.expired(index));
+            while waiting.has(index) {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                if let Some(pending) = waiting.pop(index) {
+                    self.start(tasks, pending, permit);
+                }
+            }
+        }
+    }
+
+    /// One delivery on a task of its own, holding a slot of its channel until it ends.
+    fn start(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        pending: PendingAlert,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let this = self.clone();
+        tasks.spawn(async move {
+            this.deliver(pending).await;
+            drop(permit);
+        });
+    }
+
     /// Hands entries whose channel had no free slot back to the store, without an
-    /// attempt counted.
+    /// attempt counted, to be offered again after [`DEFER`].
     async fn defer(&self, entries: Vec<PendingAlert>) {
-        let at = UnixTime::now().plus_millis(millis(DEFER));
+        self.defer_until(entries, UnixTime::now().plus_millis(millis(DEFER)))
+            .await;
+    }
+
+    async fn defer_until(&self, entries: Vec<PendingAlert>, at: UnixTime) {
         for pending in entries {
             if let Err(e) = self
                 .backend
@@ -553,6 +609,96 @@ impl Dispatcher {
     }
 }
 
+/// Delivery slots of each of `channels` channels: [`CONCURRENCY`] shared out, never
+/// fewer than [`MIN_CHANNEL_SLOTS`].
+fn channel_slots(channels: usize) -> usize {
+    (CONCURRENCY / channels.max(1)).max(MIN_CHANNEL_SLOTS)
+}
+
+/// Leased entries whose channel had no free slot, per channel (configuration order),
+/// oldest first. An entry for a busy channel waits here rather than going back to the
+/// store: with several channels the store hands out heads in the order raised, mixing
+/// the channels, so most entries leased for one freed slot belong to a channel that has
+/// none, and sending each back and leasing it again cost a store write and a lease per
+/// delivery, while slots stood idle until the entries came back. At most as many wait
+/// per channel as it has slots, and none longer than [`DEFER`]: past that it goes back
+/// to the store as before, so an entry is never held much longer than its attempt.
+struct Waiting {
+    /// With the tokio clock, as the loop's timers: a test that pauses time sees them
+    /// agree.
+    queues: Vec<VecDeque<(PendingAlert, tokio::time::Instant)>>,
+    /// How many may wait per channel.
+    room: usize,
+}
+
+impl Waiting {
+    fn new(channels: usize) -> Self {
+        Self {
+            queues: (0..channels).map(|_| VecDeque::new()).collect(),
+            room: channel_slots(channels),
+        }
+    }
+
+    /// Queues `pending` for channel `index`; hands it back when there is no room.
+    fn push(&mut self, index: usize, pending: PendingAlert) -> Option<PendingAlert> {
+        match self.queues.get_mut(index) {
+            Some(queue) if queue.len() < self.room => {
+                queue.push_back((pending, tokio::time::Instant::now()));
+                None
+            }
+            _ => Some(pending),
+        }
+    }
+
+    fn has(&self, index: usize) -> bool {
+        self.queues.get(index).is_some_and(|q| !q.is_empty())
+    }
+
+    fn pop(&mut self, index: usize) -> Option<PendingAlert> {
+        self.queues
+            .get_mut(index)
+            .and_then(VecDeque::pop_front)
+            .map(|(pending, _)| pending)
+    }
+
+    /// Takes out channel `index`'s entries that have waited [`DEFER`] or longer.
+    fn expired(&mut self, index: usize) -> Vec<PendingAlert> {
+        let mut expired = Vec::new();
+        if let Some(queue) = self.queues.get_mut(index) {
+            while queue
+                .front()
+                .is_some_and(|(_, since)| since.elapsed() >= DEFER)
+            {
+                expired.extend(queue.pop_front().map(|(pending, _)| pending));
+            }
+        }
+        expired
+    }
+
+    /// When the oldest waiting entry will have waited [`DEFER`]; `None` when none waits.
+    fn next_expiry(&self) -> Option<tokio::time::Instant> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.front().map(|(_, since)| *since + DEFER))
+            .min()
+    }
+
+    fn drain(&mut self) -> Vec<PendingAlert> {
+        self.queues
+            .iter_mut()
+            .flat_map(|q| q.drain(..).map(|(pending, _)| pending))
+            .collect()
+    }
+}
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -588,6 +734,78 @@ pub fn backoff(previous_attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{AlertEvent, JobName, Reason};
+
+    fn pending(seq: u64) -> PendingAlert {
+        let now = UnixTime::now();
+        PendingAlert {
+            seq,
+            alert: Alert {
+                id: Alert::fresh_id(),
+                event: AlertEvent::Down,
+                name: JobName::parse(&format!("job-{seq}")).expect("a name"),
+                frequency: Some("1m".to_owned()),
+                frequency_seconds: Some(60),
+                schedule: None,
+                timezone: None,
+                grace_seconds: 0,
+                last_ping: now.rfc3339(),
+                last_ping_unix: now.secs(),
+                expected_by: now.rfc3339(),
+                expected_by_unix: now.secs(),
+                overdue_seconds: 0,
+                alert_count: 1,
+                reason: Reason::Missed,
+                exit_code: None,
+                duration_ms: None,
+                log: None,
+                raised_at_unix: now.secs(),
+            },
+            channel: "webhook:example.com#0".to_owned(),
+            attempts: 0,
+            next_attempt_ms: 0,
+        }
+    }
+
+    fn seqs(entries: &[PendingAlert]) -> Vec<u64> {
+        entries.iter().map(|p| p.seq).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_wait_for_their_channel_in_order_up_to_its_slots_and_a_second() {
+        // Three channels: 21 may wait for each.
+        let mut waiting = Waiting::new(3);
+        for seq in 0..21 {
+            assert!(waiting.push(1, pending(seq)).is_none());
+        }
+        assert_eq!(waiting.push(1, pending(21)).map(|p| p.seq), Some(21));
+        assert!(waiting.push(2, pending(22)).is_none());
+        assert!(waiting.push(7, pending(23)).is_some(), "no such channel");
+        assert!(!waiting.has(0));
+        assert_eq!(waiting.pop(1).map(|p| p.seq), Some(0));
+        assert!(waiting.expired(1).is_empty());
+
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(waiting.push(1, pending(24)).is_none());
+        let first = waiting.next_expiry().expect("entries wait");
+        tokio::time::advance(DEFER - Duration::from_millis(500)).await;
+        assert_eq!(first, tokio::time::Instant::now());
+        // The 20 that waited a second go back to the store; the later one stays.
+        assert_eq!(seqs(&waiting.expired(1)), (1..21).collect::<Vec<_>>());
+        assert_eq!(seqs(&waiting.expired(2)), vec![22]);
+        assert_eq!(seqs(&waiting.drain()), vec![24]);
+        assert!(waiting.next_expiry().is_none());
+    }
+
+    #[test]
+    fn channels_share_the_slots_but_each_keeps_a_floor() {
+        assert_eq!(channel_slots(0), 64);
+        assert_eq!(channel_slots(1), 64);
+        assert_eq!(channel_slots(2), 32);
+        assert_eq!(channel_slots(3), 21);
+        assert_eq!(channel_slots(4), 16);
+        assert_eq!(channel_slots(10), 16);
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_up_to_five_minutes() {
