@@ -13,6 +13,7 @@ mod chromium;
 mod page;
 mod support;
 
+mod accessibility;
 mod badges;
 mod cross_origin;
 mod job_page;
