@@ -66,8 +66,16 @@ pub mod timeline;
 /// offer; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::dashboard::jobs_page::request_for_fuzzing as jobs_request;
+    pub use crate::dashboard::performance_page::form_to_update;
+    pub use crate::dashboard::session::{is_https, named_same_origin, same_origin, Sessions};
+    pub use crate::domain::UnixTime;
+    pub use crate::http::badge_split_for_fuzzing as badge_split;
+    pub use crate::http::badge_svg_for_fuzzing as badge_svg;
     pub use crate::http::parse_query_for_fuzzing as parse_query;
     pub use crate::http::parse_run_for_fuzzing as parse_run;
+    /// The header types the session checks read, so the targets need no `http` crate.
+    pub use axum::http::{HeaderMap, HeaderName, HeaderValue};
 }
 
 use std::sync::Arc;

@@ -73,6 +73,25 @@ impl Request {
     }
 }
 
+/// The jobs page's query as the fuzz targets see it: `q`, `status`, `sort` and `page`
+/// as the page reads them, and the page's own link to that same view; or the client's
+/// error message.
+#[doc(hidden)]
+pub fn request_for_fuzzing(
+    raw: &str,
+) -> Result<(String, Option<&'static str>, &'static str, usize, String), String> {
+    let query = Query::parse(Some(raw)).map_err(|e| e.message())?;
+    let request = Request::parse(&query);
+    let href = request.href(request.status, request.sort, request.page);
+    Ok((
+        request.q,
+        request.status.map(StatusFilter::as_str),
+        request.sort.as_str(),
+        request.page,
+        href,
+    ))
+}
+
 struct Link {
     href: String,
     label: &'static str,

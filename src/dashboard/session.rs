@@ -123,6 +123,11 @@ impl Sessions {
         if parts.next().is_some() {
             return None;
         }
+        // Only the exact text `open` writes: upper-case hex or a padded expiry would
+        // give one session many cookies.
+        if value != format!("{}.{}.{}", hex(&id), expires, hex(&mac)) {
+            return None;
+        }
         let session = Session { id, expires };
         let expected = self.cookie_mac(&session);
         if !bool::from(expected.ct_eq(&mac)) {
@@ -361,6 +366,30 @@ mod tests {
         assert!(sessions
             .from_headers(&headers(&[("cookie", &forged)]), now)
             .is_none());
+    }
+
+    #[test]
+    fn only_the_cookie_as_written_is_accepted() {
+        let sessions = Sessions::new(Some([1; 32])).unwrap();
+        let now = UnixTime::from_secs(1_800_000_000).unwrap();
+        let (_, set) = sessions.open(now, false).unwrap();
+        let cookie = cookie_of(&set);
+        let value = cookie.strip_prefix("overdue_session=").unwrap();
+        let (id, rest) = value.split_once('.').unwrap();
+        let (expiry, mac) = rest.split_once('.').unwrap();
+        for altered in [
+            format!("{}.{expiry}.{mac}", id.to_uppercase()),
+            format!("{id}.{expiry}.{}", mac.to_uppercase()),
+            format!("{id}.0{expiry}.{mac}"),
+            format!("{id}.+{expiry}.{mac}"),
+        ]
+        .into_iter()
+        // An id or MAC without letters reads the same in upper case.
+        .filter(|altered| altered != value)
+        {
+            let request = headers(&[("cookie", &format!("overdue_session={altered}"))]);
+            assert!(sessions.from_headers(&request, now).is_none(), "{altered}");
+        }
     }
 
     #[test]

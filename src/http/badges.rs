@@ -118,6 +118,31 @@ fn split(path: &str) -> Option<(Option<String>, Form)> {
     Some((decoded.is_ok().then(|| name.to_owned()), form))
 }
 
+/// The badge path parser as the fuzz targets see it: the decoded name (`None` when it
+/// is not UTF-8) and the suffix (`"svg"` or `"json"`), or `None` when the path is no
+/// badge's.
+#[doc(hidden)]
+pub fn split_for_fuzzing(path: &str) -> Option<(Option<String>, &'static str)> {
+    split(path).map(|(name, form)| {
+        let suffix = match form {
+            Form::Svg => "svg",
+            Form::Json => "json",
+        };
+        (name, suffix)
+    })
+}
+
+/// The SVG badge of `label` and `message`, for the fuzz targets.
+#[doc(hidden)]
+pub fn svg_for_fuzzing(label: &str, message: &str) -> String {
+    Badge {
+        label,
+        message,
+        colour: Colour::Grey,
+    }
+    .svg()
+}
+
 /// A job's badge message and colour: a pause and an outage say more than a run in
 /// progress, so they come first.
 fn shown(job: &Job) -> (&'static str, Colour) {

@@ -35,11 +35,15 @@ use tower::ServiceExt;
 
 use crate::backend::Backend;
 pub use auth::{cross_origin, see_other, Token, CSRF_FIELD, CSRF_HEADER, SIGN_IN_PATH};
+#[doc(hidden)]
+#[doc(hidden)]
+pub use badges::{
+    split_for_fuzzing as badge_split_for_fuzzing, svg_for_fuzzing as badge_svg_for_fuzzing,
+};
 pub use channels::health_entries as channel_health_entries;
 pub use error::ApiError;
 use error::ErrorFormat;
 pub use openapi::openapi;
-#[doc(hidden)]
 pub use ping::parse_run_for_fuzzing;
 #[doc(hidden)]
 pub use query::parse_for_fuzzing as parse_query_for_fuzzing;
