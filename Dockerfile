@@ -14,6 +14,8 @@ RUN mkdir -p src benches \
     && echo 'fn main() {}' > benches/hot_paths.rs \
     && cargo build --release --locked --bin overdue \
     && rm -rf src benches
+# askama.toml tells the template derive where the dashboard's templates are.
+COPY askama.toml ./
 COPY src ./src
 COPY benches ./benches
 # touch: the stubs' build is newer than the copied files' modification times.
