@@ -61,6 +61,7 @@ pub mod secret;
 pub mod sweeper;
 mod sync;
 pub mod timeline;
+mod xml;
 
 /// Entry points for the fuzz targets in `fuzz/` that the public modules do not already
 /// offer; not part of the API.

@@ -10,6 +10,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::xml::escape;
+
 const WIDTH: f64 = 480.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 8.0;
@@ -60,24 +62,6 @@ pub struct StatusBand<'a> {
     pub span: Duration,
     pub samples: Vec<StatusSample<'a>>,
     pub statuses: &'a [(&'a str, &'a str)],
-}
-
-/// `text` escaped for XML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // XML 1.0 has no place for these control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A small disc of colour `fill`, hidden from screen readers: it goes beside a status

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::xml::escape;
+
 /// Height of a flat badge, in pixels.
 const HEIGHT: u32 = 20;
 /// Space on either side of a text inside its section.
@@ -123,24 +125,6 @@ fn shadowed_text(svg: &mut String, x: f64, width: f64, escaped: &str) {
     );
 }
 
-/// `text` made safe as XML character data and as an attribute value. Control
-/// characters cannot appear in XML even escaped: they become spaces.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The advance of each printable ASCII character (space to `~`) in 11 px Verdana,
 /// the font shields.io measures with; the badge names it first.
 const VERDANA_11: [f64; 95] = [
@@ -177,14 +161,6 @@ pub fn text_width(text: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup_quotes_and_control_characters() {
-        assert_eq!(
-            escape("<b>&\"x'\u{7}"),
-            "&lt;b&gt;&amp;&quot;x&#39; ".to_owned()
-        );
-    }
 
     #[test]
     fn wider_letters_make_a_wider_estimate() {
