@@ -7,7 +7,6 @@
 //! restart never loses one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +15,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channel, ChannelKind, Outcome, Transports};
+use super::delivery_stats::{AttemptOutcome, AttemptReport, DeliveryObserver, DispatcherStats};
 use crate::backend::{Backend, Delivery, PendingAlert, Wakers};
 use crate::domain::{Alert, DeliveryEvent, UnixTime};
+use crate::sync::lock;
 
 /// Deliveries in flight at once over all channels, shared out evenly between them;
 /// one per job and channel at most. Each delivery costs the process CPU (the request,
@@ -36,139 +37,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for deliveries in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Of an error kept for `GET /channels`, at most this many characters.
-const LAST_ERROR_CHARS: usize = 300;
 /// Of why a delivery failed, at most this much is kept in its event.
 const ERROR_EVENT_BYTES: usize = 300;
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// A 2xx (or written to the log when no channel is set).
-    Delivered,
-    /// Failed; the alert will be tried again.
-    Retrying,
-    /// The channel refused it (a 4xx other than 408 and 429, a 3xx, an SMTP 5xx): not
-    /// retried.
-    Refused,
-    /// Still failing 24 h after it was raised: dropped.
-    GaveUp,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::Retrying => "retrying",
-            AttemptOutcome::Refused => "refused",
-            AttemptOutcome::GaveUp => "gave_up",
-        }
-    }
-}
-
-/// One delivery attempt to one channel, as the observers see it.
-#[derive(Debug, Clone)]
-pub struct AttemptReport<'a> {
-    pub alert: &'a Alert,
-    /// 1 for the first attempt of this alert.
-    pub attempt: u32,
-    pub outcome: AttemptOutcome,
-    /// How long the attempt took (the service's round trip).
-    pub elapsed: Duration,
-    /// The service's HTTP status, when it answered one.
-    pub status: Option<u16>,
-    /// `false` when no channel is configured and the alert went to the log.
-    pub to_webhook: bool,
-    /// The channel's name (`slack:hooks.slack.com`); `None` when logged.
-    pub channel: Option<&'a str>,
-    /// Whether this is the first report of this attempt of the alert (an alert's
-    /// attempt is reported once per channel).
-    pub first_of_attempt: bool,
-}
-
-/// Watches delivery attempts: health indicators, metrics and publishers implement it.
-/// Called on the delivery task after each attempt; it must not block.
-pub trait DeliveryObserver: Send + Sync {
-    fn attempt(&self, report: &AttemptReport<'_>);
-}
-
-/// One channel's counters since the start, for `GET /channels` and `/health`.
-#[derive(Debug, Default)]
-pub struct ChannelStats {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    /// Failed attempts since the last success.
-    consecutive_failures: AtomicU32,
-    last_error: Mutex<Option<String>>,
-}
-
-impl ChannelStats {
-    pub fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
-    }
-
-    /// Failed attempts (retried, refused or given up).
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
-    }
-
-    pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive_failures.load(Ordering::Relaxed)
-    }
-
-    /// Delivered attempts over all attempts, in percent; `None` before the first.
-    pub fn success_rate_percent(&self) -> Option<f64> {
-        let delivered = self.delivered();
-        let total = delivered + self.failed();
-        #[allow(clippy::cast_precision_loss)]
-        (total > 0).then(|| (delivered as f64) * 100.0 / (total as f64))
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        lock(&self.last_error).clone()
-    }
-
-    fn record(&self, outcome: &Outcome) {
-        match outcome.error() {
-            None => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-            }
-            Some(error) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                *lock(&self.last_error) = Some(error.chars().take(LAST_ERROR_CHARS).collect());
-            }
-        }
-    }
-}
-
-/// The configured channels and their counters: shared by the dispatcher, which
-/// counts, and the HTTP routes, which show. Cheap to clone.
-#[derive(Clone)]
-pub struct DispatcherStats {
-    channels: Arc<[Channel]>,
-    stats: Arc<[ChannelStats]>,
-}
-
-impl DispatcherStats {
-    pub fn new(channels: Vec<Channel>) -> Self {
-        let stats = channels.iter().map(|_| ChannelStats::default()).collect();
-        Self {
-            channels: channels.into(),
-            stats,
-        }
-    }
-
-    /// Each channel with its counters, in configuration order.
-    pub fn channels(&self) -> impl Iterator<Item = (&Channel, &ChannelStats)> {
-        self.channels.iter().zip(self.stats.iter())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.channels.is_empty()
-    }
-}
 
 /// Where one leased entry goes.
 enum Target {
@@ -715,10 +585,6 @@ fn first_line(bytes: &[u8], max: usize) -> Option<String> {
     line.get(..end).map(str::to_owned)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// 1 s, 2 s, 4 s, … capped at 5 min, after `attempts` failed attempts (≥ 1 counted on
 /// the one that just failed).
 pub fn backoff(previous_attempts: u32) -> Duration {
@@ -732,85 +598,4 @@ pub fn backoff(previous_attempts: u32) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{AlertEvent, JobName, Reason};
-
-    fn pending(seq: u64) -> PendingAlert {
-        let now = UnixTime::now();
-        PendingAlert {
-            seq,
-            alert: Alert {
-                id: Alert::fresh_id(),
-                event: AlertEvent::Down,
-                name: JobName::parse(&format!("job-{seq}")).expect("a name"),
-                frequency: Some("1m".to_owned()),
-                frequency_seconds: Some(60),
-                schedule: None,
-                timezone: None,
-                grace_seconds: 0,
-                last_ping: now.rfc3339(),
-                last_ping_unix: now.secs(),
-                expected_by: now.rfc3339(),
-                expected_by_unix: now.secs(),
-                overdue_seconds: 0,
-                alert_count: 1,
-                reason: Reason::Missed,
-                exit_code: None,
-                duration_ms: None,
-                log: None,
-                raised_at_unix: now.secs(),
-            },
-            channel: "webhook:example.com#0".to_owned(),
-            attempts: 0,
-            next_attempt_ms: 0,
-        }
-    }
-
-    fn seqs(entries: &[PendingAlert]) -> Vec<u64> {
-        entries.iter().map(|p| p.seq).collect()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn entries_wait_for_their_channel_in_order_up_to_its_slots_and_a_second() {
-        // Three channels: 21 may wait for each.
-        let mut waiting = Waiting::new(3);
-        for seq in 0..21 {
-            assert!(waiting.push(1, pending(seq)).is_none());
-        }
-        assert_eq!(waiting.push(1, pending(21)).map(|p| p.seq), Some(21));
-        assert!(waiting.push(2, pending(22)).is_none());
-        assert!(waiting.push(7, pending(23)).is_some(), "no such channel");
-        assert!(!waiting.has(0));
-        assert_eq!(waiting.pop(1).map(|p| p.seq), Some(0));
-        assert!(waiting.expired(1).is_empty());
-
-        tokio::time::advance(Duration::from_millis(500)).await;
-        assert!(waiting.push(1, pending(24)).is_none());
-        let first = waiting.next_expiry().expect("entries wait");
-        tokio::time::advance(DEFER - Duration::from_millis(500)).await;
-        assert_eq!(first, tokio::time::Instant::now());
-        // The 20 that waited a second go back to the store; the later one stays.
-        assert_eq!(seqs(&waiting.expired(1)), (1..21).collect::<Vec<_>>());
-        assert_eq!(seqs(&waiting.expired(2)), vec![22]);
-        assert_eq!(seqs(&waiting.drain()), vec![24]);
-        assert!(waiting.next_expiry().is_none());
-    }
-
-    #[test]
-    fn channels_share_the_slots_but_each_keeps_a_floor() {
-        assert_eq!(channel_slots(0), 64);
-        assert_eq!(channel_slots(1), 64);
-        assert_eq!(channel_slots(2), 32);
-        assert_eq!(channel_slots(3), 21);
-        assert_eq!(channel_slots(4), 16);
-        assert_eq!(channel_slots(10), 16);
-    }
-
-    #[test]
-    fn backoff_doubles_from_one_second_up_to_five_minutes() {
-        let secs: Vec<u64> = (0..12).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
-}
+mod tests;

@@ -3,13 +3,15 @@
 //! none); `channels` speaks each service's API, signing webhooks when a secret is set.
 
 pub mod channels;
+mod delivery_stats;
 mod dispatcher;
 mod signing;
 mod webhook_url;
 
 pub use channels::{Channel, ChannelKind, ChannelRoutes, ChannelUrlError, Outcome, Transports};
-pub use dispatcher::{
-    AttemptOutcome, AttemptReport, ChannelStats, DeliveryObserver, Dispatcher, DispatcherStats,
+pub use delivery_stats::{
+    AttemptOutcome, AttemptReport, ChannelStats, DeliveryObserver, DispatcherStats,
 };
+pub use dispatcher::Dispatcher;
 pub use signing::{Signer, SignerError};
 pub use webhook_url::AlertUri;
